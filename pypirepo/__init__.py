@@ -1,0 +1,97 @@
+"""pypirepo: a private Python package index and caching proxy."""
+
+from __future__ import annotations
+
+import logging
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pyramid.authorization import Everyone
+from pyramid.config import Configurator
+
+from .settings import AppConfig, ConfigError, Settings
+
+log = logging.getLogger(__name__)
+
+
+def make_renderer():
+    from .paths import resource_dir
+
+    env = Environment(
+        loader=FileSystemLoader(str(resource_dir("templates"))),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=False,
+    )
+
+    def render(name: str, data: dict) -> str:
+        return env.get_template(name).render(**data)
+
+    return render
+
+
+def main(global_config, **ini):
+    """The WSGI app factory `pserve` calls: reads like a table of contents."""
+    from .access import ConfigAccess, bootstrap_password
+    from .cache.rebuild import reconcile
+    from .index import IndexService, PageCache
+    from .models import migrate
+    from .models.session import make_engine, make_session_factory
+    from .storage import storage_from_settings
+
+    # 1. Settings: the ini overlaid by PYPIREPO_* variables, validated before anything runs.
+    settings = Settings(ini)
+    try:
+        app_config = AppConfig.from_settings(settings)
+        storage = storage_from_settings(settings)
+        password = bootstrap_password(app_config, settings)
+    except ConfigError as exc:
+        raise SystemExit(f"pypirepo: configuration error: {exc}") from None
+
+    # 2. The metadata cache: schema first, then reconciled with storage (the truth).
+    engine = make_engine(app_config.database_url)
+    if app_config.auto_migrate:
+        migrate.upgrade(engine)
+    elif not migrate.is_current(engine):
+        raise SystemExit("pypirepo: the database schema is not current; "
+                         "run `pypirepo-migrate <your ini>` first")
+    session_factory = make_session_factory(engine)
+    if app_config.reindex_on_start:
+        result = reconcile(storage, session_factory)
+        log.info("cache reconciled with storage: +%d -%d =%d in %.2fs", result.added,
+                 result.removed, result.unchanged, result.seconds)
+
+    # 3. Pyramid: one Configurator, the shared services on the registry, each subsystem
+    #    including only its own things.
+    config = Configurator(settings=dict(settings))
+    registry = config.registry
+    registry.app_config = app_config
+    registry.settings_obj = settings
+    registry.storage = storage
+    registry.engine = engine
+    registry.session_factory = session_factory
+    registry.access = ConfigAccess(app_config, password)
+    registry.public_read = Everyone in [p for p in registry.access.read]
+    registry.page_cache = PageCache()
+    registry.render = make_renderer()
+
+    config.add_request_method(_dbsession, "dbsession", reify=True)
+    config.add_request_method(
+        lambda r: IndexService(r.dbsession, r.registry.storage, r.registry.app_config,
+                               r.registry.page_cache, r.registry.render),
+        "index", reify=True,
+    )
+    config.include(".security")
+    config.include(".routes")
+    config.scan(".views")
+    return config.make_wsgi_app()
+
+
+def _dbsession(request):
+    session = request.registry.session_factory()
+
+    def close(_request):
+        # Writes commit explicitly in the service; anything left over is discarded.
+        session.rollback()
+        session.close()
+
+    request.add_finished_callback(close)
+    return session

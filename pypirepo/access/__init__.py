@@ -1,0 +1,161 @@
+"""Who may do what. For now: users from the ini and global read/write rules.
+
+The full model (groups, per-project grants, tokens in SQL) builds on the same two
+questions: `authenticate(user, password)` and `project_acl(name)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import threading
+import time
+from pathlib import Path
+
+from passlib.context import CryptContext
+from pyramid.authorization import ALL_PERMISSIONS, Allow, Authenticated, Everyone
+
+log = logging.getLogger(__name__)
+
+PASSWORDS = CryptContext(
+    schemes=["pbkdf2_sha256", "pbkdf2_sha512", "sha512_crypt", "sha256_crypt", "bcrypt",
+             "argon2"],
+    default="pbkdf2_sha256",
+)
+
+READ, UPLOAD, DELETE = "read", "upload", "delete"
+WRITE_PERMISSIONS = (UPLOAD, DELETE)
+
+
+def principal(word: str) -> str:
+    if word == "everyone":
+        return Everyone
+    if word == "authenticated":
+        return Authenticated
+    return "user:" + word
+
+
+class CredentialCache:
+    """Remembers verified credentials for a short time.
+
+    A password hash is deliberately slow; clients send Basic auth on every request, and
+    verifying each one would cost more than serving the page. Only successes are kept,
+    keyed by a digest of the pair, never the password itself.
+    """
+
+    def __init__(self, ttl: float, maxsize: int = 10000):
+        self.ttl = ttl
+        self.maxsize = maxsize
+        self._items: dict[bytes, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+        self._salt = secrets.token_bytes(16)
+
+    def _key(self, user: str, password: str) -> bytes:
+        return hashlib.sha256(self._salt + user.encode() + b"\0" + password.encode()).digest()
+
+    def get(self, user: str, password: str) -> str | None:
+        if self.ttl <= 0:
+            return None
+        hit = self._items.get(self._key(user, password))
+        if hit and hit[1] > time.monotonic():
+            return hit[0]
+        return None
+
+    def put(self, user: str, password: str) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if len(self._items) >= self.maxsize:
+                now = time.monotonic()
+                self._items = {k: v for k, v in self._items.items() if v[1] > now}
+                if len(self._items) >= self.maxsize:
+                    self._items.clear()
+            self._items[self._key(user, password)] = (user, time.monotonic() + self.ttl)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+class ConfigAccess:
+    def __init__(self, config, bootstrap_password: str | None = None):
+        self.users = dict(config.users)
+        self.admins = set(config.admins)
+        self.read = [principal(w) for w in config.default_read]
+        self.write = [principal(w) for w in config.default_write]
+        self.bootstrap_user = config.bootstrap_user
+        self._bootstrap_password = bootstrap_password
+        if self.bootstrap_user and bootstrap_password:
+            self.admins.add(self.bootstrap_user)
+        self.credentials = CredentialCache(config.auth_cache_ttl)
+
+    def authenticate(self, user: str, password: str) -> str | None:
+        if not user or not password:
+            return None
+        cached = self.credentials.get(user, password)
+        if cached is not None:
+            return cached
+        ok = False
+        if user == self.bootstrap_user and self._bootstrap_password:
+            ok = hmac.compare_digest(password.encode(), self._bootstrap_password.encode())
+        elif user in self.users:
+            try:
+                ok = PASSWORDS.verify(password, self.users[user])
+            except (ValueError, TypeError):
+                log.error("the password hash of user %r is not one passlib knows", user)
+        if ok:
+            self.credentials.put(user, password)
+            return user
+        return None
+
+    def principals(self, user: str | None) -> list[str]:
+        if user is None:
+            return [Everyone]
+        found = [Everyone, Authenticated, "user:" + user]
+        if user in self.admins:
+            found.append("group:admin")
+        return found
+
+    def root_acl(self) -> list:
+        acl = [(Allow, "group:admin", ALL_PERMISSIONS)]
+        acl += [(Allow, p, READ) for p in self.read]
+        acl += [(Allow, p, perm) for p in self.write for perm in WRITE_PERMISSIONS]
+        # Writers can always read what they write.
+        acl += [(Allow, p, READ) for p in self.write]
+        return acl
+
+    def project_acl(self, name: str) -> list:
+        return self.root_acl()
+
+
+def bootstrap_password(config, settings) -> str | None:
+    """The development account's password: from the environment, or made once and kept.
+
+    Never a fixed password in a committed file: without PYPIREPO_AUTH_BOOTSTRAP_PASSWORD a
+    random one is generated at first start, written (mode 600) to the password file and
+    printed, and read back from there on later starts.
+    """
+    if not config.bootstrap_user:
+        return None
+    given = settings.raw("auth.bootstrap_password")
+    if given:
+        return given.strip()
+    if not config.bootstrap_password_file:
+        return None
+    path = Path(config.bootstrap_password_file)
+    if path.exists():
+        return path.read_text().strip()
+    password = secrets.token_urlsafe(18)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(password + "\n")
+    print(
+        f"pypirepo: created user {config.bootstrap_user!r} with password {password}"
+        f" (kept in {path})",
+        flush=True,
+    )
+    return password

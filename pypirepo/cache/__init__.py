@@ -1,0 +1,215 @@
+"""The metadata cache: every SQL statement of pypirepo lives in this package.
+
+The cache never commits on its own; the caller (a request or a command) owns the
+transaction. Every change bumps the global serial and the project's serial, which is how
+page caches in every process that shares the database learn that a page is stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from ..models import Event, File, IndexState, Project
+from ..records import FileRecord, utcnow
+
+
+class MetadataCache:
+    def __init__(self, session: Session):
+        self.session = session
+
+    # --- reads on the hot path -----------------------------------------------------------
+
+    def index_serial(self) -> int:
+        return self.session.execute(select(IndexState.serial).where(IndexState.id == 1)).scalar()
+
+    def project_serial(self, name: str) -> tuple[int, int] | None:
+        """(project id, serial) for a normalized name, or None."""
+        row = self.session.execute(
+            select(Project.id, Project.serial).where(Project.name == name)
+        ).first()
+        return (row[0], row[1]) if row else None
+
+    def project_names(self) -> list[tuple[str, str]]:
+        """(normalized, display) for every project that has files."""
+        stmt = (
+            select(Project.name, Project.display_name)
+            .where(select(File.id).where(File.project_id == Project.id).exists())
+            .order_by(Project.name)
+        )
+        return [(r[0], r[1]) for r in self.session.execute(stmt)]
+
+    def project(self, name: str) -> Project | None:
+        return self.session.execute(select(Project).where(Project.name == name)).scalar()
+
+    def files(self, project_id: int) -> list[File]:
+        stmt = select(File).where(File.project_id == project_id).order_by(File.filename)
+        return list(self.session.execute(stmt).scalars())
+
+    def file(self, project: str, filename: str) -> File | None:
+        stmt = (
+            select(File)
+            .join(Project, File.project_id == Project.id)
+            .where(Project.name == project, File.filename == filename)
+        )
+        return self.session.execute(stmt).scalar()
+
+    def file_by_name(self, filename: str) -> File | None:
+        return self.session.execute(select(File).where(File.filename == filename)).scalar()
+
+    def file_by_digest(self, project_id: int, sha256: str) -> File | None:
+        stmt = select(File).where(File.project_id == project_id, File.sha256 == sha256)
+        return self.session.execute(stmt).scalars().first()
+
+    # --- writes --------------------------------------------------------------------------
+
+    def bump_serial(self, project_id: int | None = None) -> int:
+        self.session.execute(
+            update(IndexState).where(IndexState.id == 1).values(serial=IndexState.serial + 1)
+        )
+        serial = self.index_serial()
+        if project_id is not None:
+            self.session.execute(
+                update(Project).where(Project.id == project_id).values(serial=serial)
+            )
+        return serial
+
+    def ensure_project(self, name: str, display_name: str) -> int:
+        found = self.project_serial(name)
+        if found:
+            return found[0]
+        project = Project(name=name, display_name=display_name, serial=0, created=utcnow())
+        self.session.add(project)
+        self.session.flush()
+        return project.id
+
+    def add_file(self, record: FileRecord) -> File:
+        """Insert the row, which claims the filename until commit; the caller bumps the
+        serial just before committing, so the serial's row lock is held only briefly."""
+        project_id = self.ensure_project(record.project, record.display_name)
+        row = File(project_id=project_id, **record.row())
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def replace_file(self, row: File, record: FileRecord) -> None:
+        for key, value in record.row().items():
+            setattr(row, key, value)
+        self.session.flush()
+        self.bump_serial(row.project_id)
+
+    def delete_files(self, rows: Iterable[File]) -> None:
+        project_ids = set()
+        for row in rows:
+            project_ids.add(row.project_id)
+            self.session.delete(row)
+        self.session.flush()
+        for pid in project_ids:
+            self._drop_project_if_empty(pid)
+            self.bump_serial(pid)
+
+    def _drop_project_if_empty(self, project_id: int) -> None:
+        left = self.session.execute(
+            select(func.count(File.id)).where(File.project_id == project_id)
+        ).scalar()
+        if not left:
+            self.session.execute(delete(Project).where(Project.id == project_id))
+
+    def set_yanked(self, rows: Iterable[File], reason: str | None, yanked: bool) -> None:
+        project_ids = set()
+        for row in rows:
+            row.yanked = yanked
+            row.yanked_reason = reason if yanked else None
+            project_ids.add(row.project_id)
+        self.session.flush()
+        for pid in project_ids:
+            self.bump_serial(pid)
+
+    def record_event(self, action: str, user: str | None, project: str,
+                     version: str | None = None, filename: str | None = None,
+                     detail: str | None = None) -> None:
+        self.session.add(Event(time=utcnow(), user=user, action=action, project=project,
+                               version=version, filename=filename, detail=detail))
+
+    def events(self, project: str) -> list[Event]:
+        stmt = select(Event).where(Event.project == project).order_by(Event.id)
+        return list(self.session.execute(stmt).scalars())
+
+    # --- bulk operations for the rebuild -------------------------------------------------
+
+    def all_filenames(self) -> dict[str, tuple[int, str]]:
+        """filename -> (file id, project name) of every file the cache holds."""
+        stmt = select(File.filename, File.id, Project.name).join(
+            Project, File.project_id == Project.id
+        )
+        return {r[0]: (r[1], r[2]) for r in self.session.execute(stmt)}
+
+    def bulk_add(self, records: list[FileRecord]) -> int:
+        """Insert records in few statements; rows another process added first are skipped."""
+        if not records:
+            return 0
+        dialect = self.session.get_bind().dialect.name
+        names = {}
+        for rec in records:
+            names.setdefault(rec.project, rec.display_name)
+        existing = dict(
+            self.session.execute(
+                select(Project.name, Project.id).where(Project.name.in_(list(names)))
+            ).all()
+        ) if len(names) < 500 else dict(self.session.execute(select(Project.name, Project.id)).all())
+        missing = [n for n in names if n not in existing]
+        if missing:
+            now = utcnow()
+            self.session.execute(
+                _insert_ignore(dialect, Project, ["name"]),
+                [{"name": n, "display_name": names[n], "serial": 0, "created": now}
+                 for n in missing],
+            )
+            existing.update(
+                self.session.execute(
+                    select(Project.name, Project.id).where(Project.name.in_(missing))
+                ).all()
+            )
+        rows = [dict(rec.row(), project_id=existing[rec.project]) for rec in records]
+        self.session.execute(_insert_ignore(dialect, File, ["filename"]), rows)
+        serial = self.bump_serial()
+        self.session.execute(
+            update(Project)
+            .where(Project.id.in_({existing[r.project] for r in records}))
+            .values(serial=serial)
+        )
+        return len(rows)
+
+    def bulk_delete(self, file_ids: list[int]) -> None:
+        if not file_ids:
+            return
+        pids = set()
+        for chunk in _chunks(file_ids, 500):
+            pids.update(
+                self.session.execute(
+                    select(File.project_id).where(File.id.in_(chunk)).distinct()
+                ).scalars()
+            )
+            self.session.execute(delete(File).where(File.id.in_(chunk)))
+        for pid in pids:
+            self._drop_project_if_empty(pid)
+            self.bump_serial(pid)
+
+
+def _insert_ignore(dialect: str, model, keys: list[str]):
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(model).on_conflict_do_nothing(index_elements=keys)
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(model).on_conflict_do_nothing(index_elements=keys)
+    return insert(model)
+
+
+def _chunks(items, n):
+    for i in range(0, len(items), n):
+        yield items[i : i + n]

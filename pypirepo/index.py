@@ -1,0 +1,435 @@
+"""The package index service: the only place with policy.
+
+Views parse and authorize, then call this. It decides what a project page lists, what an
+upload must satisfy, and how a change reaches storage and the metadata cache together:
+storage first (the truth), the row after, and nothing left behind when either fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from sqlalchemy.exc import IntegrityError
+
+from . import names, records
+from .cache import MetadataCache
+from .interfaces import ObjectNotFound, Storage
+from .models import File
+from .records import FileRecord, format_time, utcnow
+from .upload import UploadError, UploadForm, check_digests, hash_stream, inspect
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "1.1"
+
+
+class NotFound(Exception):
+    pass
+
+
+@dataclass
+class Page:
+    """A rendered simple page, cached per process until its serial changes."""
+
+    serial: int
+    data: dict
+    etag: str
+    bodies: dict  # content type -> bytes, rendered on first use
+
+
+class PageCache:
+    """A small LRU of rendered pages keyed by (kind, name, url prefix).
+
+    Entries carry the serial they were built at; a reader compares it with the serial in
+    the database (one indexed lookup), so a change by any process is seen at once.
+    """
+
+    def __init__(self, maxsize: int = 4096):
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        self.maxsize = maxsize
+
+    def get(self, key, serial):
+        with self._lock:
+            page = self._items.get(key)
+            if page is None or page.serial != serial:
+                return None
+            self._items.move_to_end(key)
+            return page
+
+    def put(self, key, page):
+        with self._lock:
+            self._items[key] = page
+            self._items.move_to_end(key)
+            while len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
+
+
+def file_url(prefix: str, project: str, filename: str) -> str:
+    # quote() turns a local version's '+' into %2B (STANDARDS S-56).
+    return f"{prefix}/packages/{project}/{quote(filename)}"
+
+
+def file_entry(prefix: str, project: str, f: File) -> dict:
+    entry = {
+        "filename": f.filename,
+        "url": file_url(prefix, project, f.filename),
+        "hashes": {"sha256": f.sha256},
+        "requires-python": f.requires_python,
+        "yanked": (f.yanked_reason or True) if f.yanked else False,
+        "size": f.size,
+        "upload-time": format_time(f.upload_time),
+        "core-metadata": {"sha256": f.metadata_sha256} if f.metadata_sha256 else False,
+    }
+    return entry
+
+
+class IndexService:
+    def __init__(self, session, storage: Storage, config, page_cache: PageCache, renderer):
+        self.session = session
+        self.cache = MetadataCache(session)
+        self.storage = storage
+        self.config = config
+        self.pages = page_cache
+        self.render = renderer
+
+    # --- the simple API ------------------------------------------------------------------
+
+    def root_page(self, prefix: str) -> Page:
+        serial = self.cache.index_serial()
+        key = ("root", "", prefix)
+        page = self.pages.get(key, serial)
+        if page is None:
+            projects = self.cache.project_names()
+            data = {
+                "meta": {"api-version": API_VERSION, "_last-serial": serial},
+                "projects": [{"name": display, "_normalized": name} for name, display in projects],
+            }
+            page = self._page(serial, data, "index")
+            self.pages.put(key, page)
+        return page
+
+    def project_page(self, name: str, prefix: str) -> Page | None:
+        found = self.cache.project_serial(name)
+        if found is None:
+            return None
+        project_id, serial = found
+        key = ("project", name, prefix)
+        page = self.pages.get(key, serial)
+        if page is None:
+            files = self.cache.files(project_id)
+            if not files:
+                return None
+            data = {
+                "meta": {"api-version": API_VERSION, "_last-serial": serial},
+                "name": name,
+                "files": [file_entry(prefix, name, f) for f in files],
+                "versions": sorted({f.version for f in files}, key=names.version_key),
+            }
+            page = self._page(serial, data, "detail")
+            self.pages.put(key, page)
+        return page
+
+    def _page(self, serial: int, data: dict, template: str) -> Page:
+        # The ETag is a digest of the content, so it stays right even if serials restart
+        # (a rebuilt database) and agrees across processes.
+        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
+        return Page(serial, data, f'"{digest}"', {"template": template})
+
+    def body(self, page: Page, content_type: str) -> bytes:
+        body = page.bodies.get(content_type)
+        if body is None:
+            if content_type.endswith("+json"):
+                body = json.dumps(page.data, separators=(",", ":")).encode()
+            else:
+                body = self.render(f"simple/{page.bodies['template']}.html", page.data).encode()
+            page.bodies[content_type] = body
+        return body
+
+    # --- files ---------------------------------------------------------------------------
+
+    def get_file(self, project: str, filename: str) -> File:
+        row = self.cache.file(project, filename)
+        if row is None:
+            raise NotFound(filename)
+        return row
+
+    def open_metadata(self, project: str, filename: str) -> bytes:
+        row = self.get_file(project, filename)
+        if not row.metadata_sha256:
+            raise NotFound(filename + ".metadata")
+        try:
+            return self.storage.read_bytes(records.metadata_key(project, filename))
+        except ObjectNotFound:
+            raise NotFound(filename + ".metadata") from None
+
+    # --- upload --------------------------------------------------------------------------
+
+    def upload(self, form: UploadForm, user: str | None) -> str:
+        """Store an uploaded file; returns a message. Raises UploadError."""
+        got = hash_stream(form.content, self.config.max_upload_size)
+        check_digests(form, got)
+        seen = inspect(form)
+        project = seen.dist.project
+
+        existing = self.cache.file_by_name(form.filename)
+        replacing = None
+        if existing is not None:
+            if existing.sha256 == got.sha256 and existing.project.name == project:
+                return f"File {form.filename} already exists with the same content; nothing to do."
+            if not self.config.allow_overwrite or existing.project.name != project:
+                raise _exists(form.filename, existing.sha256)
+            replacing = existing
+        if replacing is None:
+            found = self.cache.project_serial(project)
+            if found:
+                twin = self.cache.file_by_digest(found[0], got.sha256)
+                if twin is not None:
+                    raise _exists(twin.filename, twin.sha256)
+
+        core = seen.core_metadata
+        record = FileRecord(
+            project=project,
+            display_name=seen.info.get("name") or form.name,
+            filename=form.filename,
+            version=seen.dist.version,
+            canonical_version=names.canonical_version(seen.dist.version),
+            packagetype=seen.dist.packagetype,
+            python_version=form.pyversion or seen.dist.python_version,
+            size=got.size,
+            sha256=got.sha256,
+            md5=got.md5,
+            blake2_256=got.blake2_256,
+            upload_time=utcnow(),
+            requires_python=seen.requires_python,
+            metadata_sha256=hashlib.sha256(core).hexdigest() if core else None,
+            uploader=user,
+            info=seen.info,
+        )
+        self._store(record, form.content, core, replacing)
+        return f"Uploaded {form.filename}."
+
+    def _store(self, record: FileRecord, stream, core: bytes | None, replacing) -> None:
+        """Claim the filename in the database, write storage, then commit.
+
+        The row is inserted first so that a concurrent upload of the same filename waits
+        on it instead of racing us in storage; the serial is bumped last so its row lock
+        is held only for the commit.
+        """
+        keys = []
+        try:
+            if replacing is not None:
+                self.cache.replace_file(replacing, record)
+                row = replacing
+            else:
+                row = self.cache.add_file(record)
+            if core is not None:
+                keys.append(records.metadata_key(record.project, record.filename))
+                self.storage.put_bytes(keys[-1], core)
+            keys.append(records.dist_key(record.project, record.filename))
+            self.storage.put(keys[-1], stream, record.size)
+            keys.append(records.record_key(record.project, record.filename))
+            self.storage.put_bytes(keys[-1], record.to_json())
+            self.cache.bump_serial(row.project_id)
+            self.cache.record_event("upload", record.uploader, record.project,
+                                    record.version, record.filename)
+            self.session.commit()
+        except IntegrityError:
+            self.session.rollback()
+            # Another process stored this filename first; same bytes is success.
+            other = self.cache.file_by_name(record.filename)
+            if other is not None and other.sha256 == record.sha256:
+                return
+            self._forget(keys, replacing)
+            raise _exists(record.filename, other.sha256 if other else "") from None
+        except BaseException:
+            self.session.rollback()
+            self._forget(keys, replacing)
+            raise
+
+    def _forget(self, keys, replacing) -> None:
+        if replacing is not None:
+            return  # the old file's objects were overwritten in place; nothing to undo
+        for key in reversed(keys):
+            try:
+                self.storage.delete(key)
+            except Exception:  # noqa: BLE001 - best effort; the record goes first anyway
+                log.exception("could not remove %s after a failed upload", key)
+
+    # --- delete and yank -----------------------------------------------------------------
+
+    def _version_files(self, project: str, version: str) -> list[File]:
+        found = self.cache.project_serial(project)
+        if not found:
+            raise NotFound(project)
+        wanted = names.canonical_version(version)
+        rows = [f for f in self.cache.files(found[0]) if f.canonical_version == wanted]
+        if not rows:
+            raise NotFound(f"{project} {version}")
+        return rows
+
+    def delete_file(self, project: str, filename: str, user: str | None) -> list[str]:
+        return self._delete([self.get_file(project, filename)], project, user)
+
+    def delete_version(self, project: str, version: str, user: str | None) -> list[str]:
+        return self._delete(self._version_files(project, version), project, user)
+
+    def _delete(self, rows: list[File], project: str, user: str | None) -> list[str]:
+        gone = []
+        for row in rows:
+            # Record first: without it the file no longer exists for a rebuild.
+            self.storage.delete(records.record_key(project, row.filename))
+            self.storage.delete(records.dist_key(project, row.filename))
+            self.storage.delete(records.metadata_key(project, row.filename))
+            self.cache.record_event("delete", user, project, row.version, row.filename)
+            gone.append(row.filename)
+        self.cache.delete_files(rows)
+        self.session.commit()
+        return gone
+
+    def set_yanked(self, project: str, version: str, yanked: bool, reason: str | None,
+                   user: str | None) -> list[str]:
+        rows = self._version_files(project, version)
+        for row in rows:
+            record = self._record_of(row, project)
+            record.yanked = yanked
+            record.yanked_reason = (reason or None) if yanked else None
+            self.storage.put_bytes(records.record_key(project, row.filename), record.to_json())
+        self.cache.set_yanked(rows, reason or None, yanked)
+        self.cache.record_event("yank" if yanked else "unyank", user, project, version,
+                                detail=reason or None)
+        self.session.commit()
+        return [r.filename for r in rows]
+
+    def _record_of(self, row: File, project: str) -> FileRecord:
+        try:
+            return FileRecord.from_json(
+                self.storage.read_bytes(records.record_key(project, row.filename))
+            )
+        except ObjectNotFound:
+            # Rebuild the record from the row rather than fail a yank.
+            return FileRecord(project=project, display_name=row.project.display_name,
+                              **{k: getattr(row, k) for k in FileRecord.__dataclass_fields__
+                                 if k not in ("project", "display_name")})
+
+    # --- the JSON API --------------------------------------------------------------------
+
+    def json_api(self, project: str, version: str | None, base_url: str) -> dict:
+        found = self.cache.project_serial(project)
+        if not found:
+            raise NotFound(project)
+        files = self.cache.files(found[0])
+        if not files:
+            raise NotFound(project)
+        by_version: dict[str, list[File]] = {}
+        for f in files:
+            by_version.setdefault(f.version, []).append(f)
+        if version is None:
+            chosen = _latest(by_version)
+        else:
+            wanted = names.canonical_version(version)
+            chosen = next((v for v in by_version if names.canonical_version(v) == wanted), None)
+            if chosen is None:
+                raise NotFound(f"{project} {version}")
+        release = by_version[chosen]
+        info_src = next((f.info for f in release if f.packagetype == names.WHEEL and f.info),
+                        None) or next((f.info for f in release if f.info), {}) or {}
+        display = release[0].project.display_name
+        info = _info(info_src, display, chosen, release, base_url, project)
+        data = {
+            "info": info,
+            "last_serial": found[1],
+            "urls": [_json_file(base_url, project, f) for f in release],
+            "vulnerabilities": [],
+        }
+        if version is None:
+            data["releases"] = {
+                v: [_json_file(base_url, project, f) for f in fs]
+                for v, fs in sorted(by_version.items(), key=lambda kv: names.version_key(kv[0]))
+            }
+        return data
+
+
+def _exists(filename: str, sha256: str) -> UploadError:
+    return UploadError(
+        409,
+        f"File already exists ({filename!r}, with sha256 hash {sha256!r}). "
+        "Use a different version, or delete the file first.",
+    )
+
+
+def _latest(by_version: dict[str, list[File]]) -> str:
+    def rank(v):
+        key = names.version_key(v)
+        yanked = all(f.yanked for f in by_version[v])
+        pre = key[0] == 1 and key[1].is_prerelease
+        return (not yanked, not pre, key)
+
+    return max(by_version, key=rank)
+
+
+_INFO_KEYS = (
+    "author", "author_email", "description_content_type", "download_url", "home_page",
+    "keywords", "license", "license_expression", "maintainer", "maintainer_email", "summary",
+)
+
+
+def _info(src: dict, display: str, version: str, release: list[File], base: str,
+          project: str) -> dict:
+    info = {k: src.get(k) for k in _INFO_KEYS}
+    urls = {}
+    for entry in src.get("project_urls") or []:
+        label, _, url = entry.partition(",")
+        if url.strip():
+            urls[label.strip()] = url.strip()
+    yanked = all(f.yanked for f in release)
+    info.update(
+        name=display,
+        version=version,
+        classifiers=src.get("classifiers") or [],
+        requires_dist=src.get("requires_dist") or None,
+        requires_python=src.get("requires_python") or release[0].requires_python or "",
+        provides_extra=src.get("provides_extra") or None,
+        dynamic=src.get("dynamic") or None,
+        license_files=src.get("license_files") or None,
+        platform=None,
+        project_urls=urls or None,
+        bugtrack_url=None,
+        docs_url=None,
+        description="",
+        downloads={"last_day": -1, "last_month": -1, "last_week": -1},
+        package_url=f"{base}/project/{project}/",
+        project_url=f"{base}/project/{project}/",
+        release_url=f"{base}/project/{project}/{version}/",
+        yanked=yanked,
+        yanked_reason=(release[0].yanked_reason if yanked else None),
+    )
+    return info
+
+
+def _json_file(base: str, project: str, f: File) -> dict:
+    return {
+        "comment_text": "",
+        "core-metadata": {"sha256": f.metadata_sha256} if f.metadata_sha256 else False,
+        "digests": {"md5": f.md5, "sha256": f.sha256, "blake2b_256": f.blake2_256},
+        "downloads": -1,
+        "filename": f.filename,
+        "has_sig": False,
+        "md5_digest": f.md5,
+        "packagetype": f.packagetype,
+        "python_version": f.python_version,
+        "requires_python": f.requires_python,
+        "size": f.size,
+        "upload_time": f.upload_time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "upload_time_iso_8601": format_time(f.upload_time),
+        "url": base + file_url("", project, f.filename),
+        "yanked": f.yanked,
+        "yanked_reason": f.yanked_reason,
+        "origin": f.origin,
+    }

@@ -1,0 +1,113 @@
+"""The contracts between the layers.
+
+Views talk to the index service; the service talks to a Storage, the metadata cache
+(pypirepo.cache) and, for fallback, an Upstream. Each backend turns its SDK's errors into
+the exceptions below at its own module boundary, so nothing above it imports an SDK.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import BinaryIO
+
+
+class StorageError(Exception):
+    """The storage backend failed (network, permissions, ...)."""
+
+
+class ObjectNotFound(StorageError):
+    """No object under that key."""
+
+
+class InvalidKey(StorageError):
+    """A key that would escape the storage root or is otherwise unusable."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    modified: dt.datetime | None = None
+
+
+class Storage(abc.ABC):
+    """Where files live: the source of truth the metadata cache is rebuilt from.
+
+    Keys are '/'-separated relative paths. Writes are atomic: a reader sees the old object,
+    the whole new one, or none, never part of one, and a failed write leaves nothing.
+    """
+
+    #: the short alias that selects the backend in `pypirepo.storage`
+    alias: str = ""
+    #: how many small objects read_many fetches at once; remote stores want more
+    parallelism: int = 8
+
+    @classmethod
+    @abc.abstractmethod
+    def from_settings(cls, settings) -> Storage:
+        """Build from pypirepo.settings.Settings; raise ConfigError naming a bad key."""
+
+    @abc.abstractmethod
+    def put(self, key: str, stream: BinaryIO, size: int | None = None) -> ObjectInfo:
+        """Store the stream under key, atomically, replacing any object there."""
+
+    @abc.abstractmethod
+    def open(self, key: str, start: int = 0, stop: int | None = None) -> BinaryIO:
+        """A readable stream of bytes [start, stop) of the object. Caller closes it."""
+
+    @abc.abstractmethod
+    def stat(self, key: str) -> ObjectInfo:
+        """Size and modification time; ObjectNotFound when absent."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove the object; a missing object is not an error."""
+
+    @abc.abstractmethod
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object whose key starts with prefix, in no particular order."""
+
+    def signed_url(self, key: str, expires: int, filename: str | None = None) -> str | None:
+        """A self-authorizing URL for a direct download, or None when unsupported."""
+        return None
+
+    # Conveniences built on the primitives; backends may do them better.
+
+    def put_bytes(self, key: str, data: bytes) -> ObjectInfo:
+        import io
+
+        return self.put(key, io.BytesIO(data), len(data))
+
+    def read_bytes(self, key: str) -> bytes:
+        with self.open(key) as stream:
+            return stream.read()
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.stat(key)
+        except ObjectNotFound:
+            return False
+        return True
+
+    def read_many(self, keys: Iterable[str]) -> Iterator[tuple[str, bytes | None]]:
+        """(key, bytes) for each key, None where it vanished; in parallel on remote stores."""
+
+        def fetch(key):
+            try:
+                return key, self.read_bytes(key)
+            except ObjectNotFound:
+                return key, None
+
+        keys = list(keys)
+        if len(keys) < 4 or self.parallelism <= 1:
+            yield from map(fetch, keys)
+            return
+        with ThreadPoolExecutor(self.parallelism) as pool:
+            yield from pool.map(fetch, keys)
+
+    def close(self) -> None:
+        """Release clients and pools."""

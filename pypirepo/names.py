@@ -1,0 +1,133 @@
+"""Project names, versions and distribution filenames.
+
+`packaging` does the parsing; this module adds the index's own rules on top: which names a
+project may have (warehouse's grammar), which files count as distributions, and what a
+filename must look like for the name and version it is uploaded under.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    canonicalize_version,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+# PEP 508 / warehouse: ASCII letters and digits, with . _ - inside.
+PROJECT_NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+# Filenames we store: printable ASCII without path separators. A conservative superset of
+# what wheel and sdist names can contain (local versions bring '+').
+FILENAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*$")
+
+WHEEL = "bdist_wheel"
+SDIST = "sdist"
+SDIST_EXTENSIONS = (".tar.gz", ".zip")
+
+
+class InvalidFilename(ValueError):
+    """A filename that is not a distribution we accept; the text says why."""
+
+
+def normalize(name: str) -> str:
+    """PEP 503 normalization: lower case, runs of -_. become one '-'."""
+    return canonicalize_name(name)
+
+
+def is_valid_project_name(name: str) -> bool:
+    return bool(PROJECT_NAME_RE.match(name or ""))
+
+
+def is_safe_filename(filename: str) -> bool:
+    return bool(filename) and len(filename) <= 255 and bool(FILENAME_RE.match(filename))
+
+
+def parse_version(text: str) -> Version:
+    return Version(text)
+
+
+def version_key(text: str):
+    """Sort key for versions that tolerates an unparsable legacy version."""
+    try:
+        return (1, Version(text))
+    except InvalidVersion:
+        return (0, text)
+
+
+def canonical_version(text: str) -> str:
+    try:
+        return canonicalize_version(Version(text), strip_trailing_zero=False)
+    except InvalidVersion:
+        return text
+
+
+@dataclass(frozen=True)
+class DistFile:
+    """What a distribution filename says about itself."""
+
+    filename: str
+    project: str  # normalized
+    version: str  # as written in the filename
+    packagetype: str  # bdist_wheel | sdist
+    python_version: str  # wheel python tag(s) or 'source'
+
+
+def parse_filename(filename: str) -> DistFile:
+    """Parse a wheel or sdist filename; raises InvalidFilename with the reason."""
+    if not is_safe_filename(filename):
+        raise InvalidFilename(f"Invalid filename {filename!r}.")
+    if filename.endswith(".whl"):
+        try:
+            name, version, _build, tags = parse_wheel_filename(filename)
+        except InvalidWheelFilename as exc:
+            raise InvalidFilename(str(exc)) from None
+        pythons = sorted({t.interpreter for t in tags})
+        return DistFile(filename, str(name), filename.split("-")[1], WHEEL, ".".join(pythons))
+    if filename.endswith(SDIST_EXTENSIONS):
+        try:
+            name, version = parse_sdist_filename(filename)
+        except InvalidSdistFilename as exc:
+            raise InvalidFilename(str(exc)) from None
+        raw_version = filename.rsplit("-", 1)[1]
+        for ext in SDIST_EXTENSIONS:
+            if raw_version.endswith(ext):
+                raw_version = raw_version[: -len(ext)]
+        return DistFile(filename, str(name), raw_version, SDIST, "source")
+    raise InvalidFilename(
+        f"Invalid file extension: {filename!r}. Use .whl, .tar.gz or .zip (PEP 527)."
+    )
+
+
+def check_upload_filename(filename: str, name: str, version: str, filetype: str) -> DistFile:
+    """Check that an uploaded file's name agrees with the form's name, version and type.
+
+    Warehouse's rules, relaxed where a private index should be: local versions and any
+    platform tag are allowed, and legacy sdist names that don't follow PEP 625 are
+    accepted as long as they parse to the same project and version.
+    """
+    dist = parse_filename(filename)
+    if filetype not in (WHEEL, SDIST):
+        raise InvalidFilename(f"Unknown type of file {filetype!r}. Use a known file type.")
+    if dist.packagetype != filetype:
+        raise InvalidFilename(
+            f"Invalid file extension: {filename!r} is not a {filetype} distribution."
+        )
+    if dist.project != normalize(name):
+        expected = normalize(name).replace("-", "_")
+        raise InvalidFilename(
+            f"Filename {filename!r} should contain the normalized project name "
+            f"{expected!r}, not that of project {dist.project!r}."
+        )
+    try:
+        same = Version(dist.version) == Version(version)
+    except InvalidVersion:
+        same = dist.version == version
+    if not same:
+        raise InvalidFilename(f"Version in filename should be {version!r} not {dist.version!r}.")
+    return dist

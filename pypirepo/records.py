@@ -1,0 +1,91 @@
+"""What storage holds for each file, and where.
+
+    packages/<project>/<filename>            the distribution
+    packages/<project>/<filename>.metadata   its core metadata (wheels only, PEP 658)
+    packages/<project>/<filename>.json       the record: everything the cache needs
+
+The record is written after the distribution and removed before it, so a record in
+storage always names a complete file; rebuilding the cache reads records only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+PREFIX = "packages/"
+RECORD_SUFFIX = ".json"
+METADATA_SUFFIX = ".metadata"
+RECORD_FORMAT = 1
+
+
+def dist_key(project: str, filename: str) -> str:
+    return f"{PREFIX}{project}/{filename}"
+
+
+def record_key(project: str, filename: str) -> str:
+    return dist_key(project, filename) + RECORD_SUFFIX
+
+
+def metadata_key(project: str, filename: str) -> str:
+    return dist_key(project, filename) + METADATA_SUFFIX
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC, which is what the database stores and what PEP 700 wants rendered."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def format_time(value: dt.datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value
+
+
+@dataclass
+class FileRecord:
+    project: str  # normalized name
+    display_name: str
+    filename: str
+    version: str
+    canonical_version: str
+    packagetype: str
+    python_version: str
+    size: int
+    sha256: str
+    upload_time: dt.datetime
+    requires_python: str | None = None
+    md5: str | None = None
+    blake2_256: str | None = None
+    metadata_sha256: str | None = None
+    uploader: str | None = None
+    yanked: bool = False
+    yanked_reason: str | None = None
+    origin: str = "private"
+    info: dict = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        data = asdict(self)
+        data["upload_time"] = format_time(self.upload_time)
+        data["format"] = RECORD_FORMAT
+        return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> FileRecord:
+        data = json.loads(raw)
+        names = {f.name for f in fields(cls)}
+        data = {k: v for k, v in data.items() if k in names}
+        data["upload_time"] = parse_time(data["upload_time"])
+        return cls(**data)
+
+    def row(self) -> dict:
+        """Column values for the files table (project_id is added by the caller)."""
+        data = asdict(self)
+        del data["project"], data["display_name"]
+        return data

@@ -1,0 +1,20 @@
+"""pypirepo-migrate <ini> [revision]: bring the database schema up to date."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..models import migrate
+from ..models.session import make_engine
+from .common import load
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("ini")
+    parser.add_argument("revision", nargs="?", default="head")
+    args = parser.parse_args(argv)
+    _settings, config = load(args.ini)
+    engine = make_engine(config.database_url)
+    migrate.upgrade(engine, args.revision)
+    print(f"database at revision {args.revision}")

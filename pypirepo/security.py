@@ -1,0 +1,94 @@
+"""The Pyramid security policy: HTTP Basic on every request, identity resolved once."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from pyramid.authorization import ACLHelper
+from pyramid.interfaces import ISecurityPolicy
+from zope.interface import implementer
+
+
+class BadCredentials(Exception):
+    """An Authorization header we cannot read; answered with 401 and the reason."""
+
+
+def parse_basic(header: str | None) -> tuple[str, str] | None:
+    """(user, password) from a Basic header; None when absent or empty (`Basic Og==`)."""
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise BadCredentials("Only Basic authentication is supported.")
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadCredentials("Malformed Basic credentials.") from None
+    user, sep, password = decoded.partition(":")
+    if not sep:
+        raise BadCredentials("Malformed Basic credentials: no ':' between user and password.")
+    if not user and not password:
+        return None  # hatch sends an empty pair; that is an anonymous request
+    return user, password
+
+
+@implementer(ISecurityPolicy)
+class SecurityPolicy:
+    def __init__(self, access):
+        self.access = access
+        self.acl = ACLHelper()
+
+    def identity(self, request):
+        # Pyramid caches nothing for us here; the request attribute does.
+        return request.pypirepo_user
+
+    def authenticated_userid(self, request):
+        return request.pypirepo_user
+
+    def permits(self, request, context, permission):
+        if request.pypirepo_bad_credentials:
+            return False
+        principals = self.access.principals(request.pypirepo_user)
+        return self.acl.permits(context, principals, permission)
+
+    def remember(self, request, userid, **kw):
+        return []
+
+    def forget(self, request, **kw):
+        return []
+
+
+def _resolve(request):
+    """(user, error) for the request, computed once."""
+    try:
+        header = request.headers.get("Authorization")
+    except UnicodeDecodeError:
+        return None, "Malformed Authorization header."
+    try:
+        pair = parse_basic(header)
+    except BadCredentials as exc:
+        return None, str(exc)
+    if pair is None:
+        return None, None
+    user = request.registry.access.authenticate(*pair)
+    if user is None:
+        return None, "Invalid username or password."
+    return user, None
+
+
+def _user(request):
+    return request.pypirepo_auth[0]
+
+
+def _bad(request):
+    err = request.pypirepo_auth[1]
+    # A wrong password only matters when permission is needed; a malformed header always.
+    return err if err and err != "Invalid username or password." else None
+
+
+def includeme(config):
+    config.add_request_method(_resolve, "pypirepo_auth", reify=True)
+    config.add_request_method(_user, "pypirepo_user", reify=True)
+    config.add_request_method(_bad, "pypirepo_bad_credentials", reify=True)
+    config.set_security_policy(SecurityPolicy(config.registry.access))

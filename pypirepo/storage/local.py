@@ -1,0 +1,167 @@
+"""Files on the local filesystem (development, single host, or a shared NFS mount)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from ..interfaces import InvalidKey, ObjectInfo, ObjectNotFound, Storage, StorageError
+from ..settings import ConfigError, as_bool, as_str
+
+_CHUNK = 1024 * 1024
+# Temporary files live beside their target (same filesystem, so os.replace is atomic) and
+# carry this prefix, so listings skip them and a crash leaves nothing under a real name.
+_TMP_PREFIX = ".tmp-"
+
+
+class LocalStorage(Storage):
+    alias = "local"
+    parallelism = 1  # local reads are cheaper than a thread hand-off
+
+    def __init__(self, root: str | os.PathLike, fsync: bool = False):
+        self.root = Path(root).resolve()
+        self.fsync = fsync
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_settings(cls, settings) -> LocalStorage:
+        root = settings.get_value("storage.dir", as_str)
+        try:
+            return cls(root, fsync=settings.get_value("storage.fsync", as_bool, False))
+        except OSError as exc:
+            raise ConfigError("storage.dir", f"cannot use {root!r}: {exc.strerror}") from None
+
+    def path(self, key: str) -> Path:
+        parts = key.split("/")
+        if (
+            not key
+            or key.startswith("/")
+            or "\\" in key
+            or "\x00" in key
+            or any(p in ("", ".", "..") or p.startswith(_TMP_PREFIX) for p in parts)
+        ):
+            raise InvalidKey(f"invalid storage key {key!r}")
+        path = self.root.joinpath(*parts)
+        # Belt and braces against symlinks planted inside the root.
+        if not str(path.resolve()).startswith(str(self.root) + os.sep):
+            raise InvalidKey(f"storage key {key!r} escapes the storage root")
+        return path
+
+    def put(self, key: str, stream: BinaryIO, size: int | None = None) -> ObjectInfo:
+        path = self.path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
+        except OSError as exc:
+            raise StorageError(f"cannot write {key!r}: {exc}") from exc
+        try:
+            with os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(stream, out, _CHUNK)
+                if self.fsync:
+                    out.flush()
+                    os.fsync(out.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        return self.stat(key)
+
+    def open(self, key: str, start: int = 0, stop: int | None = None) -> BinaryIO:
+        try:
+            f = open(self.path(key), "rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise ObjectNotFound(key) from None
+        if start:
+            f.seek(start)
+        if stop is None:
+            return f
+        return _Limited(f, stop - start)
+
+    def stat(self, key: str) -> ObjectInfo:
+        try:
+            st = os.stat(self.path(key))
+        except (FileNotFoundError, NotADirectoryError):
+            raise ObjectNotFound(key) from None
+        if not os.path.isfile(self.path(key)):
+            raise ObjectNotFound(key)
+        return ObjectInfo(key, st.st_size, dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc))
+
+    def delete(self, key: str) -> None:
+        path = self.path(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        # Drop empty project folders so listings stay small; racing writers recreate them.
+        for parent in path.parents:
+            if parent == self.root:
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+
+    def list(self, prefix: str = ""):
+        # Walk only the folder the prefix names, then filter by the rest of the prefix.
+        base, _, _ = prefix.rpartition("/")
+        top = self.root / base if base else self.root
+        stack = [top]
+        while stack:
+            folder = stack.pop()
+            try:
+                entries = os.scandir(folder)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            with entries:
+                for entry in entries:
+                    if entry.name.startswith(_TMP_PREFIX):
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(Path(entry.path))
+                        continue
+                    key = os.path.relpath(entry.path, self.root).replace(os.sep, "/")
+                    if key.startswith(prefix):
+                        st = entry.stat()
+                        yield ObjectInfo(
+                            key, st.st_size,
+                            dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc),
+                        )
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self.path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise ObjectNotFound(key) from None
+
+
+class _Limited:
+    """A file object that stops after n bytes (for ranged reads)."""
+
+    def __init__(self, f, n):
+        self._f, self._left = f, n
+
+    def read(self, size=-1):
+        if self._left <= 0:
+            return b""
+        if size is None or size < 0 or size > self._left:
+            size = self._left
+        data = self._f.read(size)
+        self._left -= len(data)
+        return data
+
+    def close(self):
+        self._f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,219 @@
+"""The legacy upload API's form: every client's field dialect, digests, filename rules.
+
+Parsing and validation only; storing is the index service's job. Every rejection is an
+UploadError carrying the HTTP status and a message meant for the status line and body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from . import distinfo, names
+
+CHUNK = 1024 * 1024
+
+# Aliases some clients send for the core-metadata field names (STANDARDS U-04).
+ALIASES = {
+    "provides_extras": "provides_extra",
+    "import_name": "import_names",
+    "license_files": "license_file",
+    "platforms": "platform",
+    "supported_platforms": "supported_platform",
+    "classifier": "classifiers",
+}
+MULTI = {
+    "classifiers", "requires_dist", "provides_extra", "project_urls", "platform", "dynamic",
+    "license_file", "obsoletes_dist", "provides_dist", "requires_external", "supported_platform",
+    "import_names", "import_namespaces",
+}
+FILE_FIELDS = {"content", "gpg_signature", "attestations"}
+
+
+class UploadError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def bad(message: str) -> UploadError:
+    return UploadError(400, message)
+
+
+@dataclass
+class UploadForm:
+    name: str
+    version: str
+    filetype: str
+    filename: str
+    content: BinaryIO
+    pyversion: str = ""
+    digests: dict[str, str] = field(default_factory=dict)
+    fields: dict = field(default_factory=dict)
+
+
+def _clean(value) -> str | None:
+    """'' and 'UNKNOWN' mean absent, as in warehouse."""
+    if value is None:
+        return None
+    value = str(value).strip()
+    return None if value in ("", "UNKNOWN") else value
+
+
+def parse_form(post) -> UploadForm:
+    """Build an UploadForm from a WebOb MultiDict of the multipart body."""
+    action = post.get(":action")
+    if action in ("submit", "submit_pkg_info", "doc_upload"):
+        raise UploadError(410, f"The {action!r} action is no longer supported.")
+    if action != "file_upload":
+        raise bad("Unknown or missing ':action'; use ':action=file_upload'.")
+    if post.get("protocol_version", "1") != "1":
+        raise bad("Unknown protocol version.")
+
+    fields: dict = {}
+    for key in post.keys():
+        if key.startswith(":") or key in FILE_FIELDS:
+            continue
+        values = post.getall(key)
+        if any(hasattr(v, "file") for v in values):
+            raise bad(f"{key}: Should not be a tuple.")
+        norm = ALIASES.get(key, key)
+        if norm in MULTI:
+            fields.setdefault(norm, []).extend(v for v in map(_clean, values) if v)
+        else:
+            fields[norm] = _clean(values[-1])
+
+    content = post.get("content")
+    if content is None or not hasattr(content, "file"):
+        raise bad("Upload payload does not have a file.")
+    ctype = getattr(content, "type", "") or ""
+    if ctype.startswith("image/"):
+        raise bad("Invalid distribution file.")
+
+    name = fields.get("name")
+    version = fields.get("version")
+    if not name:
+        raise bad("'name' is a required field.")
+    if not names.is_valid_project_name(name):
+        raise bad(
+            f"{name!r} is an invalid value for name. Start and end with a letter or numeral "
+            "containing only ASCII numeric and '.', '_' and '-'."
+        )
+    if not version:
+        raise bad("'version' is a required field.")
+    filename = content.filename or ""
+    # Never trust a client path: only the last segment names the file, and it must be clean.
+    if "/" in filename or "\\" in filename or not names.is_safe_filename(filename):
+        raise bad(f"Invalid filename {filename!r}.")
+    filetype = fields.get("filetype") or (
+        names.WHEEL if filename.endswith(".whl") else names.SDIST
+    )
+    if filetype not in (names.WHEEL, names.SDIST):
+        raise bad(f"Unknown type of file {filetype!r}. Use a known file type.")
+    digests = {}
+    for algo in ("md5", "sha256", "blake2_256"):
+        value = fields.pop(f"{algo}_digest", None)
+        if value:
+            digests[algo] = value.lower()
+    if not digests:
+        raise bad("Include at least one message digest.")
+    return UploadForm(
+        name=name, version=version, filetype=filetype, filename=filename,
+        content=content.file, pyversion=fields.get("pyversion") or "", digests=digests,
+        fields=fields,
+    )
+
+
+@dataclass
+class Received:
+    size: int
+    md5: str
+    sha256: str
+    blake2_256: str
+
+
+def hash_stream(stream: BinaryIO, max_size: int) -> Received:
+    """Hash the uploaded file in chunks (memory stays flat) and enforce the size limit."""
+    md5, sha256, blake = hashlib.md5(), hashlib.sha256(), hashlib.blake2b(digest_size=32)
+    size = 0
+    stream.seek(0)
+    while True:
+        chunk = stream.read(CHUNK)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > max_size:
+            raise UploadError(413, f"File too large. Limit is {max_size} bytes.")
+        md5.update(chunk)
+        sha256.update(chunk)
+        blake.update(chunk)
+    stream.seek(0)
+    if size == 0:
+        raise bad("Invalid distribution file. The file is empty.")
+    return Received(size, md5.hexdigest(), sha256.hexdigest(), blake.hexdigest())
+
+
+def check_digests(form: UploadForm, got: Received) -> None:
+    for algo, sent in form.digests.items():
+        if getattr(got, algo) != sent:
+            raise bad(
+                "The digest supplied does not match a digest calculated from the uploaded file."
+            )
+
+
+@dataclass
+class Inspected:
+    dist: names.DistFile
+    core_metadata: bytes | None  # served as .metadata (wheels only)
+    info: dict
+    requires_python: str | None
+
+
+def inspect(form: UploadForm) -> Inspected:
+    """Check the filename against name and version, and read the metadata inside."""
+    try:
+        dist = names.check_upload_filename(form.filename, form.name, form.version, form.filetype)
+    except names.InvalidFilename as exc:
+        raise bad(str(exc)) from None
+    try:
+        if dist.packagetype == names.WHEEL:
+            core = distinfo.wheel_metadata(form.content, form.filename)
+            raw = core
+        else:
+            core = None
+            raw = distinfo.sdist_metadata(form.content, form.filename)
+    except distinfo.InvalidDistribution as exc:
+        raise bad(str(exc)) from None
+    finally:
+        form.content.seek(0)
+    info = distinfo.parse_metadata(raw) if raw else {}
+    if raw and "name" in info and names.normalize(info["name"]) != dist.project:
+        raise bad(
+            f"The metadata inside {form.filename!r} names project {info['name']!r}, "
+            f"not {form.name!r}."
+        )
+    if raw and "version" in info and names.canonical_version(info["version"]) != \
+            names.canonical_version(form.version):
+        raise bad(
+            f"The metadata inside {form.filename!r} has version {info['version']!r}, "
+            f"not {form.version!r}."
+        )
+    if not info:
+        info = _info_from_form(form.fields)
+    requires_python = info.get("requires_python") or form.fields.get("requires_python")
+    return Inspected(dist, core, info, requires_python or None)
+
+
+def _info_from_form(fields: dict) -> dict:
+    keys = (
+        "name", "version", "summary", "author", "author_email", "maintainer",
+        "maintainer_email", "license", "license_expression", "home_page", "keywords",
+        "requires_python", "description_content_type", "download_url",
+    )
+    info = {k: fields[k] for k in keys if fields.get(k)}
+    for k in ("classifiers", "requires_dist", "provides_extra", "project_urls"):
+        if fields.get(k):
+            info[k] = list(fields[k])
+    return info

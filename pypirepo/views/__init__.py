@@ -1,0 +1,51 @@
+"""Thin views: parse, authorize (Pyramid does it from the resource ACLs), call a service,
+render. Helpers shared by the views live here."""
+
+from __future__ import annotations
+
+import json
+
+from pyramid.response import Response
+
+JSON_ERROR_OFFERS = ["text/plain", "application/json"]
+
+
+def _reason(message: str) -> str:
+    # A status line is one line of ISO-8859-1 (warehouse does the same replacement).
+    line = " ".join(message.split())
+    return line.encode("iso-8859-1", "replace").decode("iso-8859-1")[:400]
+
+
+def error_response(request, status: int, message: str, headers=None) -> Response:
+    """A 4xx/5xx whose reason phrase and body both carry the message.
+
+    twine prints the reason phrase; uv prints the JSON `code` or the body (HTTP/2 has no
+    reason phrase); poetry prints both. JSON when the client prefers it, else plain text.
+    """
+    status_line = f"{status} {_reason(message)}"
+    offers = request.accept.acceptable_offers(JSON_ERROR_OFFERS) if "Accept" in request.headers \
+        else []
+    if offers and offers[0][0] == "application/json":
+        body = json.dumps({"message": message, "code": status_line, "title": status_line})
+        response = Response(body=body.encode(), status=status_line,
+                            content_type="application/json", charset="utf-8")
+    else:
+        response = Response(body=(message + "\n").encode(), status=status_line,
+                            content_type="text/plain", charset="utf-8")
+    for k, v in (headers or {}).items():
+        response.headers[k] = v
+    return response
+
+
+def redirect(request, path: str, status: int = 301) -> Response:
+    location = request.script_name + path
+    if request.query_string:
+        location += "?" + request.query_string
+    response = Response(status=status, location=location)
+    response.vary = ("Accept",)
+    return response
+
+
+def json_response(data, status: int = 200) -> Response:
+    return Response(body=json.dumps(data).encode(), status=status,
+                    content_type="application/json", charset="utf-8")

@@ -1,0 +1,84 @@
+"""The JSON API (/pypi/<name>/json) and the writers' API to delete and yank."""
+
+from __future__ import annotations
+
+from pyramid.view import view_config
+
+from ..index import NotFound
+from . import error_response, json_response, redirect
+
+
+@view_config(route_name="json_project", request_method="GET", permission="read")
+@view_config(route_name="json_project_slash", request_method="GET", permission="read")
+@view_config(route_name="json_release", request_method="GET", permission="read")
+@view_config(route_name="json_release_slash", request_method="GET", permission="read")
+def project_json(context, request):
+    if not context.valid:
+        return json_response({"message": "Not Found"}, 404)
+    version = request.matchdict.get("version")
+    if context.raw_name != context.name:
+        tail = f"/{version}/json" if version else "/json"
+        return redirect(request, f"/pypi/{context.name}{tail}")
+    try:
+        data = request.index.json_api(context.name, version, request.application_url)
+    except NotFound:
+        return json_response({"message": "Not Found"}, 404)
+    response = json_response(data)
+    response.cache_control = "max-age=0, must-revalidate"
+    response.md5_etag()
+    response.conditional_response = True
+    return response
+
+
+@view_config(route_name="api_file", request_method="DELETE", permission="delete")
+def delete_file(context, request):
+    try:
+        gone = request.index.delete_file(context.name, request.matchdict["filename"],
+                                         request.pypirepo_user)
+    except NotFound:
+        return error_response(request, 404, "No such file.")
+    return json_response({"deleted": gone})
+
+
+@view_config(route_name="api_version", request_method="DELETE", permission="delete")
+def delete_version(context, request):
+    try:
+        gone = request.index.delete_version(context.name, request.matchdict["version"],
+                                            request.pypirepo_user)
+    except NotFound:
+        return error_response(request, 404, "No such version.")
+    return json_response({"deleted": gone})
+
+
+@view_config(route_name="api_yank", request_method="POST", permission="delete")
+def yank(context, request):
+    reason = None
+    if request.body:
+        try:
+            payload = request.json_body
+        except ValueError:
+            return error_response(request, 400, "The body must be JSON, e.g. {\"reason\": \"...\"}.")
+        if not isinstance(payload, dict) or not isinstance(payload.get("reason", ""), (str, type(None))):
+            return error_response(request, 400, "'reason' must be a string.")
+        reason = payload.get("reason")
+    yanked = request.matchdict["action"] == "yank"
+    try:
+        files = request.index.set_yanked(context.name, request.matchdict["version"], yanked,
+                                         reason, request.pypirepo_user)
+    except NotFound:
+        return error_response(request, 404, "No such version.")
+    return json_response({"yanked": yanked, "reason": reason if yanked else None, "files": files})
+
+
+@view_config(route_name="api_events", request_method="GET", permission="read")
+def events(context, request):
+    rows = request.index.cache.events(context.name)
+    return json_response({"events": [
+        {"time": e.time.strftime("%Y-%m-%dT%H:%M:%SZ"), "user": e.user, "action": e.action,
+         "version": e.version, "filename": e.filename, "detail": e.detail} for e in rows
+    ]})
+
+
+@view_config(route_name="health", request_method="GET")
+def health(request):
+    return json_response({"status": "ok"})

@@ -1,0 +1,31 @@
+"""401 vs 403 vs 404, as every client expects them (STANDARDS A-01, A-02, D-06)."""
+
+from pyramid.httpexceptions import HTTPNotFound
+from pyramid.view import forbidden_view_config, notfound_view_config
+
+from . import error_response
+
+
+@forbidden_view_config()
+def forbidden(request):
+    bad = request.pypirepo_bad_credentials
+    realm = request.registry.app_config.realm
+    challenge = {"WWW-Authenticate": f'Basic realm="{realm}"'}
+    if bad:
+        return error_response(request, 401, bad, challenge)
+    if request.pypirepo_user is None:
+        err = request.pypirepo_auth[1]
+        return error_response(request, 401, err or "Authentication required.", challenge)
+    return error_response(
+        request, 403,
+        f"The user {request.pypirepo_user!r} isn't allowed to do that here.",
+    )
+
+
+@notfound_view_config()
+def notfound(request):
+    return error_response(request, 404, "Not Found")
+
+
+def not_found(message="Not Found"):
+    return HTTPNotFound(message)

@@ -1,0 +1,75 @@
+"""Downloads: stable URLs bound to project and filename, streamed, with ranges."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyramid.response import Response
+from pyramid.view import view_config
+
+from .. import records
+from ..index import NotFound
+from . import error_response
+
+CHUNK = 256 * 1024
+IMMUTABLE = "max-age=365000000, immutable"
+
+
+class StorageIter:
+    """A WSGI app_iter over a stored object that opens it lazily.
+
+    WebOb's conditional response calls app_iter_range() for a Range request, so a ranged
+    read fetches only those bytes from storage; a HEAD never opens the object at all.
+    """
+
+    def __init__(self, storage, key, start=0, stop=None):
+        self.storage, self.key, self.start, self.stop = storage, key, start, stop
+        self._stream = None
+
+    def __iter__(self):
+        self._stream = self.storage.open(self.key, self.start, self.stop)
+        read = self._stream.read
+        while True:
+            chunk = read(CHUNK)
+            if not chunk:
+                break
+            yield chunk
+
+    def app_iter_range(self, start, stop):
+        return StorageIter(self.storage, self.key, start, stop)
+
+    def close(self):
+        if self._stream is not None:
+            self._stream.close()
+
+
+@view_config(route_name="file", request_method="GET", permission="read")
+def download(context, request):
+    filename = request.matchdict["filename"]
+    index = request.index
+    try:
+        if filename.endswith(records.METADATA_SUFFIX):
+            body = index.open_metadata(context.name, filename[: -len(records.METADATA_SUFFIX)])
+            response = Response(body=body, content_type="text/plain", charset="utf-8",
+                                conditional_response=True)
+            response.cache_control = _cache_control(request)
+            return response
+        row = index.get_file(context.name, filename)
+    except NotFound:
+        return error_response(request, 404, f"No file {filename!r} in project {context.name!r}.")
+    key = records.dist_key(context.name, row.filename)
+    # application/octet-stream, set explicitly: guessing would add Content-Encoding: gzip
+    # to a .tar.gz and clients would unpack it before hashing (STANDARDS S-50).
+    response = Response(content_type="application/octet-stream", conditional_response=True)
+    response.app_iter = StorageIter(request.registry.storage, key)
+    response.content_length = row.size
+    response.accept_ranges = "bytes"
+    response.etag = row.sha256
+    response.last_modified = row.upload_time.replace(tzinfo=dt.timezone.utc)
+    response.cache_control = _cache_control(request)
+    response.content_disposition = f'attachment; filename="{row.filename}"'
+    return response
+
+
+def _cache_control(request) -> str:
+    return IMMUTABLE if request.registry.public_read else "private, " + IMMUTABLE

@@ -1,0 +1,82 @@
+"""The simple repository API: PEP 503 HTML and PEP 691 JSON from one dict."""
+
+from __future__ import annotations
+
+from pyramid.response import Response
+from pyramid.view import view_config
+
+from . import error_response, redirect
+
+HTML = "text/html"
+V1_HTML = "application/vnd.pypi.simple.v1+html"
+V1_JSON = "application/vnd.pypi.simple.v1+json"
+# Offer order breaks ties: plain HTML first, as warehouse does; `latest` maps to v1.
+OFFERS = [HTML, V1_HTML, V1_JSON,
+          "application/vnd.pypi.simple.latest+html", "application/vnd.pypi.simple.latest+json"]
+ANSWER = {o: o for o in (HTML, V1_HTML, V1_JSON)}
+ANSWER["application/vnd.pypi.simple.latest+html"] = V1_HTML
+ANSWER["application/vnd.pypi.simple.latest+json"] = V1_JSON
+
+_negotiated: dict[str, str] = {}
+
+
+def negotiate(request) -> str:
+    fmt = request.GET.get("format")
+    if fmt in ANSWER:  # PEP 691's optional URL parameter overrides Accept
+        return ANSWER[fmt]
+    accept = request.headers.get("Accept")
+    if not accept:
+        return HTML
+    # Clients send the same few Accept headers over and over; parse each once.
+    found = _negotiated.get(accept)
+    if found is None:
+        offers = request.accept.acceptable_offers(OFFERS)
+        found = ANSWER[offers[0][0]] if offers else HTML
+        if len(_negotiated) < 256:
+            _negotiated[accept] = found
+    return found
+
+
+def page_response(request, page) -> Response:
+    ctype = negotiate(request)
+    body = request.index.body(page, ctype)
+    response = Response(body=body, content_type=ctype, conditional_response=True)
+    if ctype != V1_JSON:
+        response.charset = "utf-8"
+    # The ETag names the representation too, since one URL serves several.
+    response.etag = page.etag.strip('"') + ("-j" if ctype == V1_JSON else "-h")
+    response.cache_control = "max-age=0, must-revalidate" + (
+        "" if request.registry.public_read else ", private"
+    )
+    response.vary = ("Accept",)
+    return response
+
+
+@view_config(route_name="simple_index", request_method="GET", permission="read")
+def simple_index(request):
+    return page_response(request, request.index.root_page(request.script_name))
+
+
+@view_config(route_name="simple_index_noslash", request_method="GET")
+def simple_index_noslash(request):
+    return redirect(request, "/simple/")
+
+
+@view_config(route_name="simple_project", request_method="GET", permission="read")
+@view_config(route_name="hatch_simple", request_method="GET", permission="read")
+def simple_project(context, request):
+    if not context.valid:
+        return error_response(request, 404, "Not Found")
+    if context.raw_name != context.name:
+        return redirect(request, f"/simple/{context.name}/")
+    page = request.index.project_page(context.name, request.script_name)
+    if page is None:
+        return error_response(request, 404, f"No project named {context.name!r}.")
+    return page_response(request, page)
+
+
+@view_config(route_name="simple_project_noslash", request_method="GET")
+def simple_project_noslash(context, request):
+    if not context.valid:
+        return error_response(request, 404, "Not Found")
+    return redirect(request, f"/simple/{context.name}/")

@@ -1,0 +1,35 @@
+"""The legacy upload API (what twine, poetry, uv, pdm and hatch post to)."""
+
+from __future__ import annotations
+
+from pyramid.response import Response
+from pyramid.view import view_config
+
+from ..upload import UploadError, parse_form
+from . import error_response
+
+
+@view_config(route_name="upload0", permission="upload")
+@view_config(route_name="upload1", permission="upload")
+@view_config(route_name="upload2", permission="upload")
+@view_config(route_name="upload3", permission="upload")
+@view_config(route_name="upload4", permission="upload")
+def upload(context, request):
+    limit = request.registry.app_config.max_upload_size
+    if request.content_length and request.content_length > limit + 1024 * 1024:
+        return error_response(request, 413, f"File too large. Limit is {limit} bytes.")
+    if not (request.content_type or "").startswith("multipart/form-data"):
+        return error_response(request, 400, "Uploads must be multipart/form-data.")
+    try:
+        post = request.POST
+        if not post:
+            raise ValueError("empty form")
+    except Exception:  # noqa: BLE001 - any parser failure is the client's malformed body
+        return error_response(request, 400, "Malformed multipart/form-data body.")
+    try:
+        form = parse_form(post)
+        message = request.index.upload(form, request.pypirepo_user)
+    except UploadError as exc:
+        return error_response(request, exc.status, exc.message)
+    return Response(body=(message + "\n").encode(), content_type="text/plain", charset="utf-8")
+

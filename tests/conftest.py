@@ -1,0 +1,93 @@
+"""Fixtures shared by every test layer."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import distfactory  # noqa: E402
+from servers import PostgreSQL, Server  # noqa: E402
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+@pytest.fixture
+def dists(tmp_path):
+    """A factory of real wheels and sdists in a temporary folder."""
+
+    class Factory:
+        dir = tmp_path / "dists"
+
+        def wheel(self, name="demo", version="1.0", **kw):
+            return distfactory.make_wheel(self.dir, name, version, **kw)
+
+        def sdist(self, name="demo", version="1.0", **kw):
+            return distfactory.make_sdist(self.dir, name, version, **kw)
+
+    return Factory()
+
+
+@pytest.fixture
+def app_settings(tmp_path):
+    return {
+        "sqlalchemy.url": f"sqlite:///{tmp_path}/db.sqlite",
+        "pypirepo.auto_migrate": "true",
+        "pypirepo.storage": "local",
+        "storage.dir": str(tmp_path / "storage"),
+        "pypi.default_read": "everyone",
+        "pypi.default_write": "authenticated",
+        "auth.bootstrap_user": "admin",
+        "auth.bootstrap_password": "pw",
+        "auth.admins": "",
+        # A second user with a real passlib hash (of "alicepw").
+        "user.alice": "$pbkdf2-sha256$29000$mBOC8D6HsDaGUApB6J3Tug$"
+                      "kVuo4xgW9oKkBaZlqq.ZBKENn5oq8PiMmksNI7mbhpw",
+    }
+
+
+@pytest.fixture
+def make_app(app_settings):
+    """Build the WSGI app wrapped in WebTest, with optional setting overrides."""
+    from webtest import TestApp
+
+    from pypirepo import main
+
+    def build(**overrides):
+        settings = dict(app_settings)
+        settings.update({k.replace("__", "."): v for k, v in overrides.items()})
+        return TestApp(main({}, **settings))
+
+    return build
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A real pserve process; call .start() after adjusting .app settings."""
+    srv = Server(tmp_path / "server")
+    srv.directory.mkdir()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    pg = PostgreSQL().start()
+    yield pg
+    pg.stop()
+
+
+@pytest.fixture
+def pg_url(postgres):
+    """A fresh database in the session's PostgreSQL cluster."""
+    return postgres.create_database("t" + uuid.uuid4().hex[:12])

@@ -1,0 +1,210 @@
+"""Starting real servers as plain processes for the tests (see shared/BACKENDS.md).
+
+Every server binds 127.0.0.1 on a free port, logs to a file, is polled until it answers
+(failing fast if the process dies), and is stopped by the PID we started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check, proc=None, timeout=30.0, what="server", log=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            text = Path(log).read_text()[-3000:] if log else ""
+            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{text}")
+        try:
+            if check():
+                return
+        except Exception:  # noqa: BLE001 - not up yet
+            pass
+        time.sleep(0.05)
+    text = Path(log).read_text()[-3000:] if log else ""
+    raise RuntimeError(f"{what} did not come up in {timeout}s:\n{text}")
+
+
+def stop(proc: subprocess.Popen, timeout=10.0):
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+DEFAULT_APP = {
+    "pypirepo.auto_migrate": "true",
+    "pypirepo.storage": "local",
+    "pypi.default_read": "everyone",
+    "pypi.default_write": "authenticated",
+    "auth.bootstrap_user": "admin",
+    "pypi.fallback": "none",
+}
+
+
+def write_ini(directory: Path, app: dict, port: int, threads: int = 8) -> Path:
+    lines = "\n".join(f"{k} = {v}" for k, v in app.items())
+    ini = directory / "server.ini"
+    ini.write_text(textwrap.dedent("""\
+        [app:main]
+        use = egg:pypirepo
+        {app}
+
+        [server:main]
+        use = egg:waitress#main
+        listen = 127.0.0.1:{port}
+        threads = {threads}
+        inbuf_overflow = 1048576
+
+        [loggers]
+        keys = root
+
+        [handlers]
+        keys = console
+
+        [formatters]
+        keys = generic
+
+        [logger_root]
+        level = WARNING
+        handlers = console
+
+        [handler_console]
+        class = StreamHandler
+        args = (sys.stderr,)
+        level = NOTSET
+        formatter = generic
+
+        [formatter_generic]
+        format = %(asctime)s %(levelname)s [%(name)s] %(message)s
+        """).format(app=lines, port=port, threads=threads))
+    return ini
+
+
+@dataclass
+class Server:
+    """A pypirepo started with `pserve` on a free port."""
+
+    directory: Path
+    app: dict = field(default_factory=dict)
+    env: dict = field(default_factory=dict)
+    pserve: str = str(VENV_BIN / "pserve")
+    password: str = "s3cret-for-tests"
+    port: int = 0
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def storage_dir(self) -> Path:
+        return Path(self.settings["storage.dir"])
+
+    @property
+    def settings(self) -> dict:
+        app = dict(DEFAULT_APP)
+        app.setdefault("sqlalchemy.url", f"sqlite:///{self.directory}/db.sqlite")
+        app.setdefault("storage.dir", str(self.directory / "storage"))
+        app.update(self.app)
+        return app
+
+    def start(self, timeout=30.0) -> Server:
+        self.port = self.port or free_port()
+        ini = write_ini(self.directory, self.settings, self.port)
+        env = dict(os.environ, PYPIREPO_AUTH_BOOTSTRAP_PASSWORD=self.password, **self.env)
+        log = self.directory / "server.log"
+        self.proc = subprocess.Popen(
+            [self.pserve, str(ini)], cwd=self.directory, env=env,
+            stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        wait_until(lambda: requests.get(self.url + "/_health", timeout=1).ok, self.proc,
+                   timeout, "pserve", log)
+        return self
+
+    def stop(self):
+        if self.proc is not None:
+            stop(self.proc)
+            self.proc = None
+
+    @property
+    def log(self) -> str:
+        path = self.directory / "server.log"
+        return path.read_text() if path.exists() else ""
+
+    @property
+    def auth(self):
+        return ("admin", self.password)
+
+
+def pg_bin() -> Path:
+    out = subprocess.run(["dpkg", "-L", "postgresql-15"], capture_output=True, text=True,
+                         check=True).stdout
+    initdb = next(line for line in out.splitlines() if line.endswith("bin/initdb"))
+    return Path(initdb).parent
+
+
+class PostgreSQL:
+    """A throwaway PostgreSQL cluster (BACKENDS.md section 4)."""
+
+    def __init__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="pg-", dir="/tmp"))
+        self.port = free_port()
+        self.bin = pg_bin()
+
+    def start(self) -> PostgreSQL:
+        shutil.chown(self.dir, "postgres", "postgres")
+        run = ["runuser", "-u", "postgres", "--"]
+        subprocess.run(run + [str(self.bin / "initdb"), "-D", str(self.dir / "data"), "-U",
+                              "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8",
+                              "--no-sync"], check=True, capture_output=True)
+        opts = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        subprocess.run(run + [str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-l",
+                              str(self.dir / "server.log"), "-w", "-t", "30", "-o", opts,
+                              "start"], check=True, capture_output=True)
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def create_database(self, name: str) -> str:
+        subprocess.run(["runuser", "-u", "postgres", "--", str(self.bin / "createdb"), "-h",
+                        "127.0.0.1", "-p", str(self.port), name], check=True,
+                       capture_output=True)
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
+
+    def stop(self):
+        subprocess.run(["runuser", "-u", "postgres", "--", str(self.bin / "pg_ctl"), "-D",
+                        str(self.dir / "data"), "-m", "immediate", "-w", "stop"],
+                       capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
