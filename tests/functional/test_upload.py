@@ -1,0 +1,262 @@
+"""The legacy upload API: dialects, digests, filename rules, and bad input (STANDARDS 2)."""
+
+import hashlib
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from helpers import ADMIN, upload
+
+
+def stored_files(tmp_path):
+    root = Path(tmp_path) / "storage"
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) \
+        if root.exists() else []
+
+
+def assert_nothing_stored(app, tmp_path, project="demo"):
+    assert stored_files(tmp_path) == []
+    app.get(f"/simple/{project}/", status=404)
+
+
+@pytest.mark.parametrize("path", ["/", "/legacy/", "/legacy", "/simple/", "/simple"])
+def test_upload_on_every_url_without_redirect(app, dists, path):
+    w = dists.wheel("demo", "1.0")
+    from distfactory import upload_fields
+
+    app.authorization = ADMIN
+    res = app.post(path, params=upload_fields(w, "demo", "1.0"),
+                   upload_files=[("content", w.name, w.read_bytes())])
+    assert res.status_int == 200
+    assert w.name in app.get("/simple/demo/").text
+
+
+def test_identical_reupload_is_ok_and_conflict_is_409(app, dists, tmp_path):
+    w = dists.wheel("demo", "1.0")
+    original = w.read_bytes()
+    upload(app, w, "demo", "1.0")
+    res = upload(app, w, "demo", "1.0")
+    assert res.status_int == 200
+    other = dists.wheel("demo", "1.0", module_source="x = 2\n")  # same path, new bytes
+    assert other.read_bytes() != original
+    res = upload(app, other, "demo", "1.0", status=409)
+    assert res.status.startswith("409 File already exists")
+    assert res.text.startswith("File already exists")
+    # the original bytes are still served
+    assert app.get(f"/packages/demo/{w.name}").body == original
+
+
+def test_overwrite_allowed_by_setting(make_app, dists):
+    app = make_app(**{"pypi.allow_overwrite": "true"})
+    w = dists.wheel("demo", "1.0")
+    upload(app, w, "demo", "1.0")
+    other = dists.wheel("demo", "1.0", module_source="x = 2\n")
+    upload(app, other, "demo", "1.0")
+    assert app.get(f"/packages/demo/{w.name}").body == other.read_bytes()
+
+
+def test_uv_gets_json_error_body(app, dists):
+    w = dists.wheel("demo", "1.0")
+    upload(app, w, "demo", "1.0")
+    other = dists.wheel("demo", "1.0", module_source="x = 3\n")
+    from distfactory import upload_fields
+
+    app.authorization = ADMIN
+    res = app.post("/legacy/", params=upload_fields(other, "demo", "1.0"),
+                   upload_files=[("content", other.name, other.read_bytes())], status=409,
+                   headers={"Accept": "application/json;q=0.9, text/plain;q=0.8, text/html;q=0.7"})
+    body = json.loads(res.body)
+    assert body["code"].startswith("409 File already exists")
+    assert body["message"].startswith("File already exists")
+
+
+@pytest.mark.parametrize("fields", [
+    # pdm: non-standard plural and empty strings for absent fields
+    {"provides_extras": "x", "summary": "", "author": ""},
+    # uv: requires_python always sent, empty when absent; import_names
+    {"requires_python": "", "import_names": "demo", "dynamic": "", "md5_digest": ""},
+    # poetry/hatch: every digest, odd extra headers
+    {"import_name": "demo", "license_files": "LICENSE", "platforms": ""},
+])
+def test_client_field_dialects(app, dists, fields):
+    w = dists.wheel("demo", "1.0")
+    data = w.read_bytes()
+    fields = dict(fields)
+    if "md5_digest" in fields:
+        fields["md5_digest"] = hashlib.md5(data).hexdigest()
+    upload(app, w, "demo", "1.0", fields=fields)
+
+
+def test_md5_only_and_uppercase_digest(app, dists):
+    w = dists.wheel("demo", "1.0")
+    data = w.read_bytes()
+    upload(app, w, "demo", "1.0", drop=("sha256_digest", "blake2_256_digest"),
+           fields={"md5_digest": hashlib.md5(data).hexdigest().upper()})
+
+
+@pytest.mark.parametrize("field", ["sha256_digest", "blake2_256_digest", "md5_digest"])
+def test_wrong_digest_is_rejected(app, dists, tmp_path, field):
+    w = dists.wheel("demo", "1.0")
+    res = upload(app, w, "demo", "1.0", status=400, fields={field: "0" * 64})
+    assert "digest supplied does not match" in res.status
+    assert_nothing_stored(app, tmp_path)
+
+
+def test_no_digest_is_rejected(app, dists, tmp_path):
+    w = dists.wheel("demo", "1.0")
+    res = upload(app, w, "demo", "1.0", status=400, drop=("sha256_digest", "blake2_256_digest"))
+    assert "at least one message digest" in res.text
+    assert_nothing_stored(app, tmp_path)
+
+
+@pytest.mark.parametrize("drop,message", [
+    (("name",), "'name' is a required field"),
+    (("version",), "'version' is a required field"),
+    ((":action",), ":action"),
+])
+def test_missing_fields(app, dists, tmp_path, drop, message):
+    w = dists.wheel("demo", "1.0")
+    res = upload(app, w, "demo", "1.0", status=400, drop=drop)
+    assert message in res.text and message in res.status
+    assert_nothing_stored(app, tmp_path)
+
+
+def test_missing_file_part(app, tmp_path):
+    app.authorization = ADMIN
+    res = app.post("/legacy/", params={":action": "file_upload", "name": "demo",
+                                       "version": "1.0", "sha256_digest": "0" * 64},
+                   content_type="multipart/form-data", status=400)
+    assert "does not have a file" in res.text
+
+
+def test_old_actions_are_gone(app):
+    app.authorization = ADMIN
+    res = app.post("/legacy/", params={":action": "submit", "name": "x"},
+                   content_type="multipart/form-data", status=410)
+    assert "no longer supported" in res.text
+
+
+def test_unknown_protocol_version(app, dists):
+    w = dists.wheel("demo", "1.0")
+    res = upload(app, w, "demo", "1.0", status=400, fields={"protocol_version": "2"})
+    assert "Unknown protocol version" in res.text
+
+
+@pytest.mark.parametrize("name,version,filename_of,message", [
+    ("other", "1.0", None, "normalized project name"),
+    ("demo", "2.0", None, "Version in filename"),
+    ("demo", "1.0", "demo-1.0.exe", "Invalid file extension"),
+])
+def test_name_version_filename_mismatch(app, dists, tmp_path, name, version, filename_of,
+                                        message):
+    w = dists.wheel("demo", "1.0")
+    res = upload(app, w, name, version, status=400, filename=filename_of)
+    assert message in res.text
+    assert stored_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("filename", [
+    "../demo-1.0-py3-none-any.whl",
+    "/etc/demo-1.0-py3-none-any.whl",
+    "..\\demo-1.0-py3-none-any.whl",
+    "sub/demo-1.0-py3-none-any.whl",
+    "demo-1.0-py3-none-any.whl\x00.txt",
+])
+def test_path_tricks_in_filenames(app, dists, tmp_path, filename):
+    w = dists.wheel("demo", "1.0")
+    res = upload(app, w, "demo", "1.0", status=400, filename=filename)
+    assert "Invalid filename" in res.text or "Invalid" in res.status
+    assert stored_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", ["../etc", "/abs", "a/b", "-x-", "naïve"])
+def test_path_tricks_in_names(app, dists, tmp_path, name):
+    w = dists.wheel("demo", "1.0")
+    res = upload(app, w, name, "1.0", status=400)
+    assert "invalid value for name" in res.text
+    assert stored_files(tmp_path) == []
+
+
+def test_wheel_that_is_not_a_zip(app, dists, tmp_path):
+    w = dists.wheel("demo", "1.0")
+    junk = b"this is not a zip file" * 10
+    import hashlib as h
+
+    res = upload(app, w, "demo", "1.0", status=400, content=junk,
+                 fields={"sha256_digest": h.sha256(junk).hexdigest(),
+                         "blake2_256_digest": h.blake2b(junk, digest_size=32).hexdigest()})
+    assert "Not a zip archive" in res.text
+    assert_nothing_stored(app, tmp_path)
+
+
+def test_wheel_without_metadata(app, dists, tmp_path):
+    w = dists.wheel("demo", "1.0")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(w) as src, zipfile.ZipFile(buf, "w") as dst:
+        for item in src.infolist():
+            if not item.filename.endswith("METADATA"):
+                dst.writestr(item, src.read(item))
+    data = buf.getvalue()
+    res = upload(app, w, "demo", "1.0", status=400, content=data,
+                 fields={"sha256_digest": hashlib.sha256(data).hexdigest(),
+                         "blake2_256_digest": hashlib.blake2b(data, digest_size=32).hexdigest()})
+    assert "METADATA" in res.text
+    assert_nothing_stored(app, tmp_path)
+
+
+def test_metadata_naming_another_project(app, dists, tmp_path):
+    from distfactory import metadata_text
+
+    w = dists.wheel("demo", "1.0", metadata=metadata_text("evil", "1.0"))
+    res = upload(app, w, "demo", "1.0", status=400)
+    assert "names project 'evil'" in res.text
+    assert_nothing_stored(app, tmp_path)
+
+
+def test_oversized_upload_is_413(make_app, dists, tmp_path):
+    app = make_app(**{"pypi.max_upload_size": "2000"})
+    w = dists.wheel("demo", "1.0", payload_size=4000)
+    res = upload(app, w, "demo", "1.0", status=413)
+    assert "File too large" in res.status
+    assert_nothing_stored(app, tmp_path)
+
+
+def test_malformed_multipart(app, tmp_path):
+    app.authorization = ADMIN
+    res = app.post("/legacy/", params=b"--xyz\r\nContent-Disposition: form-data; name=\"a\"",
+                   content_type="multipart/form-data; boundary=nope", status=400)
+    assert res.text.strip() and res.status.startswith("400 ")
+    res = app.post("/legacy/", params=b"name=demo", content_type="application/x-www-form-urlencoded",
+                   status=400)
+    assert "multipart/form-data" in res.text
+    assert stored_files(tmp_path) == []
+
+
+def test_field_sent_as_file_is_rejected(app, dists):
+    from distfactory import upload_fields
+
+    w = dists.wheel("demo", "1.0")
+    app.authorization = ADMIN
+    res = app.post("/legacy/", params=upload_fields(w, "demo", "1.0"),
+                   upload_files=[("content", w.name, w.read_bytes()),
+                                 ("summary", "s.txt", b"x")], status=400)
+    assert "Should not be a tuple" in res.text
+
+
+def test_same_bytes_under_another_filename_is_refused(app, dists, tmp_path):
+    s = dists.sdist("demo", "1.0")
+    upload(app, s, "demo", "1.0")
+    res = upload(app, s, "demo", "1.0", filename="demo-1.0.zip", status=400)
+    # a .zip with tar.gz bytes is not readable; fine, but nothing new is stored
+    assert "demo-1.0.zip" not in app.get("/simple/demo/").text
+    assert res.status_int == 400
+
+
+def test_upload_records_event_and_uploader(app, dists):
+    w = dists.wheel("demo", "1.0")
+    upload(app, w, "demo", "1.0")
+    events = app.get("/api/projects/demo/events").json["events"]
+    assert events[0]["action"] == "upload" and events[0]["user"] == "admin"
+    assert events[0]["filename"] == w.name
