@@ -61,8 +61,9 @@ def version_key(text: str):
 
 
 def canonical_version(text: str) -> str:
+    """A key under which PEP 440-equal versions agree (1.0 == 1.0.0 == 1)."""
     try:
-        return canonicalize_version(Version(text), strip_trailing_zero=False)
+        return canonicalize_version(Version(text))
     except InvalidVersion:
         return text
 

@@ -1,0 +1,100 @@
+"""401 vs 403, Basic parsing, and the verified-credential cache (STANDARDS A-01, U-14)."""
+
+import base64
+
+import pytest
+from helpers import upload
+
+
+def basic(user, password):
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@pytest.fixture
+def private(make_app):
+    return make_app(**{"pypi.default_read": "authenticated", "pypi.default_write": "admin"})
+
+
+def test_anonymous_gets_401_with_challenge(private):
+    for path in ("/simple/", "/simple/demo/", "/packages/demo/demo-1.0.tar.gz",
+                 "/pypi/demo/json"):
+        res = private.get(path, status=401)
+        assert res.headers["WWW-Authenticate"] == 'Basic realm="pypirepo"'
+
+
+def test_authenticated_reader_can_read_but_not_upload(private, dists):
+    res = private.get("/simple/", headers={"Authorization": basic("alice", "alicepw")})
+    assert res.status_int == 200
+    w = dists.wheel("demo", "1.0")
+    res = upload(private, w, "demo", "1.0", auth=("Basic", ("alice", "alicepw")), status=403)
+    assert "alice" in res.text and res.status.startswith("403")
+    upload(private, w, "demo", "1.0", auth=("Basic", ("admin", "pw")))
+
+
+def test_wrong_password_is_401(private):
+    res = private.get("/simple/", headers={"Authorization": basic("alice", "nope")}, status=401)
+    assert "Invalid username or password" in res.text
+    private.get("/simple/", headers={"Authorization": basic("nobody", "x")}, status=401)
+
+
+@pytest.mark.parametrize("header", [
+    "Basic !!!notbase64!!!",
+    "Basic " + base64.b64encode(b"no-colon").decode(),
+    "Basic " + base64.b64encode(b"\xff\xfe:\xff").decode(),
+    "Bearer abc",
+    "garbage",
+])
+def test_garbage_authorization_is_a_clear_401(app, header):
+    # Even where anonymous reads are allowed, an unreadable header is refused with a reason.
+    res = app.get("/simple/", headers={"Authorization": header}, status=401)
+    assert res.text.strip()
+    assert res.headers["WWW-Authenticate"].startswith("Basic")
+
+
+def test_non_ascii_authorization_header(app, private):
+    # WSGI carries headers as latin-1; a non-ASCII password must not crash anything.
+    res = app.get("/simple/", headers={"Authorization": "Basic " + "é" * 8},
+                  expect_errors=True)
+    assert res.status_int == 401
+    header = "Basic " + base64.b64encode("admin:pässwörd".encode()).decode()
+    res = private.get("/simple/", headers={"Authorization": header}, expect_errors=True)
+    assert res.status_int == 401 and "Invalid username or password" in res.text
+
+
+def test_empty_basic_pair_is_anonymous(app, private):
+    # hatch sends `Basic Og==` (":"): anonymous, not malformed.
+    assert app.get("/simple/", headers={"Authorization": "Basic Og=="}).status_int == 200
+    private.get("/simple/", headers={"Authorization": "Basic Og=="}, status=401)
+
+
+def test_verified_credentials_are_cached(private, monkeypatch):
+    from pypirepo import access
+
+    calls = []
+    real = access.PASSWORDS.verify
+
+    def counting(password, hashed):
+        calls.append(1)
+        return real(password, hashed)
+
+    monkeypatch.setattr(access.PASSWORDS, "verify", counting)
+    for _ in range(20):
+        private.get("/simple/", headers={"Authorization": basic("alice", "alicepw")})
+    assert len(calls) == 1
+    # a wrong password is verified every time, never cached as good
+    for _ in range(3):
+        private.get("/simple/", headers={"Authorization": basic("alice", "bad")}, status=401)
+    assert len(calls) == 4
+
+
+def test_credential_cache_can_be_disabled(make_app, monkeypatch):
+    from pypirepo import access
+
+    app = make_app(**{"pypi.default_read": "authenticated", "auth.cache_ttl": "0"})
+    calls = []
+    real = access.PASSWORDS.verify
+    monkeypatch.setattr(access.PASSWORDS, "verify",
+                        lambda p, h: calls.append(1) or real(p, h))
+    for _ in range(3):
+        app.get("/simple/", headers={"Authorization": basic("alice", "alicepw")})
+    assert len(calls) == 3

@@ -1,0 +1,51 @@
+"""/pypi/<name>/json in the public index's shape (STANDARDS 3)."""
+
+import pytest
+from helpers import ADMIN, upload
+
+
+@pytest.fixture
+def project(app, dists):
+    for v in ("1.0", "2.0", "3.0rc1"):
+        upload(app, dists.wheel("Demo_Pkg", v, requires_dist=["other>=1"]), "Demo_Pkg", v)
+    upload(app, dists.sdist("Demo_Pkg", "2.0"), "Demo_Pkg", "2.0")
+    return app
+
+
+def test_project_json(project):
+    data = project.get("/pypi/demo-pkg/json").json
+    assert set(data) >= {"info", "last_serial", "releases", "urls", "vulnerabilities"}
+    # latest = highest non-prerelease
+    assert data["info"]["version"] == "2.0"
+    assert data["info"]["name"] == "Demo_Pkg"
+    assert data["info"]["requires_dist"] == ["other>=1"]
+    assert set(data["releases"]) == {"1.0", "2.0", "3.0rc1"}
+    assert {u["packagetype"] for u in data["urls"]} == {"bdist_wheel", "sdist"}
+    url = data["urls"][0]
+    assert set(url["digests"]) == {"md5", "sha256", "blake2b_256"}
+    assert url["upload_time_iso_8601"].endswith("Z")
+    assert url["url"].startswith("http://localhost/packages/demo-pkg/")
+    assert url["yanked"] is False and url["origin"] == "private"
+
+
+def test_release_json_matches_canonically(project):
+    data = project.get("/pypi/demo-pkg/1.0.0/json").json
+    assert data["info"]["version"] == "1.0"
+    assert "releases" not in data
+    project.get("/pypi/demo-pkg/9.9/json", status=404)
+    assert project.get("/pypi/demo-pkg/json/").json["info"]["version"] == "2.0"
+
+
+def test_json_redirects_and_404(project):
+    res = project.get("/pypi/Demo.Pkg/json", status=301)
+    assert res.location.endswith("/pypi/demo-pkg/json")
+    assert project.get("/pypi/nothing/json", status=404).json == {"message": "Not Found"}
+
+
+def test_latest_skips_yanked(project):
+    project.authorization = ADMIN
+    project.post_json("/api/projects/demo-pkg/versions/2.0/yank", {"reason": "bad"})
+    data = project.get("/pypi/demo-pkg/json").json
+    assert data["info"]["version"] == "1.0"
+    assert data["releases"]["2.0"][0]["yanked"] is True
+    assert data["releases"]["2.0"][0]["yanked_reason"] == "bad"

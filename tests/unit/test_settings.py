@@ -1,0 +1,76 @@
+"""Settings: ini overlaid by PYPIREPO_* variables, validated with key-naming messages."""
+
+import pytest
+
+from pypirepo.settings import (
+    AppConfig,
+    ConfigError,
+    Settings,
+    as_duration,
+    as_size,
+    env_name,
+)
+
+BASE = {"sqlalchemy.url": "sqlite://"}
+
+
+def test_env_names():
+    assert env_name("sqlalchemy.url") == "PYPIREPO_SQLALCHEMY_URL"
+    assert env_name("storage.endpoint-url") == "PYPIREPO_STORAGE_ENDPOINT_URL"
+    assert env_name("pypi.default_read") == "PYPIREPO_PYPI_DEFAULT_READ"
+
+
+def test_environment_overrides_ini():
+    s = Settings(dict(BASE, **{"pypi.fallback": "none"}),
+                 {"PYPIREPO_PYPI_FALLBACK": "cache", "PYPIREPO_SQLALCHEMY_URL": "sqlite:///x"})
+    config = AppConfig.from_settings(s)
+    assert config.fallback == "cache"
+    assert config.database_url == "sqlite:///x"
+    assert s["pypi.fallback"] == "cache"  # the Mapping view agrees
+
+
+@pytest.mark.parametrize("key,value,needle", [
+    ("pypi.fallback", "sometimes", "pypi.fallback: expected one of none, redirect, cache"),
+    ("pypi.allow_overwrite", "maybe", "pypi.allow_overwrite: expected true or false"),
+    ("pypi.max_upload_size", "lots", "pypi.max_upload_size: expected a size"),
+    ("auth.cache_ttl", "soon", "auth.cache_ttl: expected a duration"),
+    ("pypi.default_read", "every one!", "pypi.default_read:"),
+])
+def test_bad_values_name_the_key(key, value, needle):
+    with pytest.raises(ConfigError) as exc:
+        AppConfig.from_settings(Settings(dict(BASE, **{key: value}), {}))
+    assert needle in str(exc.value)
+    assert exc.value.key == key
+
+
+def test_missing_database_url():
+    with pytest.raises(ConfigError, match="sqlalchemy.url: is required"):
+        AppConfig.from_settings(Settings({}, {}))
+
+
+def test_user_without_hash():
+    with pytest.raises(ConfigError, match="user.bob"):
+        AppConfig.from_settings(Settings(dict(BASE, **{"user.bob": ""}), {}))
+
+
+def test_sizes_and_durations():
+    assert as_size("100MB") == 100_000_000
+    assert as_size("1GiB") == 1024**3
+    assert as_size("512") == 512
+    assert as_duration("3d") == 3 * 86400
+    assert as_duration("10m") == 600
+    assert as_duration("30") == 30
+
+
+def test_unknown_storage_backend():
+    from pypirepo.storage import storage_from_settings
+
+    with pytest.raises(ConfigError, match="pypirepo.storage: unknown backend 'ftp'"):
+        storage_from_settings(Settings({"pypirepo.storage": "ftp"}, {}))
+
+
+def test_local_storage_needs_a_dir():
+    from pypirepo.storage import storage_from_settings
+
+    with pytest.raises(ConfigError, match="storage.dir: is required"):
+        storage_from_settings(Settings({"pypirepo.storage": "local"}, {}))
