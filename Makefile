@@ -36,12 +36,15 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-upgrade $$missing >/dev/null; \
 	fi
 
+# pdm's open dependency ranges let in a hishel it cannot run with; its `locked` extra pins
+# the versions pdm was released with.
 client-tools: $(VENV)/.installed-test
 	@for tool in $(CLIENT_TOOLS); do \
+	  spec=$$tool; [ $$tool = pdm ] && spec='pdm[locked]'; \
 	  if [ ! -x $(TOOLS)/$$tool/bin/$$tool ]; then \
-	    echo "installing $$tool into $(TOOLS)/$$tool"; \
+	    echo "installing $$spec into $(TOOLS)/$$tool"; \
 	    $(BIN)/uv venv -q --python $(BIN)/python $(TOOLS)/$$tool && \
-	    $(BIN)/uv pip install -q --python $(TOOLS)/$$tool/bin/python $$tool || exit 1; \
+	    $(BIN)/uv pip install -q --python $(TOOLS)/$$tool/bin/python "$$spec" || exit 1; \
 	  fi; \
 	done
 
