@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from ..paths import resource_dir
@@ -29,4 +33,32 @@ def is_current(engine: Engine) -> bool:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     if revision == "head" and is_current(engine):
         return  # the common case at start-up: skip alembic's heavier machinery
-    command.upgrade(alembic_config(engine), revision)
+    # Several instances may start at once on one database: one migrates, the others wait
+    # and then find the schema current.
+    with _migration_lock(engine):
+        command.upgrade(alembic_config(engine), revision)
+
+
+# An arbitrary constant naming pypirepo's advisory lock in PostgreSQL.
+_PG_LOCK_ID = 0x7079_7069_7265
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine):
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _PG_LOCK_ID})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _PG_LOCK_ID})
+                conn.commit()
+    elif engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        with open(engine.url.database + ".migrate-lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+    else:
+        yield

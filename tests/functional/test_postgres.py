@@ -1,0 +1,113 @@
+"""PostgreSQL as production runs it: migrations, the cache, and several processes."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+from distfactory import make_sdist, make_wheel
+from helpers import upload
+from servers import Server
+
+pytestmark = pytest.mark.postgres
+
+
+def test_app_on_postgres(make_app, pg_url, dists):
+    app = make_app(**{"sqlalchemy.url": pg_url})
+    upload(app, dists.wheel("demo", "1.0"), "demo", "1.0")
+    upload(app, dists.sdist("demo", "1.0"), "demo", "1.0")
+    assert app.get("/pypi/demo/json").json["info"]["version"] == "1.0"
+    app.authorization = ("Basic", ("admin", "pw"))
+    app.post_json("/api/projects/demo/versions/1.0/yank", {"reason": "x"})
+    app.delete("/api/projects/demo/files/demo-1.0.tar.gz")
+    assert "data-yanked" in app.get("/simple/demo/").text
+
+
+def test_migrate_command_on_postgres(pg_url, tmp_path):
+    ini = tmp_path / "prod.ini"
+    ini.write_text("[app:main]\nuse = egg:pypirepo\nsqlalchemy.url =\n")
+    exe = Path(sys.executable).parent / "pypirepo-migrate"
+    out = subprocess.run([str(exe), str(ini)], capture_output=True, text=True, timeout=60,
+                         env={"PYPIREPO_SQLALCHEMY_URL": pg_url, "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    from sqlalchemy import create_engine, inspect
+
+    assert {"projects", "files", "events", "alembic_version"} <= set(
+        inspect(create_engine(pg_url)).get_table_names())
+
+
+def test_two_processes_share_one_database(pg_url, tmp_path):
+    """A new upload shows on the very next request to either process (no stale caches)."""
+    storage = tmp_path / "shared-storage"
+    servers = []
+    for n in ("a", "b"):
+        d = tmp_path / n
+        d.mkdir()
+        srv = Server(d, app={"sqlalchemy.url": pg_url, "storage.dir": str(storage)})
+        servers.append(srv.start())
+    a, b = servers
+    try:
+        files = tmp_path / "dists"
+        for i in range(5):
+            wheel = make_wheel(files, "shared", f"1.{i}")
+            # warm b's page cache, then upload through a, then ask b at once
+            b_before = requests.get(b.url + "/simple/shared/")
+            _post(a, wheel, "shared", f"1.{i}")
+            page = requests.get(b.url + "/simple/shared/",
+                                headers={"If-None-Match": b_before.headers.get("ETag", "")})
+            assert page.status_code == 200 and wheel.name in page.text
+            assert requests.get(b.url + "/packages/shared/" + wheel.name).content == \
+                wheel.read_bytes()
+        sdist = make_sdist(files, "second", "1.0")
+        requests.get(b.url + "/simple/")
+        _post(b, sdist, "second", "1.0")
+        assert "second/" in requests.get(a.url + "/simple/").text
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def test_concurrent_start_up_reconcile(pg_url, tmp_path, dists):
+    """Several instances starting at once on one bucket and one database all come up."""
+    from pypirepo import main
+    from webtest import TestApp
+
+    storage = tmp_path / "storage"
+    seed = TestApp(main({}, **{"sqlalchemy.url": f"sqlite:///{tmp_path}/seed.sqlite",
+                               "pypirepo.auto_migrate": "true", "storage.dir": str(storage),
+                               "auth.bootstrap_user": "admin", "auth.bootstrap_password": "pw",
+                               "pypi.default_read": "everyone"}))
+    for i in range(30):
+        upload(seed, dists.wheel(f"p{i}", "1.0"), f"p{i}", "1.0")
+    servers = []
+    for n in ("a", "b", "c"):
+        d = tmp_path / n
+        d.mkdir()
+        srv = Server(d, app={"sqlalchemy.url": pg_url, "storage.dir": str(storage)})
+        srv.port = 0
+        servers.append(srv)
+    procs = []
+    try:
+        import threading
+
+        threads = [threading.Thread(target=s.start) for s in servers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for s in servers:
+            page = requests.get(s.url + "/simple/", headers={
+                "Accept": "application/vnd.pypi.simple.v1+json"}).json()
+            assert len(page["projects"]) == 30
+    finally:
+        for s in servers + procs:
+            s.stop()
+
+
+def _post(server, path, name, version):
+    from distfactory import upload_fields
+
+    res = requests.post(server.url + "/legacy/", data=upload_fields(path, name, version),
+                        files={"content": (path.name, path.read_bytes())}, auth=server.auth)
+    assert res.status_code == 200, res.text

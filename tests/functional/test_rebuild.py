@@ -1,0 +1,105 @@
+"""The cache is rebuilt from storage: reconcile at start-up and pypirepo-reindex."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from helpers import upload
+from sqlalchemy import create_engine, text
+
+
+def test_start_up_reconciles_additions_and_removals(make_app, app_settings, dists, tmp_path):
+    app = make_app()
+    for name in ("alpha", "beta"):
+        upload(app, dists.wheel(name, "1.0"), name, "1.0")
+        upload(app, dists.sdist(name, "1.0"), name, "1.0")
+    app.authorization = ("Basic", ("admin", "pw"))
+    app.post_json("/api/projects/alpha/versions/1.0/yank", {"reason": "old"})
+    before = app.get("/simple/alpha/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+                     ).json
+
+    # Lose the database entirely: the next start rebuilds it from storage alone.
+    Path(app_settings["sqlalchemy.url"][len("sqlite:///"):]).unlink()
+    app = make_app()
+    after = app.get("/simple/alpha/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+                    ).json
+    strip = lambda page: sorted((f["filename"], f["hashes"]["sha256"], f["yanked"], f["size"],  # noqa: E731
+                                 f["upload-time"], str(f["core-metadata"])) for f in page["files"])
+    assert strip(before) == strip(after)
+    assert app.get("/pypi/alpha/json").json["urls"][0]["yanked_reason"] == "old"
+
+    # A file removed from storage behind our back disappears; one added appears.
+    root = tmp_path / "storage" / "packages"
+    shutil.rmtree(root / "beta")
+    extra = dists.wheel("gamma", "1.0")
+    other = make_app(**{"storage.dir": str(tmp_path / "other"),
+                        "sqlalchemy.url": f"sqlite:///{tmp_path}/other.sqlite"})
+    upload(other, extra, "gamma", "1.0")
+    shutil.copytree(tmp_path / "other" / "packages" / "gamma", root / "gamma")
+    app = make_app()
+    app.get("/simple/beta/", status=404)
+    assert extra.name in app.get("/simple/gamma/").text
+    index = app.get("/simple/").text
+    assert "gamma" in index and "beta" not in index
+
+
+def test_records_are_the_truth_not_distributions(make_app, app_settings, dists, tmp_path):
+    app = make_app()
+    upload(app, dists.wheel("alpha", "1.0"), "alpha", "1.0")
+    record = tmp_path / "storage/packages/alpha/alpha-1.0-py3-none-any.whl.json"
+    data = json.loads(record.read_text())
+    assert data["sha256"] and data["project"] == "alpha" and data["metadata_sha256"]
+    # an interrupted upload (distribution without record) is not listed
+    (tmp_path / "storage/packages/alpha/alpha-2.0-py3-none-any.whl").write_bytes(b"partial")
+    Path(app_settings["sqlalchemy.url"][len("sqlite:///"):]).unlink()
+    app = make_app()
+    assert "alpha-2.0" not in app.get("/simple/alpha/").text
+
+
+def write_ini(tmp_path, app_settings):
+    lines = "\n".join(f"{k} = {v}" for k, v in app_settings.items() if "$" not in v)
+    ini = tmp_path / "app.ini"
+    ini.write_text(f"[app:main]\nuse = egg:pypirepo\n{lines}\n")
+    return ini
+
+
+def test_reindex_command(make_app, app_settings, dists, tmp_path):
+    app = make_app()
+    for i in range(5):
+        upload(app, dists.wheel(f"p{i}", "1.0"), f"p{i}", "1.0")
+    db = app_settings["sqlalchemy.url"]
+    engine = create_engine(db)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM files WHERE filename LIKE 'p1-%' OR filename LIKE 'p2-%'"))
+    ini = write_ini(tmp_path, app_settings)
+    exe = Path(sys.executable).parent / "pypirepo-reindex"
+    out = subprocess.run([str(exe), str(ini)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "added 2, removed 0, unchanged 3" in out.stdout
+    assert "reading records [" in out.stderr  # the progress bar
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM files")).scalar() == 5
+
+
+def test_bad_config_stops_pserve_with_one_line(server):
+    server.app["pypi.fallback"] = "sometimes"
+    try:
+        server.start(timeout=15)
+    except RuntimeError:
+        pass
+    lines = [line for line in server.log.splitlines() if "pypirepo" in line]
+    assert server.proc.returncode not in (None, 0)
+    assert lines[-1] == ("pypirepo: configuration error: pypi.fallback: expected one of none, "
+                         "redirect, cache, got 'sometimes'")
+    server.proc = None
+
+
+def test_env_overrides_ini_in_a_real_server(server, dists):
+    server.app["pypi.default_read"] = "authenticated"
+    server.env["PYPIREPO_PYPI_DEFAULT_READ"] = "everyone"
+    server.start()
+    import requests
+
+    assert requests.get(server.url + "/simple/").status_code == 200
