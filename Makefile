@@ -37,14 +37,15 @@ system-deps:
 	fi
 
 # pdm's open dependency ranges let in a hishel it cannot run with; its `locked` extra pins
-# the versions pdm was released with.
+# the versions pdm was released with. Bytecode is compiled once here, not on every
+# start of a tool in the tests.
 client-tools: $(VENV)/.installed-test
 	@for tool in $(CLIENT_TOOLS); do \
 	  spec=$$tool; [ $$tool = pdm ] && spec='pdm[locked]'; \
 	  if [ ! -x $(TOOLS)/$$tool/bin/$$tool ]; then \
 	    echo "installing $$spec into $(TOOLS)/$$tool"; \
 	    $(BIN)/uv venv -q --python $(BIN)/python $(TOOLS)/$$tool && \
-	    $(BIN)/uv pip install -q --python $(TOOLS)/$$tool/bin/python "$$spec" || exit 1; \
+	    $(BIN)/uv pip install -q --compile-bytecode --python $(TOOLS)/$$tool/bin/python "$$spec" || exit 1; \
 	  fi; \
 	done
 
