@@ -45,6 +45,9 @@ class Storage(abc.ABC):
     alias: str = ""
     #: how many small objects read_many fetches at once; remote stores want more
     parallelism: int = 8
+    #: seconds a signed download URL stays valid when downloads answer with a redirect to
+    #: the store (`storage.redirect = true`); None streams every download through the app
+    redirect_expires: float | None = None
 
     @classmethod
     @abc.abstractmethod

@@ -1,0 +1,243 @@
+"""Azure Blob Storage through azure-storage-blob.
+
+Writes are atomic: a large file is staged as uncommitted blocks and becomes visible only
+when its block list is committed, so a failed upload leaves no blob (Azure drops the
+uncommitted blocks after a week). Downloads stream in bounded chunks pinned to the ETag
+seen at open, so an overwrite during a download fails it instead of mixing files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import BinaryIO
+from urllib.parse import urlparse
+
+import requests
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+from azure.core.pipeline.transport import RequestsTransport
+from azure.storage.blob import (
+    BlobSasPermissions,
+    BlobServiceClient,
+    ContentSettings,
+    generate_blob_sas,
+)
+
+from ..interfaces import ObjectInfo, ObjectNotFound, StorageError
+from ..settings import ConfigError, as_int, as_str
+from .remote import MiB, ChunkStream, RemoteStorage, check_key, parse_prefix
+
+# Azure's own limit on a block.
+_MAX_BLOCK = 4000 * MiB
+# SAS start times are backdated so a client whose clock runs behind is not refused.
+_CLOCK_SKEW = dt.timedelta(minutes=5)
+_OCTET = ContentSettings(content_type="application/octet-stream")
+
+
+def _translate(exc: BaseException, key: str | None = None) -> BaseException:
+    if isinstance(exc, ResourceNotFoundError):
+        if getattr(exc, "error_code", None) == "ContainerNotFound" or key is None:
+            return StorageError(f"azure: the container does not exist ({exc.message})")
+        return ObjectNotFound(key)
+    if isinstance(exc, AzureError):
+        return StorageError(f"azure: {key or ''}: {getattr(exc, 'message', exc)}")
+    if isinstance(exc, (OSError, requests.RequestException)):
+        return StorageError(f"azure: {key or ''}: {exc}")
+    return exc
+
+
+@contextmanager
+def _errors(key: str | None = None):
+    try:
+        yield
+    except (AzureError, requests.RequestException) as exc:
+        raise _translate(exc, key) from exc
+
+
+class AzureStorage(RemoteStorage):
+    alias = "azure"
+
+    def __init__(self, service: BlobServiceClient, container: str, prefix: str = "", *,
+                 block_size: int = 8 * MiB, upload_concurrency: int = 3):
+        self.service = service
+        self.container = service.get_container_client(container)
+        self.prefix = prefix
+        self.part_size = block_size
+        self.upload_concurrency = upload_concurrency
+        self._delegation_key = None
+        self._delegation_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings) -> AzureStorage:
+        container = settings.get_value("storage.container", as_str)
+        prefix = parse_prefix(settings.get_value("storage.prefix", as_str, ""))
+        parallelism = settings.get_value("storage.parallelism", as_int, 32)
+        block_size = cls._part_size(settings, "storage.part_size", 8 * MiB, 1 * MiB)
+        if block_size > _MAX_BLOCK:
+            raise ConfigError("storage.part_size", "Azure blocks are at most 4000 MiB")
+        # One pooled session shared by every thread (read_many runs `parallelism` at once).
+        session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4,
+                                                pool_maxsize=max(parallelism, 1) + 8)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        sizes = dict(
+            # Anything larger than one block is staged block by block: memory holds a few
+            # blocks whatever the file's size, and the blob appears only at commit.
+            max_single_put_size=block_size, max_block_size=block_size,
+            min_large_block_upload_threshold=1 * MiB + 1,
+            max_single_get_size=block_size, max_chunk_get_size=block_size,
+            transport=RequestsTransport(session=session, session_owner=True),
+        )
+        opt = cls._optional
+        connection_string = opt(settings, "storage.connection_string")
+        account_url = opt(settings, "storage.account_url")
+        try:
+            if connection_string:
+                service = BlobServiceClient.from_connection_string(connection_string, **sizes)
+            elif account_url:
+                if not urlparse(account_url).scheme:
+                    raise ConfigError("storage.account_url",
+                                      "expected https://<account>.blob.core.windows.net")
+                service = BlobServiceClient(account_url, credential=cls._credential(settings),
+                                            **sizes)
+            else:
+                raise ConfigError("storage.connection_string", "is required (or set "
+                                  "storage.account_url with a key, a SAS or default "
+                                  "credentials)")
+        except ValueError as exc:
+            key = "storage.connection_string" if connection_string else "storage.account_url"
+            raise ConfigError(key, str(exc)) from None
+        self = cls(service, container, prefix, block_size=block_size)
+        self._common_settings(settings)
+        if self.redirect_expires is not None and not self._can_sign():
+            raise ConfigError("storage.redirect", "signing download URLs needs the account "
+                              "key or default (Entra ID) credentials, not a SAS token")
+        return self
+
+    @classmethod
+    def _credential(cls, settings):
+        account_key = cls._optional(settings, "storage.account_key")
+        sas_token = cls._optional(settings, "storage.sas_token")
+        if account_key and sas_token:
+            raise ConfigError("storage.sas_token", "set either storage.account_key or "
+                              "storage.sas_token, not both")
+        if account_key:
+            account_name = cls._optional(settings, "storage.account_name")
+            # The SDK reads the account name from the URL unless told.
+            return {"account_name": account_name, "account_key": account_key} \
+                if account_name else account_key
+        if sas_token:
+            return sas_token.lstrip("?")
+        try:
+            from azure.identity import DefaultAzureCredential
+        except ImportError:
+            raise ConfigError("storage.account_key", "set storage.account_key or "
+                              "storage.sas_token, or pip install azure-identity to use "
+                              "default credentials") from None
+        return DefaultAzureCredential()
+
+    def _blob(self, key: str):
+        return self.container.get_blob_client(self.prefix + check_key(key))
+
+    # --- writes --------------------------------------------------------------------------
+
+    def put(self, key: str, stream: BinaryIO, size: int | None = None) -> ObjectInfo:
+        blob = self._blob(key)
+        with _errors(key):
+            answer = blob.upload_blob(stream, length=size, overwrite=True,
+                                      content_settings=_OCTET,
+                                      max_concurrency=self.upload_concurrency)
+        if size is None:
+            return self.stat(key)
+        return ObjectInfo(key, size, answer.get("last_modified"))
+
+    def delete(self, key: str) -> None:
+        try:
+            with _errors(key):
+                self._blob(key).delete_blob(delete_snapshots="include")
+        except ObjectNotFound:
+            pass
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def open(self, key: str, start: int = 0, stop: int | None = None) -> BinaryIO:
+        blob = self._blob(key)
+        if stop is not None and stop <= start:
+            self.stat(key)  # still say when the object is missing
+            return io.BytesIO(b"")
+        length = None if stop is None else stop - start
+        try:
+            downloader = blob.download_blob(offset=start or None, length=length,
+                                            max_concurrency=1)
+        except HttpResponseError as exc:
+            if exc.status_code == 416:  # past the end of an existing blob: nothing to read
+                self.stat(key)
+                return io.BytesIO(b"")
+            raise _translate(exc, key) from exc
+        except (AzureError, requests.RequestException) as exc:
+            raise _translate(exc, key) from exc
+        return io.BufferedReader(ChunkStream(downloader.chunks(),
+                                             lambda exc: _translate(exc, key)))
+
+    def read_bytes(self, key: str) -> bytes:
+        with _errors(key):
+            return self._blob(key).download_blob(max_concurrency=1).readall()
+
+    def stat(self, key: str) -> ObjectInfo:
+        with _errors(key):
+            props = self._blob(key).get_blob_properties()
+        return ObjectInfo(key, props.size, props.last_modified)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        cut = len(self.prefix)
+        with _errors():
+            for blob in self.container.list_blobs(name_starts_with=self.prefix + prefix,
+                                                  results_per_page=5000):
+                yield ObjectInfo(blob.name[cut:], blob.size, blob.last_modified)
+
+    # --- signed URLs ---------------------------------------------------------------------
+
+    def _can_sign(self) -> bool:
+        credential = self.service.credential
+        return bool(getattr(credential, "account_key", None)) or hasattr(credential, "get_token")
+
+    def _user_delegation_key(self, expiry: dt.datetime):
+        """With Entra ID credentials a SAS is signed by a key the service lends us; reuse
+        it while it outlives the URL being signed."""
+        with self._delegation_lock:
+            key = self._delegation_key
+            if key is None or dt.datetime.fromisoformat(
+                    key.signed_expiry.replace("Z", "+00:00")) < expiry:
+                now = dt.datetime.now(dt.timezone.utc)
+                with _errors():
+                    key = self.service.get_user_delegation_key(
+                        now - _CLOCK_SKEW, max(expiry, now + dt.timedelta(days=1)))
+                self._delegation_key = key
+            return key
+
+    def signed_url(self, key: str, expires: int, filename: str | None = None) -> str | None:
+        if not self._can_sign():
+            return None
+        blob = self._blob(key)
+        now = dt.datetime.now(dt.timezone.utc)
+        expiry = now + dt.timedelta(seconds=int(expires))
+        credential = self.service.credential
+        signing = {}
+        if getattr(credential, "account_key", None):
+            signing["account_key"] = credential.account_key
+        else:
+            signing["user_delegation_key"] = self._user_delegation_key(expiry)
+        sas = generate_blob_sas(
+            account_name=self.service.account_name, container_name=blob.container_name,
+            blob_name=blob.blob_name, permission=BlobSasPermissions(read=True),
+            expiry=expiry, start=now - _CLOCK_SKEW,
+            content_disposition=f'attachment; filename="{filename}"' if filename else None,
+            content_type="application/octet-stream", **signing)
+        return f"{blob.url}?{sas}"
+
+    def close(self) -> None:
+        self.service.close()

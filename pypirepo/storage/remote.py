@@ -1,0 +1,167 @@
+"""What the object-store backends (s3, gcs, azure) share.
+
+Each backend keeps its SDK calls in its own module; this one holds the pieces that have
+nothing to do with any SDK: key rules, the prefix, reading a stream in parts, a readable
+stream over fetched chunks, and the download-redirect settings.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
+
+from ..interfaces import InvalidKey, Storage
+from ..settings import ConfigError, as_bool, as_duration, as_int, as_size, as_str
+
+MiB = 1024 * 1024
+# How many small objects read_many fetches at once: requests to a remote store are
+# latency-bound, so many in flight is what makes a rebuild of 100,000 records fast.
+DEFAULT_PARALLELISM = 32
+
+
+def check_key(key: str) -> str:
+    """The same key rules as the local backend, so a key valid on one is valid on all."""
+    parts = key.split("/")
+    if (
+        not key
+        or key.startswith("/")
+        or "\\" in key
+        or "\x00" in key
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise InvalidKey(f"invalid storage key {key!r}")
+    return key
+
+
+def parse_prefix(text: str) -> str:
+    """'' or 'some/path/': objects of this index live under it, so a bucket can be shared."""
+    text = text.strip().strip("/")
+    if not text:
+        return ""
+    check_key(text)
+    return text + "/"
+
+
+def read_full(stream: BinaryIO, size: int) -> bytes:
+    """Up to size bytes; fewer only at the end of the stream (read() may return less)."""
+    first = stream.read(size)
+    if len(first) == size or not first:
+        return first
+    buf = bytearray(first)
+    while len(buf) < size:
+        chunk = stream.read(size - len(buf))
+        if not chunk:
+            break
+        buf += chunk
+    return bytes(buf)
+
+
+class ChunkStream(io.RawIOBase):
+    """A readable binary stream over an iterator of byte chunks.
+
+    Holds at most one chunk, so reading a large object costs one chunk of memory; errors
+    raised while fetching pass through `translate` so callers see only our exceptions.
+    """
+
+    def __init__(self, chunks: Iterator[bytes], translate: Callable[[BaseException], BaseException]
+                 | None = None, on_close: Callable[[], None] | None = None):
+        self._chunks = chunks
+        self._translate = translate
+        self._on_close = on_close
+        self._buf = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def _next(self) -> bool:
+        try:
+            chunk = next(self._chunks)
+        except StopIteration:
+            return False
+        except Exception as exc:
+            if self._translate is None:
+                raise
+            raise self._translate(exc) from exc
+        self._buf = memoryview(chunk)
+        return True
+
+    def readinto(self, target) -> int:
+        while not self._buf:
+            if not self._next():
+                return 0
+        n = min(len(target), len(self._buf))
+        target[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        while not self._buf:
+            if not self._next():
+                return b""
+        data = bytes(self._buf[:size])
+        self._buf = self._buf[len(data):]
+        return data
+
+    def readall(self) -> bytes:
+        parts = [bytes(self._buf)]
+        self._buf = memoryview(b"")
+        while self._next():
+            parts.append(bytes(self._buf))
+            self._buf = memoryview(b"")
+        return b"".join(parts)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._buf = memoryview(b"")
+            if self._on_close is not None:
+                self._on_close()
+        super().close()
+
+
+def ranged_chunks(fetch: Callable[[int, int], bytes], start: int, stop: int,
+                  chunk_size: int) -> Iterator[bytes]:
+    """fetch(first, last_inclusive) over [start, stop), one bounded request at a time."""
+    pos = start
+    while pos < stop:
+        end = min(pos + chunk_size, stop)
+        data = fetch(pos, end - 1)
+        if not data:
+            return
+        yield data
+        pos += len(data)
+
+
+class RemoteStorage(Storage):
+    """Settings every object-store backend reads the same way."""
+
+    parallelism = DEFAULT_PARALLELISM
+    #: part / block / chunk size for streamed uploads and downloads: memory per transfer
+    part_size = 8 * MiB
+
+    def _common_settings(self, settings) -> None:
+        self.parallelism = settings.get_value("storage.parallelism", as_int, DEFAULT_PARALLELISM)
+        if self.parallelism < 1:
+            raise ConfigError("storage.parallelism", "must be at least 1")
+        if settings.get_value("storage.redirect", as_bool, False):
+            self.redirect_expires = settings.get_value("storage.redirect_expires", as_duration,
+                                                       900.0)
+            if not 60 <= self.redirect_expires <= 7 * 86400:
+                # S3 and GCS refuse signatures that live longer than a week.
+                raise ConfigError("storage.redirect_expires", "must be between 1m and 7d")
+        else:
+            self.redirect_expires = None
+
+    @staticmethod
+    def _part_size(settings, key: str, default: int, minimum: int, multiple: int = 1) -> int:
+        size = settings.get_value(key, as_size, default)
+        if size < minimum or size % multiple:
+            raise ConfigError(key, f"must be at least {minimum} bytes and a multiple of "
+                                   f"{multiple}")
+        return size
+
+    @staticmethod
+    def _optional(settings, key: str) -> str | None:
+        return settings.get_value(key, as_str, None) or None
