@@ -31,8 +31,9 @@ def make_renderer():
 def main(global_config, **ini):
     """The WSGI app factory `pserve` calls: reads like a table of contents."""
     from .access import ConfigAccess, bootstrap_password
+    from .cache import Serials
     from .cache.rebuild import reconcile
-    from .index import IndexService, PageCache
+    from .index import PageCache
     from .models import migrate
     from .models.session import make_engine, make_session_factory
     from .storage import storage_from_settings
@@ -68,30 +69,13 @@ def main(global_config, **ini):
     registry.storage = storage
     registry.engine = engine
     registry.session_factory = session_factory
+    registry.serials = Serials(engine)
     registry.access = ConfigAccess(app_config, password)
     registry.public_read = Everyone in [p for p in registry.access.read]
     registry.page_cache = PageCache()
     registry.render = make_renderer()
 
-    config.add_request_method(_dbsession, "dbsession", reify=True)
-    config.add_request_method(
-        lambda r: IndexService(r.dbsession, r.registry.storage, r.registry.app_config,
-                               r.registry.page_cache, r.registry.render),
-        "index", reify=True,
-    )
     config.include(".security")
     config.include(".routes")
     config.scan(".views")
     return config.make_wsgi_app()
-
-
-def _dbsession(request):
-    session = request.registry.session_factory()
-
-    def close(_request):
-        # Writes commit explicitly in the service; anything left over is discarded.
-        session.rollback()
-        session.close()
-
-    request.add_finished_callback(close)
-    return session

@@ -91,18 +91,38 @@ def file_entry(prefix: str, project: str, f: File) -> dict:
 
 
 class IndexService:
-    def __init__(self, session, storage: Storage, config, page_cache: PageCache, renderer):
-        self.session = session
-        self.cache = MetadataCache(session)
+    def __init__(self, session_factory, serials, storage: Storage, config,
+                 page_cache: PageCache, renderer):
+        self._session_factory = session_factory
+        self._session = None
+        self.serials = serials
         self.storage = storage
         self.config = config
         self.pages = page_cache
         self.render = renderer
 
+    # The ORM session is opened only when a request needs more than a page-cache hit.
+    @property
+    def session(self):
+        if self._session is None:
+            self._session = self._session_factory()
+        return self._session
+
+    @property
+    def cache(self) -> MetadataCache:
+        return MetadataCache(self.session)
+
+    def close(self) -> None:
+        if self._session is not None:
+            # Writes commit explicitly; anything left over is discarded.
+            self._session.rollback()
+            self._session.close()
+            self._session = None
+
     # --- the simple API ------------------------------------------------------------------
 
     def root_page(self, prefix: str) -> Page:
-        serial = self.cache.index_serial()
+        serial = self.serials.index()
         key = ("root", "", prefix)
         page = self.pages.get(key, serial)
         if page is None:
@@ -116,7 +136,7 @@ class IndexService:
         return page
 
     def project_page(self, name: str, prefix: str) -> Page | None:
-        found = self.cache.project_serial(name)
+        found = self.serials.project(name)
         if found is None:
             return None
         project_id, serial = found

@@ -59,8 +59,10 @@ class SecurityPolicy:
         return []
 
 
-def _resolve(request):
-    """(user, error) for the request, computed once."""
+def resolve_credentials(request):
+    """(user, error) for the request."""
+    from .request import INVALID_LOGIN
+
     try:
         header = request.headers.get("Authorization")
     except UnicodeDecodeError:
@@ -73,22 +75,12 @@ def _resolve(request):
         return None, None
     user = request.registry.access.authenticate(*pair)
     if user is None:
-        return None, "Invalid username or password."
+        return None, INVALID_LOGIN
     return user, None
 
 
-def _user(request):
-    return request.pypirepo_auth[0]
-
-
-def _bad(request):
-    err = request.pypirepo_auth[1]
-    # A wrong password only matters when permission is needed; a malformed header always.
-    return err if err and err != "Invalid username or password." else None
-
-
 def includeme(config):
-    config.add_request_method(_resolve, "pypirepo_auth", reify=True)
-    config.add_request_method(_user, "pypirepo_user", reify=True)
-    config.add_request_method(_bad, "pypirepo_bad_credentials", reify=True)
+    from .request import Request
+
+    config.set_request_factory(Request)
     config.set_security_policy(SecurityPolicy(config.registry.access))

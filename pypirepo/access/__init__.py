@@ -91,6 +91,7 @@ class ConfigAccess:
         if self.bootstrap_user and bootstrap_password:
             self.admins.add(self.bootstrap_user)
         self.credentials = CredentialCache(config.auth_cache_ttl)
+        self._root_acl = self._build_root_acl()
 
     def authenticate(self, user: str, password: str) -> str | None:
         if not user or not password:
@@ -120,6 +121,9 @@ class ConfigAccess:
         return found
 
     def root_acl(self) -> list:
+        return self._root_acl
+
+    def _build_root_acl(self) -> list:
         acl = [(Allow, "group:admin", ALL_PERMISSIONS)]
         acl += [(Allow, p, READ) for p in self.read]
         acl += [(Allow, p, perm) for p in self.write for perm in WRITE_PERMISSIONS]

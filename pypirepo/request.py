@@ -1,0 +1,43 @@
+"""The request class: what a view can ask of a request, each computed once.
+
+Reified properties on a subclass cost nothing until used; Pyramid's add_request_method
+re-applies its properties to every request, a visible share of a cached page's time.
+"""
+
+from __future__ import annotations
+
+from pyramid.decorator import reify
+from pyramid.request import Request as BaseRequest
+
+from .security import resolve_credentials
+
+
+class Request(BaseRequest):
+    @reify
+    def pypirepo_auth(self):
+        """(user or None, error message or None) from the Authorization header."""
+        return resolve_credentials(self)
+
+    @reify
+    def pypirepo_user(self):
+        return self.pypirepo_auth[0]
+
+    @reify
+    def pypirepo_bad_credentials(self):
+        # A wrong password only matters when permission is needed; a malformed header
+        # always does.
+        err = self.pypirepo_auth[1]
+        return err if err and err != INVALID_LOGIN else None
+
+    @reify
+    def index(self):
+        from .index import IndexService
+
+        reg = self.registry
+        service = IndexService(reg.session_factory, reg.serials, reg.storage, reg.app_config,
+                               reg.page_cache, reg.render)
+        self.add_finished_callback(lambda _request: service.close())
+        return service
+
+
+INVALID_LOGIN = "Invalid username or password."
