@@ -74,3 +74,18 @@ def test_local_storage_needs_a_dir():
 
     with pytest.raises(ConfigError, match="storage.dir: is required"):
         storage_from_settings(Settings({"pypirepo.storage": "local"}, {}))
+
+
+def test_hash_password_command_output_verifies():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from pypirepo.access import PASSWORDS
+
+    exe = Path(sys.executable).parent / "pypirepo-hash-password"
+    out = subprocess.run([str(exe)], input="hunter2\n", capture_output=True, text=True,
+                         timeout=30)
+    hashed = out.stdout.strip()
+    assert out.returncode == 0 and hashed.startswith("$pbkdf2-sha256$")
+    assert PASSWORDS.verify("hunter2", hashed) and not PASSWORDS.verify("hunter3", hashed)
