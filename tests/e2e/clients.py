@@ -99,7 +99,9 @@ class Sandbox:
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
             )
         except subprocess.TimeoutExpired as exc:
-            out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout
+            out = exc.stdout
+            if isinstance(out, bytes):
+                out = out.decode(errors="replace")
             raise AssertionError(f"timed out after {timeout}s: {shlex.join(cmd)}\n{out}") from None
         if check and proc.returncode != 0:
             raise AssertionError(

@@ -146,3 +146,58 @@ def test_poetry_project_with_our_source(server, sandbox, tmp_path):
         assert p["source"]["url"] == f"{server.url}/simple"
         filename = p["files"][0]["file"]
         assert p["files"][0]["hash"] == "sha256:" + sha256(server.dist_dir / filename)
+
+
+@pytest.fixture(scope="module")
+def private_server(tmp_path_factory, server):
+    """The default deployment: reading needs a login too. Holds chain-base 1.0 and 1.1."""
+    srv = start_server(tmp_path_factory.mktemp("private-server"),
+                       **{"pypi.default_read": "authenticated"})
+    for path in sorted(server.dist_dir.glob("chain_base-*.whl")):
+        name, version = path.name.split("-")[:2]
+        res = requests.post(
+            f"{srv.url}/legacy/", auth=srv.auth, timeout=30,
+            data=distfactory.upload_fields(path, name, version),
+            files={"content": (path.name, path.read_bytes())},
+        )
+        assert res.status_code == 200, res.text
+    yield srv
+    srv.stop()
+
+
+def test_private_index_with_credentials(private_server, server, sandbox, tmp_path):
+    srv = private_server
+    user, password = srv.auth
+    python = venv(sandbox, sandbox.root / "venv")
+    anonymous = sandbox.run([tool("pip"), "--python", python, "install", "--isolated",
+                             "--no-cache-dir", "--index-url", f"{srv.url}/simple/",
+                             "chain-base"], timeout=120, check=False)
+    assert anonymous.returncode != 0 and "401" in anonymous.stdout
+
+    # pip with the login in the index URL: JSON page, .metadata and file all authorized.
+    with_login = srv.url.replace("http://", f"http://{user}:{password}@") + "/simple/"
+    out = sandbox.run([tool("pip"), "--python", python, "install", "--isolated", "-v",
+                       "--no-cache-dir", "--index-url", with_login, "chain-base"],
+                      timeout=120).stdout
+    assert "chain_base-1.1-py3-none-any.whl.metadata" in out
+    assert installed(sandbox, python) == {"chain-base": "1.1"}
+
+    python = venv(sandbox, sandbox.root / "venv-uv")
+    sandbox.run([tool("uv"), "pip", "install", "--python", python, "--index-url", with_login,
+                 "chain-base"], timeout=120)
+    assert installed(sandbox, python) == {"chain-base": "1.1"}
+
+    # poetry sends http-basic.<source> credentials for the source's URLs.
+    poetry = tool("poetry")
+    project = tmp_path / "consumer"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "consumer"\nversion = "0.1.0"\nrequires-python = ">=3.10"\n'
+        'dependencies = ["chain-base"]\n\n[tool.poetry]\npackage-mode = false\n\n'
+        f'[[tool.poetry.source]]\nname = "private"\nurl = "{srv.url}/simple/"\n'
+        'priority = "primary"\n'
+    )
+    sandbox.run([poetry, "config", "http-basic.private", user, password], cwd=project)
+    sandbox.run([poetry, "lock"], cwd=project, timeout=180)
+    lock = tomllib.loads((project / "poetry.lock").read_text())
+    assert [(p["name"], p["version"]) for p in lock["package"]] == [("chain-base", "1.1")]

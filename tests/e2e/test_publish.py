@@ -130,15 +130,17 @@ def test_pdm_publish_skip_existing(server, sandbox, tmp_path):
     stored = hashes(make_dists(project / "dist", "pdm-pkg"))
     publish = [pdm, "publish", "--no-build", "-r", f"{server.url}/legacy/",
                "-u", user, "-P", password, "--skip-existing"]
+    # Publishing needs no project venv; pdm would otherwise create one first.
+    env = {"PDM_USE_VENV": "false"}
 
     for _ in range(2):
-        out = sandbox.run(publish, cwd=project, timeout=120).stdout
+        out = sandbox.run(publish, cwd=project, env=env, timeout=120).stdout
         assert "Uploading pdm_pkg-1.0-py3-none-any.whl" in out
         assert "Skipping" not in out  # identical bytes are a plain 200
     assert simple_files(server, "pdm-pkg") == stored
 
     rebuild_wheel(project / "dist", "pdm-pkg")
-    out = sandbox.run(publish, cwd=project, timeout=120).stdout
+    out = sandbox.run(publish, cwd=project, env=env, timeout=120).stdout
     assert "Skipping pdm_pkg-1.0-py3-none-any.whl because it appears to already exist" in out
     assert simple_files(server, "pdm-pkg") == stored
 
