@@ -33,10 +33,12 @@ def main(global_config, **ini):
     from .access import ConfigAccess, bootstrap_password
     from .cache import Serials
     from .cache.rebuild import reconcile
+    from .fallback import FallbackService
     from .index import PageCache
     from .models import migrate
     from .models.session import make_engine, make_session_factory
     from .storage import storage_from_settings
+    from .upstream.config import UpstreamConfig
 
     # 1. Settings: the ini overlaid by PYPIREPO_* variables, validated before anything runs.
     settings = Settings(ini)
@@ -44,6 +46,7 @@ def main(global_config, **ini):
         app_config = AppConfig.from_settings(settings)
         storage = storage_from_settings(settings)
         password = bootstrap_password(app_config, settings)
+        upstream_config = UpstreamConfig.from_settings(settings)
     except ConfigError as exc:
         raise SystemExit(f"pypirepo: configuration error: {exc}") from None
 
@@ -74,6 +77,10 @@ def main(global_config, **ini):
     registry.public_read = Everyone in [p for p in registry.access.read]
     registry.page_cache = PageCache()
     registry.render = make_renderer()
+    # The upstream fallback and its one HTTP client; uploads ask it about new names.
+    registry.fallback = FallbackService.build(upstream_config, storage, session_factory,
+                                              registry.access)
+    app_config.extra["new_project_policy"] = registry.fallback.check_new_project
 
     config.include(".security")
     config.include(".routes")

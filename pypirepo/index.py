@@ -197,6 +197,9 @@ class IndexService:
         check_digests(form, got)
         seen = inspect(form)
         project = seen.dist.project
+        policy = self.config.extra.get("new_project_policy")
+        if policy is not None:
+            policy(self.session, project, user)  # may refuse a new name (STANDARDS D-05)
 
         existing = self.cache.file_by_name(form.filename)
         replacing = None

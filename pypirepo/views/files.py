@@ -10,6 +10,7 @@ from pyramid.view import view_config
 from .. import records
 from ..index import NotFound
 from . import error_response
+from .upstream import fallback_download
 
 CHUNK = 256 * 1024
 IMMUTABLE = "max-age=365000000, immutable"
@@ -56,6 +57,9 @@ def download(context, request):
             return response
         row = index.get_file(context.name, filename)
     except NotFound:
+        fetched = fallback_download(request, context.name, filename)
+        if fetched is not None:
+            return fetched
         return error_response(request, 404, f"No file {filename!r} in project {context.name!r}.")
     key = records.dist_key(context.name, row.filename)
     # application/octet-stream, set explicitly: guessing would add Content-Encoding: gzip

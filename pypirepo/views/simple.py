@@ -6,6 +6,7 @@ from pyramid.response import Response
 from pyramid.view import view_config
 
 from . import error_response, redirect
+from .upstream import fallback_page
 
 HTML = "text/html"
 V1_HTML = "application/vnd.pypi.simple.v1+html"
@@ -70,6 +71,7 @@ def simple_project(context, request):
     if context.raw_name != context.name:
         return redirect(request, f"/simple/{context.name}/")
     page = request.index.project_page(context.name, request.script_name)
+    page = fallback_page(request, context.name, page)
     if page is None:
         return error_response(request, 404, f"No project named {context.name!r}.")
     return page_response(request, page)

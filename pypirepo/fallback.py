@@ -1,0 +1,404 @@
+"""The fallback policy: what a project we don't hold privately looks like, per mode.
+
+- none: only what we hold.
+- redirect: a project without private files is answered with a 302 to the upstream's
+  page, its files with a 302 to the upstream's file.
+- cache: the upstream's files are listed with our URLs; the first download of each is
+  fetched, verified against the upstream's sha256, stored (origin "upstream") and from
+  then on served locally.
+
+Private wins (STANDARDS D-03): a project with any private file lists only its private
+files and never consults the upstream, unless its name is on `pypi.upstream_allow`
+(`pypi.always_show_upstream = true` allows every name, as in pypicloud). A new private
+name that exists upstream needs an admin or the allow-list (D-05).
+
+Who may make us ask the upstream is `pypi.cache_update`; read permission itself is
+checked by the views before anything here runs, so an anonymous caller is asked to log
+in instead of being sent upstream (D-06, A-05). Cached pages and files are served when
+the upstream is down (stale, logged); a project never seen gives a 502 naming the
+upstream problem. `pypi.upstream_min_age` hides upstream files younger than that.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from pyramid.authorization import Authenticated, Everyone
+
+from . import names, records
+from .cache import MetadataCache
+from .cache.upstream import UpstreamCache
+from .index import API_VERSION, Page, file_entry, file_url
+from .interfaces import ObjectNotFound
+from .records import format_time, parse_time, utcnow
+from .upload import UploadError
+from .upstream.client import UpstreamClient, UpstreamError, UpstreamNotFound, UpstreamUnavailable
+from .upstream.config import UpstreamConfig
+from .upstream.fetcher import FileFetcher, FlightReader
+from .upstream.pages import FetchDenied, KeyedLocks, Listing, UpstreamPages
+
+log = logging.getLogger(__name__)
+
+
+# --- what the views turn into responses (pypirepo.views.upstream) ----------------------------
+
+class FallbackDenied(Exception):
+    """The upstream would have to be asked, and this caller may not make us."""
+
+
+class UpstreamFailed(Exception):
+    """The upstream could not be asked and nothing is held: a 502 naming the problem."""
+
+
+class RedirectUpstream(Exception):
+    def __init__(self, location: str):
+        super().__init__(location)
+        self.location = location
+
+
+class StoredMeanwhile(Exception):
+    """The file was stored by a fetch that finished just now: serve it as a local file."""
+
+
+@dataclass
+class UpstreamStream:
+    reader: FlightReader | None  # None for a HEAD
+    filename: str
+    size: int | None
+    sha256: str
+
+
+@dataclass
+class UpstreamMetadata:
+    body: bytes
+
+
+# --- the service -------------------------------------------------------------------------------
+
+class FallbackService:
+    def __init__(self, config: UpstreamConfig, client: UpstreamClient | None,
+                 pages: UpstreamPages | None, fetcher: FileFetcher | None, access, storage,
+                 session_factory):
+        self.config = config
+        self.client = client
+        self.pages = pages
+        self.fetcher = fetcher
+        self.access = access
+        self.storage = storage
+        self.session_factory = session_factory
+        self._metadata_locks = KeyedLocks()
+        self._built: OrderedDict = OrderedDict()  # (name, prefix) -> (token, Page)
+        self._built_lock = threading.Lock()
+        self._may_fetch = self._principals(config.cache_update)
+
+    @classmethod
+    def build(cls, config: UpstreamConfig, storage, session_factory, access) -> FallbackService:
+        """The service with its upstream client, built once at start-up."""
+        if not config.enabled:
+            return cls(config, None, None, None, access, storage, session_factory)
+        client = UpstreamClient.from_config(config)
+        pages = UpstreamPages(client, session_factory, config)
+        fetcher = FileFetcher(client, storage, session_factory, config.spool_dir)
+        log.info("fallback %s to %s", config.mode, config.url)
+        return cls(config, client, pages, fetcher, access, storage, session_factory)
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
+    # --- who may make us fetch -------------------------------------------------------------
+
+    @staticmethod
+    def _principals(words: list[str]) -> set[str]:
+        out = set()
+        for w in words:
+            if w == "everyone":
+                out.add(Everyone)
+            elif w == "authenticated":
+                out.add(Authenticated)
+            elif w.startswith("group:"):
+                out.add(w)
+            else:
+                out.add("user:" + w)
+        out.add("group:admin")
+        return out
+
+    def may_fetch(self, user: str | None) -> bool:
+        return bool(self._may_fetch.intersection(self.access.principals(user)))
+
+    # --- the cooldown ------------------------------------------------------------------------
+
+    def _cutoff(self, name: str) -> dt.datetime | None:
+        age = self.config.cooldown(name)
+        return utcnow() - dt.timedelta(seconds=age) if age > 0 else None
+
+    @staticmethod
+    def _too_young(entry: dict, cutoff: dt.datetime | None) -> bool:
+        if cutoff is None:
+            return False
+        stamp = entry.get("upload_time") or entry.get("first_seen")
+        if not stamp:
+            return True  # no clock to judge by: hidden until we have seen it long enough
+        return parse_time(stamp) > cutoff
+
+    # --- project pages -----------------------------------------------------------------------
+
+    def project_page(self, session, name: str, prefix: str, local: Page | None,
+                     user: str | None) -> Page | None:
+        """The page to serve for a project, given the page of what we hold (or None).
+
+        Returns None for "not here, not upstream"; raises RedirectUpstream,
+        FallbackDenied or UpstreamFailed.
+        """
+        cfg = self.config
+        if not cfg.fetch_allowed(name):
+            return local
+        rows = UpstreamCache(session).local_files(name) if local is not None else []
+        private = [r for r in rows if r.origin != "upstream"]
+        cached = [r for r in rows if r.origin == "upstream"]
+        serial = local.serial if local is not None else 0
+        if private and not cfg.may_merge(name):
+            if not cached:
+                return local
+            # Files fetched before the name became private are hidden, not merged.
+            return self._build(name, prefix, f"private:{serial}", serial,
+                               lambda: [file_entry(prefix, name, r) for r in private])
+        if cfg.mode == "redirect" and not private:
+            raise RedirectUpstream(self.client.project_url(name))
+        # Redirect mode only lists upstream links next to an allowed private name; that
+        # needs no right to fill the cache.
+        may = cfg.mode == "redirect" or self.may_fetch(user)
+        try:
+            listing = self.pages.get(name, may_fetch=may)
+        except FetchDenied:
+            if rows:
+                return self._rows_page(name, prefix, serial, rows)
+            raise FallbackDenied(
+                f"{name!r} is not held here, and only {_who(cfg.cache_update)} may fetch it "
+                "from the upstream index") from None
+        except UpstreamUnavailable as exc:
+            if rows:
+                log.warning("upstream unavailable, serving the %d file(s) of %s held here: %s",
+                            len(rows), name, exc)
+                return self._rows_page(name, prefix, serial, rows)
+            raise UpstreamFailed(f"{name!r} is not held here and the upstream index is "
+                                 f"unavailable: {exc}") from None
+        if not listing.found and not rows:
+            return None
+        cutoff = self._cutoff(name)
+        bucket = int(utcnow().timestamp() // 60) if cutoff is not None else 0
+        token = f"{cfg.mode}:{listing.token}:{serial}:{bucket}"
+        return self._build(name, prefix, token, serial,
+                           lambda: self._merged(name, prefix, listing, cached, private, cutoff))
+
+    def _rows_page(self, name, prefix, serial, rows) -> Page:
+        cutoff = self._cutoff(name)
+        entries = [file_entry(prefix, name, r) for r in rows
+                   if r.origin != "upstream" or not self._too_young(_row_times(r), cutoff)]
+        return self._page(serial, name, entries)
+
+    def _merged(self, name, prefix, listing: Listing, cached, private, cutoff) -> list[dict]:
+        absolute = self.config.mode == "redirect"
+        files: dict[str, dict] = {}
+        if listing.found:
+            for u in listing.files:
+                if not self._too_young(u, cutoff):
+                    files[u["filename"]] = upstream_entry(prefix, name, u, absolute)
+        for row in cached:
+            entry = files.get(row.filename)
+            if entry is None:
+                # Fetched before, since gone upstream: lockfiles still name it.
+                if not self._too_young(_row_times(row), cutoff):
+                    files[row.filename] = file_entry(prefix, name, row)
+            else:
+                entry.setdefault("size", row.size)
+                entry.setdefault("upload-time", format_time(row.upload_time))
+        for row in private:
+            files[row.filename] = file_entry(prefix, name, row)
+        return [files[k] for k in sorted(files)]
+
+    def _build(self, name, prefix, token, serial, entries) -> Page:
+        key = (name, prefix)
+        with self._built_lock:
+            hit = self._built.get(key)
+            if hit is not None and hit[0] == token:
+                self._built.move_to_end(key)
+                return hit[1]
+        page = self._page(serial, name, entries())
+        with self._built_lock:
+            self._built[key] = (token, page)
+            while len(self._built) > 4096:
+                self._built.popitem(last=False)
+        return page
+
+    @staticmethod
+    def _page(serial: int, name: str, entries: list[dict]) -> Page:
+        versions = set()
+        for e in entries:
+            try:
+                versions.add(names.parse_filename(e["filename"]).version)
+            except names.InvalidFilename:
+                pass
+        data = {
+            "meta": {"api-version": API_VERSION, "_last-serial": serial},
+            "name": name,
+            "files": entries,
+            "versions": sorted(versions, key=names.version_key),
+        }
+        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
+        return Page(serial, data, f'"{digest}"', {"template": "detail"})
+
+    # --- files ---------------------------------------------------------------------------------
+
+    def download(self, session, name: str, filename: str, user: str | None,
+                 head: bool = False):
+        """A file (or .metadata) we hold no row for. None means 404.
+
+        Returns UpstreamStream or UpstreamMetadata; raises RedirectUpstream,
+        FallbackDenied, UpstreamFailed or StoredMeanwhile.
+        """
+        cfg = self.config
+        if not cfg.fetch_allowed(name):
+            return None
+        meta = filename.endswith(records.METADATA_SUFFIX)
+        dist_name = filename[: -len(records.METADATA_SUFFIX)] if meta else filename
+        if UpstreamCache(session).has_private_files(name) and not cfg.may_merge(name):
+            return None
+        may = cfg.mode == "redirect" or self.may_fetch(user)
+        entry = self._entry(name, dist_name, may)
+        if entry is None or self._too_young(entry, self._cutoff(name)):
+            return None
+        if cfg.mode == "redirect":
+            raise RedirectUpstream(entry["url"] + (records.METADATA_SUFFIX if meta else ""))
+        if meta:
+            return self._metadata(name, dist_name, entry, may)
+        if not may:
+            raise FallbackDenied(f"{dist_name!r} is not cached here, and only "
+                                 f"{_who(cfg.cache_update)} may fetch it from the upstream index")
+        if head:
+            return UpstreamStream(None, dist_name, entry.get("size"), entry["sha256"])
+        flight, reader = self.fetcher.join(name, entry, lambda: self._stored(name, dist_name))
+        if flight is None:
+            raise StoredMeanwhile(dist_name)
+        try:
+            flight.wait_started(cfg.connect_timeout * (cfg.retries + 1) + cfg.read_timeout + 5)
+        except UpstreamNotFound:
+            reader.close()
+            return None
+        except UpstreamError as exc:
+            reader.close()
+            raise UpstreamFailed(f"{dist_name!r} could not be fetched: {exc}") from None
+        return UpstreamStream(reader, dist_name, flight.size, entry["sha256"])
+
+    def _entry(self, name: str, filename: str, may: bool) -> dict | None:
+        """The upstream listing's entry for a file: any listing held will do, and only a
+        file missing from it makes us ask for a fresh one."""
+        try:
+            listing = self.pages.get(name, may_fetch=may, accept_stale=True)
+            entry = listing.by_name.get(filename)
+            if entry is None and may and (listing.stale or self._aged(listing)):
+                listing = self.pages.get(name, may_fetch=True)
+                entry = listing.by_name.get(filename)
+        except FetchDenied:
+            raise FallbackDenied(f"{filename!r} is not held here, and only "
+                                 f"{_who(self.config.cache_update)} may fetch it from the "
+                                 "upstream index") from None
+        except UpstreamUnavailable as exc:
+            raise UpstreamFailed(f"{filename!r} is not held here and the upstream index is "
+                                 f"unavailable: {exc}") from None
+        return entry
+
+    def _aged(self, listing: Listing) -> bool:
+        return (utcnow() - listing.fetched).total_seconds() >= self.config.ttl
+
+    def _stored(self, name: str, filename: str) -> bool:
+        # A fresh session: the request's may still see the database as it was.
+        with self.session_factory() as s:
+            return MetadataCache(s).file(name, filename) is not None
+
+    def _metadata(self, name: str, filename: str, entry: dict, may: bool) -> UpstreamMetadata:
+        if not entry.get("core_metadata"):
+            return None
+        key = records.metadata_key(name, filename)
+        try:
+            return UpstreamMetadata(self.storage.read_bytes(key))
+        except ObjectNotFound:
+            pass
+        if not may:
+            raise FallbackDenied(f"{filename}.metadata is not cached here, and only "
+                                 f"{_who(self.config.cache_update)} may fetch it from the "
+                                 "upstream index")
+        with self._metadata_locks.hold(key):
+            try:
+                return UpstreamMetadata(self.storage.read_bytes(key))
+            except ObjectNotFound:
+                pass
+            try:
+                data = self.fetcher.fetch_metadata(name, entry)
+            except UpstreamNotFound:
+                return None
+            except UpstreamError as exc:
+                raise UpstreamFailed(f"{filename}.metadata could not be fetched: {exc}") \
+                    from None
+            self.storage.put_bytes(key, data)
+            return UpstreamMetadata(data)
+
+    # --- uploads -------------------------------------------------------------------------------
+
+    def check_new_project(self, session, project: str, user: str | None) -> None:
+        """Refuse a new private name that exists upstream, unless an admin or the
+        allow-list says so (STANDARDS D-05). Raises UploadError."""
+        cfg = self.config
+        if not (cfg.enabled and cfg.check_uploads and cfg.fetch_allowed(project)):
+            return
+        if cfg.may_merge(project) or (user is not None and user in self.access.admins):
+            return
+        if UpstreamCache(session).has_private_files(project):
+            return
+        try:
+            listing = self.pages.get(project, may_fetch=True)
+        except UpstreamUnavailable as exc:
+            raise UploadError(503, f"Cannot check whether {project!r} exists on the upstream "
+                                   f"index, so it cannot be created yet: {exc}") from None
+        if listing.found:
+            raise UploadError(
+                403,
+                f"{project!r} exists on the upstream index; a private project of that name "
+                "would shadow it for every user (dependency confusion). An admin must create "
+                "it, or it must be listed in pypi.upstream_allow.")
+
+
+def upstream_entry(prefix: str, project: str, u: dict, absolute: bool = False) -> dict:
+    """A simple-API file object for an upstream file: our URL, or theirs in redirect mode."""
+    meta = u.get("core_metadata")
+    entry = {
+        "filename": u["filename"],
+        "url": u["url"] if absolute else file_url(prefix, project, u["filename"]),
+        "hashes": {"sha256": u["sha256"]},
+        "requires-python": u.get("requires_python"),
+        "yanked": u.get("yanked") or False,
+        # A sidecar whose hash the upstream did not give is not advertised: the shared
+        # template can only render a hash, and an empty one would fail every install.
+        "core-metadata": {"sha256": meta} if isinstance(meta, str) else False,
+    }
+    if u.get("size") is not None:
+        entry["size"] = u["size"]
+    if u.get("upload_time"):
+        entry["upload-time"] = u["upload_time"]
+    return entry
+
+
+def _row_times(row) -> dict:
+    return {"upload_time": format_time(row.upload_time)}
+
+
+def _who(words: list[str]) -> str:
+    if "everyone" in words:
+        return "everyone"
+    return ", ".join(words) + " users" if words else "admins"

@@ -1,0 +1,22 @@
+"""The upstream's project pages as last seen, so that a restart or an outage keeps them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, DateTime, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from . import Base
+
+
+class UpstreamPage(Base):
+    __tablename__ = "upstream_pages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)  # normalized
+    # Which upstream the answer came from: a changed fallback URL makes every row stale.
+    upstream: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # found | not_found
+    etag: Mapped[str | None] = mapped_column(Text)
+    fetched: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)  # naive UTC
+    files: Mapped[list | None] = mapped_column(JSON)  # pypirepo.upstream.parse's dicts

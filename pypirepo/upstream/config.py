@@ -1,0 +1,131 @@
+"""The fallback settings, parsed once at start-up.
+
+pypicloud's names are accepted beside ours so that its users can switch without
+rewriting their ini: `pypi.fallback_base_url` (the index's base, `/simple` is appended),
+the older `pypi.fallback_url`, `pypi.use_fallback = false`, `pypi.always_show_upstream`,
+`pypi.disallow_fallback` and `pypi.cache_update`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from dataclasses import dataclass, field
+
+from ..names import normalize
+from ..settings import (
+    FALLBACK_MODES,
+    ConfigError,
+    Settings,
+    as_bool,
+    as_duration,
+    as_int,
+    as_list,
+    as_str,
+    one_of,
+)
+
+log = logging.getLogger(__name__)
+
+
+def default_index_url() -> str | None:
+    """The public index pip itself uses by default, or None when pip is not installed.
+
+    Taken from pip at run time so that no registry host is written into the project.
+    """
+    try:
+        from pip._internal.models.index import PyPI
+    except Exception:  # noqa: BLE001 - pip absent or its internals moved
+        return None
+    return PyPI.simple_url
+
+
+def _names(words: list[str]) -> frozenset[str]:
+    return frozenset("*" if w == "*" else normalize(w) for w in words)
+
+
+@dataclass
+class UpstreamConfig:
+    mode: str = "none"
+    url: str = ""  # the upstream simple index, ending in '/'
+    always_show_upstream: bool = False
+    cache_update: list[str] = field(default_factory=lambda: ["authenticated"])
+    disallow: frozenset[str] = frozenset()
+    allow: frozenset[str] = frozenset()  # names that may merge with or shadow upstream
+    ttl: float = 600.0
+    not_found_ttl: float = 600.0
+    connect_timeout: float = 3.0
+    read_timeout: float = 15.0
+    retries: int = 2
+    min_age: float = 0.0
+    min_age_exempt: frozenset[str] = frozenset()
+    spool_dir: str = ""
+    check_uploads: bool = True
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "none"
+
+    def fetch_allowed(self, name: str) -> bool:
+        return self.enabled and name not in self.disallow
+
+    def may_merge(self, name: str) -> bool:
+        """Whether a project with private files may also list upstream's (D-03)."""
+        return "*" in self.allow or name in self.allow
+
+    def cooldown(self, name: str) -> float:
+        return 0.0 if name in self.min_age_exempt else self.min_age
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> UpstreamConfig:
+        mode = s.get_value("pypi.fallback", one_of(*FALLBACK_MODES), "none")
+        if not s.get_value("pypi.use_fallback", as_bool, True):
+            mode = "none"  # pypicloud's older switch; true has no effect there either
+        url = s.get_value("pypi.fallback_url", as_str, None)
+        if url is None:
+            base = s.get_value("pypi.fallback_base_url", as_str, None)
+            if base is not None:
+                url = base.rstrip("/") + "/simple/"
+        if url is None:
+            url = default_index_url()
+            if url is None and mode != "none":
+                raise ConfigError("pypi.fallback_url", "pip is not installed, so there is no "
+                                  "default upstream; set the upstream simple index URL")
+        url = (url or "").rstrip("/") + "/" if url else ""
+        if url and not url.startswith(("http://", "https://")):
+            raise ConfigError("pypi.fallback_url", f"expected an http(s) URL, got {url!r}")
+        always = s.get_value("pypi.always_show_upstream", as_bool, False)
+        allow = _names(s.get_value("pypi.upstream_allow", as_list, []))
+        if always:
+            # pypicloud's switch merges every private project with upstream; we keep its
+            # meaning, but it is the unsafe setting D-03 warns about, so say so.
+            log.warning("pypi.always_show_upstream = true: every private project is merged "
+                        "with upstream releases of the same name (dependency confusion risk)")
+            allow = allow | {"*"}
+        cache_update = s.get_value("pypi.cache_update", as_list, ["authenticated"])
+        for word in cache_update:
+            if not re.fullmatch(r"(group:)?[A-Za-z0-9_.@+-]+", word):
+                raise ConfigError("pypi.cache_update", f"{word!r} is neither everyone, "
+                                  "authenticated, a user name nor group:<name>")
+        ttl = s.get_value("pypi.upstream_ttl", as_duration, 600.0)
+        retries = s.get_value("pypi.upstream_retries", as_int, 2)
+        if retries < 0 or retries > 10:
+            raise ConfigError("pypi.upstream_retries", "expected 0 to 10")
+        return cls(
+            mode=mode,
+            url=url,
+            always_show_upstream=always,
+            cache_update=cache_update,
+            disallow=_names(s.get_value("pypi.disallow_fallback", as_list, [])),
+            allow=allow,
+            ttl=ttl,
+            not_found_ttl=s.get_value("pypi.upstream_not_found_ttl", as_duration, ttl),
+            connect_timeout=s.get_value("pypi.upstream_connect_timeout", as_duration, 3.0),
+            read_timeout=s.get_value("pypi.upstream_read_timeout", as_duration, 15.0),
+            retries=retries,
+            min_age=s.get_value("pypi.upstream_min_age", as_duration, 0.0),
+            min_age_exempt=_names(s.get_value("pypi.upstream_min_age_exempt", as_list, [])),
+            spool_dir=s.get_value("pypi.upstream_spool_dir", as_str, tempfile.gettempdir()),
+            check_uploads=s.get_value("pypi.upstream_check_uploads", as_bool, True),
+        )

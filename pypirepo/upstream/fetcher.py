@@ -1,0 +1,315 @@
+"""First downloads of upstream files: one fetch per file, streamed to every waiting client.
+
+A fetch runs in its own thread, independent of any client: it writes the upstream's bytes
+to a spool file while hashing them, and every client asking for that file meanwhile
+(the first one too) reads the spool file as it grows. Memory stays flat whatever the
+size, and a client that goes away does not break the fetch for the others.
+
+The last byte is held back from every client until the whole file is in and its sha256
+equals the one the upstream's index advertised; on a mismatch the clients' streams end
+with an error (a short body: no installer accepts it) and nothing is stored. Only a
+verified file is put into storage (atomically, by the storage contract), and only then is
+its row added, so storage never holds a partial or unverified upstream file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+
+from .. import distinfo, names, records
+from ..cache import MetadataCache
+from ..records import FileRecord, parse_time, utcnow
+from .client import UpstreamClient, UpstreamError, UpstreamUnavailable
+
+log = logging.getLogger(__name__)
+
+CHUNK = 256 * 1024
+RUNNING, VERIFIED, FAILED = "running", "verified", "failed"
+
+
+class HashMismatch(UpstreamError):
+    pass
+
+
+@dataclass
+class Stats:
+    fetches: int = 0
+    stored: int = 0
+    mismatches: int = 0
+
+
+class Flight:
+    """One upstream file being fetched into a spool file."""
+
+    def __init__(self, project: str, entry: dict, spool_dir: str):
+        self.project = project
+        self.entry = entry
+        self.filename = entry["filename"]
+        fd, self.path = tempfile.mkstemp(prefix="pypirepo-fetch-", dir=spool_dir)
+        os.close(fd)
+        self.cond = threading.Condition()
+        self.started = threading.Event()
+        self.written = 0
+        self.size: int | None = entry.get("size")
+        self.state = RUNNING
+        self.error: UpstreamError | None = None
+        self.sha256: str | None = None
+        self.md5: str | None = None
+        self.blake2_256: str | None = None
+
+    def wait_started(self, timeout: float) -> None:
+        """Block until the upstream answered (or failed); raises its error."""
+        if not self.started.wait(timeout):
+            raise UpstreamUnavailable(f"the upstream index did not start sending "
+                                      f"{self.filename} within {timeout:.0f}s")
+        if self.state == FAILED:
+            raise self.error or UpstreamUnavailable(f"fetching {self.filename} failed")
+
+    def reader(self) -> FlightReader:
+        # Opened now, while the spool file certainly exists: it may be unlinked as soon as
+        # the fetch is stored, and an open descriptor keeps reading it.
+        return FlightReader(self, os.open(self.path, os.O_RDONLY))
+
+    def _progress(self, n: int) -> None:
+        with self.cond:
+            self.written += n
+            self.cond.notify_all()
+
+    def _finish(self, state: str, error: UpstreamError | None = None) -> None:
+        with self.cond:
+            self.state, self.error = state, error
+            self.cond.notify_all()
+        self.started.set()
+
+
+class FlightReader:
+    """A WSGI app_iter over a flight's spool file: follows the writer, ends on its verdict."""
+
+    def __init__(self, flight: Flight, fd: int, poll: float = 30.0):
+        self.flight, self.fd, self.poll = flight, fd, poll
+        self.pos = 0
+
+    def __iter__(self):
+        flight = self.flight
+        while True:
+            with flight.cond:
+                while True:
+                    state, written = flight.state, flight.written
+                    if state == FAILED:
+                        raise flight.error or UpstreamUnavailable("upstream fetch failed")
+                    # Everything but the last byte may go before the verdict.
+                    limit = written if state == VERIFIED else written - 1
+                    if limit > self.pos or state == VERIFIED:
+                        break
+                    flight.cond.wait(self.poll)
+            if self.pos >= limit:
+                return
+            data = os.pread(self.fd, min(CHUNK, limit - self.pos), self.pos)
+            if not data:
+                raise UpstreamUnavailable(f"the spool file of {flight.filename} ended early")
+            self.pos += len(data)
+            yield data
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+class FileFetcher:
+    def __init__(self, client: UpstreamClient, storage, session_factory, spool_dir: str):
+        self.client = client
+        self.storage = storage
+        self.session_factory = session_factory
+        self.spool_dir = spool_dir
+        self.stats = Stats()
+        self._flights: dict[tuple[str, str], Flight] = {}
+        self._lock = threading.Lock()
+        os.makedirs(spool_dir, exist_ok=True)
+
+    def join(self, project: str, entry: dict, held) -> tuple[Flight | None, FlightReader | None]:
+        """The running fetch of the file (started if needed) and a reader on it.
+
+        held(): checks, under the fetcher's lock, whether the file has meanwhile been
+        stored (by a fetch that just finished); then (None, None) is returned and the
+        caller serves the stored file.
+        """
+        key = (project, entry["filename"])
+        with self._lock:
+            flight = self._flights.get(key)
+            if flight is None:
+                if held():
+                    return None, None
+                flight = Flight(project, entry, self.spool_dir)
+                self._flights[key] = flight
+                self.stats.fetches += 1
+                threading.Thread(target=self._run, args=(flight,), daemon=True,
+                                 name=f"fetch {entry['filename']}").start()
+            return flight, flight.reader()
+
+    # --- the fetch thread ------------------------------------------------------------------
+
+    def _run(self, flight: Flight) -> None:
+        stored = False
+        try:
+            self._download(flight)
+            if flight.state == VERIFIED:
+                stored = self._store(flight)
+        except Exception:  # noqa: BLE001 - a fetch thread must never die silently
+            log.exception("fetching %s from upstream failed", flight.filename)
+            if flight.state == RUNNING:
+                flight._finish(FAILED, UpstreamUnavailable(
+                    f"fetching {flight.filename} from the upstream index failed"))
+        finally:
+            flight.started.set()
+            with self._lock:
+                self._flights.pop((flight.project, flight.filename), None)
+            try:
+                os.unlink(flight.path)
+            except FileNotFoundError:
+                pass
+            if stored:
+                self.stats.stored += 1
+
+    def _download(self, flight: Flight) -> None:
+        entry = flight.entry
+        started = time.monotonic()
+        try:
+            response = self.client.open_file(entry["url"])
+        except UpstreamError as exc:
+            flight._finish(FAILED, exc)
+            return
+        sha256, md5 = hashlib.sha256(), hashlib.md5()
+        blake = hashlib.blake2b(digest_size=32)
+        try:
+            length = response.headers.get("Content-Length")
+            if length and length.isdigit():
+                flight.size = int(length)
+            flight.started.set()
+            with open(flight.path, "wb", buffering=0) as out:
+                for chunk in self.client.iter_raw(response, CHUNK):
+                    out.write(chunk)
+                    sha256.update(chunk)
+                    md5.update(chunk)
+                    blake.update(chunk)
+                    flight._progress(len(chunk))
+        except UpstreamError as exc:
+            flight._finish(FAILED, exc)
+            return
+        finally:
+            response.close()
+        flight.sha256 = sha256.hexdigest()
+        flight.md5, flight.blake2_256 = md5.hexdigest(), blake.hexdigest()
+        if flight.size is not None and flight.written != flight.size:
+            flight._finish(FAILED, UpstreamUnavailable(
+                f"the upstream index sent {flight.written} of {flight.size} bytes of "
+                f"{flight.filename}"))
+            return
+        if flight.sha256 != entry["sha256"]:
+            self.stats.mismatches += 1
+            log.error("hash mismatch for upstream file %s: the index says sha256 %s, the file "
+                      "has %s; not stored, not served", flight.filename, entry["sha256"],
+                      flight.sha256)
+            flight._finish(FAILED, HashMismatch(
+                f"the upstream file {flight.filename} does not match the sha256 its index "
+                f"advertises ({entry['sha256']}); it was not stored"))
+            return
+        flight.size = flight.written
+        log.info("fetched %s from upstream (%d bytes) in %.2fs", flight.filename,
+                 flight.written, time.monotonic() - started)
+        flight._finish(VERIFIED)
+
+    def _store(self, flight: Flight) -> bool:
+        """Put the verified file into storage and the metadata cache."""
+        entry, project, filename = flight.entry, flight.project, flight.filename
+        dist = names.parse_filename(filename)
+        core, info = _read_metadata(flight.path, filename, dist)
+        metadata_sha256 = None
+        advertised = entry.get("core_metadata")
+        if core is not None:
+            digest = hashlib.sha256(core).hexdigest()
+            if isinstance(advertised, str) and advertised != digest:
+                # The sidecar the upstream serves differs from the wheel's own METADATA;
+                # pip would reject ours, so leave the sidecar to be fetched as advertised.
+                log.warning("upstream .metadata of %s differs from the wheel's METADATA",
+                            filename)
+                core, metadata_sha256 = None, advertised
+            else:
+                metadata_sha256 = digest
+        elif isinstance(advertised, str):
+            metadata_sha256 = advertised
+        upload_time = entry.get("upload_time")
+        record = FileRecord(
+            project=project,
+            display_name=info.get("name") or project,
+            filename=filename,
+            version=dist.version,
+            canonical_version=names.canonical_version(dist.version),
+            packagetype=dist.packagetype,
+            python_version=dist.python_version,
+            size=flight.written,
+            sha256=flight.sha256,
+            md5=flight.md5,
+            blake2_256=flight.blake2_256,
+            upload_time=parse_time(upload_time) if upload_time else utcnow(),
+            requires_python=entry.get("requires_python") or info.get("requires_python"),
+            metadata_sha256=metadata_sha256,
+            yanked=bool(entry.get("yanked")),
+            yanked_reason=entry["yanked"] if isinstance(entry.get("yanked"), str) else None,
+            origin="upstream",
+            info=info,
+        )
+        if core is not None:
+            self.storage.put_bytes(records.metadata_key(project, filename), core)
+        with open(flight.path, "rb") as src:
+            self.storage.put(records.dist_key(project, filename), src, record.size)
+        self.storage.put_bytes(records.record_key(project, filename), record.to_json())
+        with self.session_factory() as session:
+            cache = MetadataCache(session)
+            try:
+                if cache.file(project, filename) is None:
+                    row = cache.add_file(record)
+                    cache.bump_serial(row.project_id)
+                    cache.record_event("cache", None, project, record.version, filename,
+                                       detail="fetched from upstream")
+                    session.commit()
+            except IntegrityError:
+                session.rollback()  # another process stored the same verified file first
+                if cache.file(project, filename) is None:
+                    raise
+        return True
+
+    def fetch_metadata(self, project: str, entry: dict) -> bytes:
+        """The PEP 658 sidecar of an upstream wheel, verified when a hash is advertised."""
+        url = entry["url"] + records.METADATA_SUFFIX
+        response = self.client.open_file(url)
+        try:
+            data = b"".join(self.client.iter_raw(response, CHUNK))
+        finally:
+            response.close()
+        advertised = entry.get("core_metadata")
+        if isinstance(advertised, str) and hashlib.sha256(data).hexdigest() != advertised:
+            self.stats.mismatches += 1
+            raise HashMismatch(f"the upstream {entry['filename']}.metadata does not match the "
+                               f"sha256 its index advertises; it was not stored")
+        return data
+
+
+def _read_metadata(path: str, filename: str, dist) -> tuple[bytes | None, dict]:
+    try:
+        if dist.packagetype == names.WHEEL:
+            core = distinfo.wheel_metadata(path, filename)
+            return core, distinfo.parse_metadata(core)
+        raw = distinfo.sdist_metadata(path, filename)
+        return None, distinfo.parse_metadata(raw) if raw else {}
+    except (distinfo.InvalidDistribution, OSError, ValueError) as exc:
+        log.warning("cannot read the metadata of upstream file %s: %s", filename, exc)
+        return None, {}

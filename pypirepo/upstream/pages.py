@@ -1,0 +1,202 @@
+"""Upstream project pages as last seen: kept in the database, refreshed after a TTL.
+
+One upstream call per project at a time: a per-project lock is held across the fetch, and
+whoever waited on it reads the row the first one saved instead of asking again. A page
+the upstream could not give us is served stale (and logged) rather than failing; a "not
+found" is an answer and is remembered like a page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections import OrderedDict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from ..cache.upstream import FOUND, NOT_FOUND, UpstreamCache
+from ..records import utcnow
+from .client import UpstreamClient, UpstreamNotFound, UpstreamUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class FetchDenied(Exception):
+    """Nothing is cached for the project and the caller may not ask the upstream."""
+
+
+@dataclass
+class Listing:
+    project: str
+    status: str  # found | not_found
+    files: list[dict]
+    fetched: dt.datetime
+    etag: str | None
+    stale: bool = False
+    problem: str | None = None  # why it is stale, for the log and the response
+    by_name: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        self.by_name = {f["filename"]: f for f in self.files}
+
+    @property
+    def found(self) -> bool:
+        return self.status == FOUND
+
+    @property
+    def token(self) -> str:
+        """Changes whenever the listing does; keys the rendered pages built from it."""
+        return f"{self.status}:{self.etag}:{self.fetched.isoformat()}:{len(self.files)}"
+
+
+class KeyedLocks:
+    """A lock per key, dropped again when nobody holds or waits for it."""
+
+    def __init__(self):
+        self._locks: dict = {}
+        self._guard = threading.Lock()
+
+    @contextmanager
+    def hold(self, key):
+        with self._guard:
+            entry = self._locks.get(key)
+            if entry is None:
+                entry = self._locks[key] = [threading.Lock(), 0]
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._guard:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._locks[key]
+
+
+class UpstreamPages:
+    def __init__(self, client: UpstreamClient, session_factory, config, memory: int = 2048):
+        self.client = client
+        self.session_factory = session_factory
+        self.config = config
+        self.locks = KeyedLocks()
+        # Listings recently read or fetched by this process: the hot path of a warm
+        # cache skips the database while the listing is within its TTL.
+        self._memory: OrderedDict[str, tuple[float, Listing]] = OrderedDict()
+        self._memory_size = memory
+        self._memory_lock = threading.Lock()
+
+    def _ttl(self, status: str) -> float:
+        return self.config.ttl if status == FOUND else self.config.not_found_ttl
+
+    def _remember(self, listing: Listing) -> Listing:
+        if listing.stale:
+            return listing
+        age = (utcnow() - listing.fetched).total_seconds()
+        expires = time.monotonic() + max(0.0, self._ttl(listing.status) - age)
+        with self._memory_lock:
+            self._memory[listing.project] = (expires, listing)
+            self._memory.move_to_end(listing.project)
+            while len(self._memory) > self._memory_size:
+                self._memory.popitem(last=False)
+        return listing
+
+    def _recalled(self, project: str) -> Listing | None:
+        with self._memory_lock:
+            hit = self._memory.get(project)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        return None
+
+    def forget(self, project: str) -> None:
+        with self._memory_lock:
+            self._memory.pop(project, None)
+
+    def _load(self, project: str) -> tuple[Listing | None, bool]:
+        """(listing from the database, whether it is still fresh)."""
+        with self.session_factory() as session:
+            row = UpstreamCache(session).page(project)
+            if row is None:
+                return None, False
+            listing = Listing(project, row.status, list(row.files or []), row.fetched, row.etag)
+            same_upstream = row.upstream == self.client.base_url
+        age = (utcnow() - listing.fetched).total_seconds()
+        fresh = same_upstream and 0 <= age < self._ttl(listing.status)
+        return listing, fresh
+
+    def get(self, project: str, may_fetch: bool, accept_stale: bool = False) -> Listing:
+        """The project's upstream listing, fetched when stale and the caller may fetch.
+
+        accept_stale: any listing we hold will do (a download looking for one file).
+        Raises FetchDenied, or UpstreamUnavailable when nothing is held and the upstream
+        cannot be asked.
+        """
+        recalled = self._recalled(project)
+        if recalled is not None:
+            return recalled
+        listing, fresh = self._load(project)
+        if listing is not None and (fresh or accept_stale):
+            return self._remember(listing) if fresh else listing
+        if not may_fetch:
+            if listing is not None:
+                return listing  # stale, but this caller may not refresh it
+            raise FetchDenied(project)
+        with self.locks.hold(project):
+            # Whoever held the lock before us may have just saved a fresh page.
+            recalled = self._recalled(project)
+            if recalled is not None:
+                return recalled
+            listing, fresh = self._load(project)
+            if listing is not None and fresh:
+                return self._remember(listing)
+            return self._refresh(project, listing)
+
+    def _refresh(self, project: str, held: Listing | None) -> Listing:
+        etag = held.etag if held is not None and held.status == FOUND else None
+        started = time.monotonic()
+        try:
+            page = self.client.fetch_page(project, etag)
+        except UpstreamNotFound:
+            return self._remember(self._save(project, NOT_FOUND, None, []))
+        except UpstreamUnavailable as exc:
+            if held is None:
+                raise
+            log.warning("serving the stale upstream page of %s (fetched %s): %s", project,
+                        held.fetched.isoformat(), exc)
+            held.stale, held.problem = True, str(exc)
+            return held
+        log.debug("fetched upstream page of %s in %.3fs", project, time.monotonic() - started)
+        if page.not_modified and held is not None:
+            return self._remember(self._touch(project, held, page.etag))
+        files = _first_seen(page.files or [], held)
+        return self._remember(self._save(project, FOUND, page.etag, files))
+
+    def _save(self, project, status, etag, files) -> Listing:
+        now = utcnow()
+        with self.session_factory() as session:
+            UpstreamCache(session).save_page(project, self.client.base_url, status, etag, now,
+                                             files)
+            session.commit()
+        return Listing(project, status, files, now, etag)
+
+    def _touch(self, project: str, held: Listing, etag: str | None) -> Listing:
+        now = utcnow()
+        with self.session_factory() as session:
+            cache = UpstreamCache(session)
+            row = cache.page(project)
+            if row is not None:
+                cache.touch_page(row, now, etag)
+                session.commit()
+        return Listing(project, held.status, held.files, now, etag or held.etag)
+
+
+def _first_seen(files: list[dict], held: Listing | None) -> list[dict]:
+    """Remember when each file first appeared: the cooldown's clock when the upstream
+    gives no upload time (PEP 503 pages never do)."""
+    before = held.by_name if held is not None else {}
+    now = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+    for f in files:
+        old = before.get(f["filename"])
+        f["first_seen"] = (old or {}).get("first_seen") or now
+    return files

@@ -1,0 +1,86 @@
+"""The fallback's answers as responses: the simple and file views hand a miss to the
+fallback service through the two helpers below; its refusals arrive here as exceptions."""
+
+from __future__ import annotations
+
+from pyramid.httpexceptions import HTTPFound
+from pyramid.response import Response
+from pyramid.view import view_config
+
+from ..fallback import (
+    FallbackDenied,
+    RedirectUpstream,
+    StoredMeanwhile,
+    UpstreamFailed,
+    UpstreamMetadata,
+    UpstreamStream,
+)
+from . import error_response
+
+IMMUTABLE = "max-age=365000000, immutable"
+
+
+def fallback_page(request, name: str, local):
+    """The page to serve when the fallback may add to (or replace) what we hold."""
+    fallback = request.registry.fallback
+    if not fallback.config.enabled:
+        return local
+    return fallback.project_page(request.index.session, name, request.script_name, local,
+                                 request.pypirepo_user)
+
+
+def fallback_download(request, name: str, filename: str):
+    """A response for a file we hold no row for, or None for a plain 404."""
+    fallback = request.registry.fallback
+    if not fallback.config.enabled:
+        return None
+    answer = fallback.download(request.index.session, name, filename, request.pypirepo_user,
+                               head=request.method == "HEAD")
+    if answer is None:
+        return None
+    cache = IMMUTABLE if request.registry.public_read else "private, " + IMMUTABLE
+    if isinstance(answer, UpstreamMetadata):
+        response = Response(body=answer.body, content_type="text/plain", charset="utf-8",
+                            conditional_response=True)
+        response.cache_control = cache
+        return response
+    assert isinstance(answer, UpstreamStream)
+    # Ranges are not offered until the file is held; clients then fetch it whole (S-52).
+    response = Response(content_type="application/octet-stream")
+    if answer.reader is not None:
+        response.app_iter = answer.reader
+    if answer.size is not None:
+        response.content_length = answer.size
+    response.etag = answer.sha256
+    response.cache_control = cache
+    response.content_disposition = f'attachment; filename="{answer.filename}"'
+    return response
+
+
+@view_config(context=FallbackDenied)
+def fallback_denied(exc, request):
+    # Anonymous: ask for credentials, which pip only sends after a 401 (A-01). A user
+    # who may not fill the cache sees the name as unknown here, as in pypicloud.
+    if request.pypirepo_user is None:
+        realm = request.registry.app_config.realm
+        return error_response(request, 401, f"{exc} Log in to fetch it.",
+                              {"WWW-Authenticate": f'Basic realm="{realm}"'})
+    return error_response(request, 404, str(exc) + ".")
+
+
+@view_config(context=UpstreamFailed)
+def upstream_failed(exc, request):
+    return error_response(request, 502, str(exc))
+
+
+@view_config(context=RedirectUpstream)
+def redirect_upstream(exc, request):
+    response = HTTPFound(location=exc.location)
+    response.vary = ("Accept",)
+    return response
+
+
+@view_config(context=StoredMeanwhile)
+def stored_meanwhile(exc, request):
+    # The fetch finished between our lookups; the same URL now serves the stored file.
+    return HTTPFound(location=request.path_qs)
