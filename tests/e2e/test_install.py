@@ -201,3 +201,25 @@ def test_private_index_with_credentials(private_server, server, sandbox, tmp_pat
     sandbox.run([poetry, "lock"], cwd=project, timeout=180)
     lock = tomllib.loads((project / "poetry.lock").read_text())
     assert [(p["name"], p["version"]) for p in lock["package"]] == [("chain-base", "1.1")]
+
+
+def test_upload_time_filters(server, sandbox):
+    """pip --uploaded-prior-to and uv --exclude-newer read our PEP 700 upload-time."""
+    pip_download = [tool("pip"), "download", "--isolated", "--no-cache-dir", "--no-deps",
+                    "-d", sandbox.root / "dl", "--index-url", f"{server.url}/simple/"]
+    later, earlier = "2100-01-01T00:00:00Z", "2001-01-01T00:00:00Z"
+    sandbox.run(pip_download + ["--uploaded-prior-to", later, "chain-top"], timeout=120)
+    assert (sandbox.root / "dl" / "chain_top-1.0-py3-none-any.whl").exists()
+    too_old = sandbox.run(pip_download + ["--uploaded-prior-to", earlier, "chain-top"],
+                          timeout=120, check=False)
+    assert too_old.returncode != 0 and "No matching distribution" in too_old.stdout
+
+    python = venv(sandbox, sandbox.root / "venv")
+    uv_install = [tool("uv"), "pip", "install", "--python", python,
+                  "--index-url", f"{server.url}/simple/"]
+    out = sandbox.run(uv_install + ["--exclude-newer", later, "chain-top"], timeout=120).stdout
+    assert "upload date" not in out and "+ chain-top==1.0" in out
+    too_new = sandbox.run(uv_install + ["--exclude-newer", earlier, "pyreq"], timeout=120,
+                          check=False)
+    assert too_new.returncode != 0
+    assert "was filtered by `exclude-newer`" in too_new.stdout
