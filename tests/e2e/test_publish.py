@@ -61,6 +61,12 @@ def test_twine_upload_is_idempotent_and_refuses_changed_bytes(server, sandbox, t
     assert "File already exists" in proc.stdout
     assert simple_files(server, "twine-pkg") == hashes(dists)
 
+    # twine refuses any redirect, so the slash-less URL must take the upload itself.
+    newer = distfactory.make_wheel(tmp_path / "newer", "twine-pkg", "1.1")
+    no_slash = [a if a != f"{server.url}/legacy/" else f"{server.url}/legacy" for a in upload]
+    sandbox.run(no_slash + [newer], timeout=60)
+    assert simple_files(server, "twine-pkg") == hashes(dists + [newer])
+
 
 def test_uv_publish_check_url_skips_and_catches_a_mismatch(server, sandbox, tmp_path):
     uv = tool("uv")
