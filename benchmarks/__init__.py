@@ -1,0 +1,1 @@
+"""The benchmark harness: `make bench` runs benchmarks.run and rewrites BENCHMARKS.md."""

@@ -1,0 +1,305 @@
+"""What every benchmark section needs: servers as real processes, wrk, /proc figures, and
+the BENCHMARKS.md section markers. Shared by bench_foundation, bench_storage, bench_fallback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .generate import REPO, TESTS
+
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+from servers import free_port, stop, write_ini  # noqa: E402
+
+VENV_BIN = Path(sys.executable).parent
+BENCHMARKS_MD = REPO / "BENCHMARKS.md"
+SERVER_THREADS = 8  # as development.ini and the test servers
+
+
+# --- the machine -----------------------------------------------------------------------------
+
+
+def machine_facts() -> dict:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kib = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        mem = f"{kib / 1024 / 1024:.0f} GiB"
+    except (OSError, AttributeError):
+        pass
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                            capture_output=True, text=True).stdout.strip()
+    wrk_version = ""
+    if shutil.which("wrk"):
+        out = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+        wrk_version = (out.stdout + out.stderr).split("[")[0].strip()
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "memory": mem,
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "commit": commit,
+        "wrk": wrk_version,
+        "load": load_average(),
+    }
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+# --- /proc figures of a server process ---------------------------------------------------------
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS, VmHWM, ... of a process, in bytes."""
+    found = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key.startswith("Vm") and value.strip().endswith("kB"):
+            found[key] = int(value.split()[0]) * 1024
+    return found
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0, own processes), so a later VmHWM is
+    the peak of what happened in between rather than of the start-up."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+# --- servers -----------------------------------------------------------------------------------
+
+
+def http_get(port: int, path: str, headers=None, timeout=5.0) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def _clean_env(extra=None) -> dict:
+    # Settings from the caller's shell must not change what is measured.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYPIREPO_", "TWINE_"))}
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class Process:
+    """A server we spawned, stopped by its own process group."""
+
+    proc: subprocess.Popen
+    port: int
+    log: Path
+    spawned: float  # time.monotonic() just before the spawn
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_for(self, path: str = "/", timeout: float = 120.0, interval: float = 0.005) -> float:
+        """Poll until path answers 200; seconds since the spawn."""
+        deadline = self.spawned + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.tail()}")
+            try:
+                status, _ = http_get(self.port, path, timeout=timeout)
+                if status == 200:
+                    return time.monotonic() - self.spawned
+            except OSError:
+                pass
+            time.sleep(interval)
+        raise RuntimeError(f"server did not answer {path} in {timeout}s:\n{self.tail()}")
+
+    def tail(self) -> str:
+        return self.log.read_text()[-3000:] if self.log.exists() else ""
+
+    def stop(self):
+        stop(self.proc)
+
+
+def spawn(argv: list[str], directory: Path, port: int, env=None) -> Process:
+    log = directory / "server.log"
+    spawned = time.monotonic()
+    proc = subprocess.Popen(argv, cwd=directory, env=_clean_env(env),
+                            stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    return Process(proc, port, log, spawned)
+
+
+@dataclass
+class Pypirepo:
+    """A pypirepo served by pserve, configured as the benchmarks need it."""
+
+    directory: Path
+    storage_dir: Path
+    database: Path | None = None
+    app: dict = field(default_factory=dict)
+
+    def settings(self) -> dict:
+        db = self.database or (self.directory / "db.sqlite")
+        return {
+            "sqlalchemy.url": f"sqlite:///{db}",
+            "pypirepo.auto_migrate": "true",
+            "pypirepo.storage": "local",
+            "storage.dir": str(self.storage_dir),
+            "pypi.default_read": "everyone",
+            "pypi.default_write": "authenticated",
+            "pypi.fallback": "none",
+            **self.app,
+        }
+
+    def drop_database(self):
+        db = self.database or (self.directory / "db.sqlite")
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(str(db) + suffix).unlink(missing_ok=True)
+
+    def spawn(self, env=None) -> Process:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        ini = write_ini(self.directory, self.settings(), port, threads=SERVER_THREADS)
+        return spawn([str(VENV_BIN / "pserve"), str(ini)], self.directory, port, env)
+
+
+# --- wrk ---------------------------------------------------------------------------------------
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
+    if not m:
+        raise ValueError(f"unreadable wrk latency {text!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    p50: float  # milliseconds
+    p90: float
+    p99: float
+    requests: int
+    errors: int  # socket errors plus non-2xx/3xx answers
+    seconds: float
+    output: str
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "output"}
+
+
+def parse_wrk(output: str) -> WrkResult:
+    def grab(pattern):
+        m = re.search(pattern, output, re.M)
+        if not m:
+            raise ValueError(f"wrk output lacks {pattern!r}:\n{output}")
+        return m.group(1)
+
+    errors = 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    if m:
+        errors += sum(int(g) for g in m.groups())
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if m:
+        errors += int(m.group(1))
+    return WrkResult(
+        rps=float(grab(r"^Requests/sec:\s+([\d.]+)")),
+        p50=_ms(grab(r"^\s+50%\s+(\S+)")),
+        p90=_ms(grab(r"^\s+90%\s+(\S+)")),
+        p99=_ms(grab(r"^\s+99%\s+(\S+)")),
+        requests=int(grab(r"^\s+(\d+) requests in")),
+        errors=errors,
+        seconds=float(grab(r"requests in ([\d.]+)s")),
+        output=output,
+    )
+
+
+def wrk(url: str, headers: dict | None = None, duration: float = 10, threads: int = 2,
+        connections: int = 16, warmup: float = 2) -> WrkResult:
+    """wrk -t2 -c16 -d10s --latency on url, after a short unmeasured warm-up."""
+    if not shutil.which("wrk"):
+        raise RuntimeError("wrk is not installed (make system-deps installs it)")
+    args = ["wrk", f"-t{threads}", f"-c{connections}", "--latency", "--timeout", "5s"]
+    for k, v in (headers or {}).items():
+        args += ["-H", f"{k}: {v}"]
+    if warmup:
+        subprocess.run(args + [f"-d{warmup}s", url], capture_output=True, check=True,
+                       timeout=warmup + 30)
+    out = subprocess.run(args + [f"-d{duration}s", url], capture_output=True, text=True,
+                         check=True, timeout=duration + 30)
+    return parse_wrk(out.stdout)
+
+
+# --- BENCHMARKS.md ------------------------------------------------------------------------------
+
+
+def markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+
+
+def replace_section(document: str, name: str, body: str) -> str:
+    """document with the text between name's markers replaced (appended if absent)."""
+    begin, end = markers(name)
+    block = f"{begin}\n{body.strip()}\n{end}"
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+    if pattern.search(document):
+        return pattern.sub(lambda _m: block, document, count=1)
+    return document.rstrip() + "\n\n" + block + "\n"
+
+
+def replace_header(document: str, header: str) -> str:
+    """document with everything before the first section marker replaced."""
+    m = re.search(r"<!-- [\w-]+:begin -->", document)
+    rest = document[m.start():] if m else ""
+    return header.rstrip() + "\n\n" + rest if rest else header.rstrip() + "\n"
+
+
+# --- formatting ---------------------------------------------------------------------------------
+
+
+def fmt_int(n: float) -> str:
+    return f"{n:,.0f}"
+
+
+def fmt_ms(ms: float) -> str:
+    return f"{ms:.1f} ms" if ms < 100 else f"{ms:,.0f} ms"
+
+
+def verdict(ok: bool) -> str:
+    return "yes" if ok else "**no**"
