@@ -45,6 +45,8 @@ from .upstream.pages import FetchDenied, KeyedLocks, Listing, UpstreamPages
 
 log = logging.getLogger(__name__)
 
+VERDICT_WAIT = 2.0  # seconds a first download waits for its file to be in and checked
+
 
 # --- what the views turn into responses (pypirepo.views.upstream) ----------------------------
 
@@ -283,11 +285,18 @@ class FallbackService:
                                  f"{_who(cfg.cache_update)} may fetch it from the upstream index")
         if head:
             return UpstreamStream(None, dist_name, entry.get("size"), entry["sha256"])
-        flight, reader = self.fetcher.join(name, entry, lambda: self._stored(name, dist_name))
+        try:
+            flight, reader = self.fetcher.join(name, entry,
+                                               lambda: self._stored(name, dist_name))
+        except UpstreamError as exc:
+            raise UpstreamFailed(f"{dist_name!r} could not be fetched: {exc}") from None
         if flight is None:
             raise StoredMeanwhile(dist_name)
         try:
             flight.wait_started(cfg.connect_timeout * (cfg.retries + 1) + cfg.read_timeout + 5)
+            # Most files are in within moments: then the client gets a whole verified file
+            # or a clear 502, instead of a body that breaks off. Bigger ones stream.
+            flight.wait_verdict(VERDICT_WAIT)
         except UpstreamNotFound:
             reader.close()
             return None

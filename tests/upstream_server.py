@@ -263,10 +263,10 @@ class _Handler(BaseHTTPRequestHandler):
             if f is None:
                 return self._send(404, b"Not Found\n", "text/plain", head=head)
             owner.count("file:" + filename)
-            return self._stream(f, head, filename in sw.corrupt, sw.chunk_delay)
+            return self._stream(f, head, filename in sw.corrupt)
         return self._send(404, b"Not Found\n", "text/plain", head=head)
 
-    def _stream(self, f: UpstreamFile, head: bool, corrupt: bool, delay: float):
+    def _stream(self, f: UpstreamFile, head: bool, corrupt: bool):
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(f.size))
@@ -288,6 +288,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.write(chunk)
                 except (BrokenPipeError, ConnectionResetError):
                     return
+                delay = self.server.owner.switches.chunk_delay  # may change mid-stream
                 if delay:
                     time.sleep(delay)
 
@@ -311,6 +312,10 @@ class _Server(ThreadingHTTPServer):
         finally:
             with self._conn_lock:
                 self.connections.discard(request)
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)  # a client that left is no news
 
     def drop_connections(self) -> None:
         """Going down means the kept-alive connections go too, as when a host dies."""

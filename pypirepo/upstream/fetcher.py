@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
 RUNNING, VERIFIED, FAILED = "running", "verified", "failed"
+MISMATCH_MEMORY = 60.0
 
 
 class HashMismatch(UpstreamError):
@@ -72,6 +73,16 @@ class Flight:
                                       f"{self.filename} within {timeout:.0f}s")
         if self.state == FAILED:
             raise self.error or UpstreamUnavailable(f"fetching {self.filename} failed")
+
+    def wait_verdict(self, timeout: float) -> bool:
+        """Block until the file is in and checked, up to timeout: True when verified,
+        False when still running; raises the failure."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.state != RUNNING, timeout)
+            state = self.state
+        if state == FAILED:
+            raise self.error or UpstreamUnavailable(f"fetching {self.filename} failed")
+        return state == VERIFIED
 
     def reader(self) -> FlightReader:
         # Opened now, while the spool file certainly exists: it may be unlinked as soon as
@@ -133,6 +144,9 @@ class FileFetcher:
         self.stats = Stats()
         self._flights: dict[tuple[str, str], Flight] = {}
         self._lock = threading.Lock()
+        # Files that just failed their hash check: clients retry (pip does, five times),
+        # and asking the upstream again within a minute would only get the same bytes.
+        self._mismatched: dict[tuple[str, str], tuple[float, HashMismatch]] = {}
         os.makedirs(spool_dir, exist_ok=True)
 
     def join(self, project: str, entry: dict, held) -> tuple[Flight | None, FlightReader | None]:
@@ -144,6 +158,11 @@ class FileFetcher:
         """
         key = (project, entry["filename"])
         with self._lock:
+            failed = self._mismatched.get(key)
+            if failed is not None:
+                if failed[0] > time.monotonic():
+                    raise failed[1]
+                del self._mismatched[key]
             flight = self._flights.get(key)
             if flight is None:
                 if held():
@@ -218,9 +237,13 @@ class FileFetcher:
             log.error("hash mismatch for upstream file %s: the index says sha256 %s, the file "
                       "has %s; not stored, not served", flight.filename, entry["sha256"],
                       flight.sha256)
-            flight._finish(FAILED, HashMismatch(
+            error = HashMismatch(
                 f"the upstream file {flight.filename} does not match the sha256 its index "
-                f"advertises ({entry['sha256']}); it was not stored"))
+                f"advertises ({entry['sha256']}); it was not stored")
+            with self._lock:
+                self._mismatched[(flight.project, flight.filename)] = (
+                    time.monotonic() + MISMATCH_MEMORY, error)
+            flight._finish(FAILED, error)
             return
         flight.size = flight.written
         log.info("fetched %s from upstream (%d bytes) in %.2fs", flight.filename,

@@ -86,6 +86,7 @@ class UpstreamPages:
         self._memory: OrderedDict[str, tuple[float, Listing]] = OrderedDict()
         self._memory_size = memory
         self._memory_lock = threading.Lock()
+        self._refreshed: dict[str, tuple[float, Listing]] = {}
 
     def _ttl(self, status: str) -> float:
         return self.config.ttl if status == FOUND else self.config.not_found_ttl
@@ -142,15 +143,25 @@ class UpstreamPages:
             if listing is not None:
                 return listing  # stale, but this caller may not refresh it
             raise FetchDenied(project)
+        asked = time.monotonic()
         with self.locks.hold(project):
-            # Whoever held the lock before us may have just saved a fresh page.
+            # Whoever held the lock before us has just asked the upstream: take that
+            # answer (even with a TTL of zero) instead of asking again.
+            done = self._refreshed.get(project)
+            if done is not None and done[0] >= asked:
+                return done[1]
             recalled = self._recalled(project)
             if recalled is not None:
                 return recalled
             listing, fresh = self._load(project)
             if listing is not None and fresh:
                 return self._remember(listing)
-            return self._refresh(project, listing)
+            listing = self._refresh(project, listing)
+            with self._memory_lock:
+                self._refreshed[project] = (time.monotonic(), listing)
+                if len(self._refreshed) > self._memory_size:
+                    self._refreshed.pop(next(iter(self._refreshed)))
+            return listing
 
     def _refresh(self, project: str, held: Listing | None) -> Listing:
         etag = held.etag if held is not None and held.status == FOUND else None

@@ -1,0 +1,240 @@
+"""The upstream client, its page parsers, its settings and its page store, against the
+loopback upstream index (tests/upstream_server.py), no mocks."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from upstream_server import UpstreamIndex, UpstreamServer
+
+from pypirepo.models import migrate
+from pypirepo.models.session import make_engine, make_session_factory
+from pypirepo.settings import ConfigError, Settings
+from pypirepo.upstream.client import UpstreamClient, UpstreamNotFound, UpstreamUnavailable
+from pypirepo.upstream.config import UpstreamConfig, default_index_url
+from pypirepo.upstream.pages import FetchDenied, UpstreamPages
+from pypirepo.upstream.parse import PageFormatError, parse_page
+
+SHA = "ab" * 32
+META = "cd" * 32
+
+
+# --- parsing -------------------------------------------------------------------------------------
+
+def test_parse_json_resolves_urls_and_keeps_pep_700_fields():
+    body = (
+        '{"meta": {"api-version": "1.1"}, "name": "demo", "files": ['
+        '{"filename": "demo-1.0-py3-none-any.whl", "url": "../../f/demo-1.0-py3-none-any.whl",'
+        f' "hashes": {{"sha256": "{SHA.upper()}"}}, "requires-python": ">=3.8",'
+        f' "core-metadata": {{"sha256": "{META}"}}, "size": 12, "yanked": "bad",'
+        ' "upload-time": "2024-01-02T03:04:05.123456Z"},'
+        '{"filename": "demo-1.0.tar.gz", "url": "https://files.example/demo-1.0.tar.gz",'
+        f' "hashes": {{"sha256": "{SHA}"}}, "dist-info-metadata": true, "yanked": false}},'
+        '{"filename": "other-1.0.tar.gz", "url": "x", "hashes": {"sha256": "' + SHA + '"}},'
+        '{"filename": "demo-1.0.egg", "url": "y", "hashes": {"sha256": "' + SHA + '"}},'
+        '{"filename": "demo-2.0.tar.gz", "url": "z", "hashes": {"md5": "00"}}'
+        ']}'
+    ).encode()
+    files = parse_page(body, "application/vnd.pypi.simple.v1+json",
+                       "http://up.example/simple/demo/", "demo")
+    assert [f["filename"] for f in files] == ["demo-1.0-py3-none-any.whl", "demo-1.0.tar.gz"]
+    wheel, sdist = files
+    assert wheel["url"] == "http://up.example/f/demo-1.0-py3-none-any.whl"
+    assert wheel["sha256"] == SHA and wheel["core_metadata"] == META
+    assert wheel["requires_python"] == ">=3.8" and wheel["size"] == 12
+    assert wheel["yanked"] == "bad" and wheel["upload_time"] == "2024-01-02T03:04:05Z"
+    assert sdist["core_metadata"] is None  # never advertised for an sdist (S-42)
+    assert sdist["size"] is None and sdist["upload_time"] is None and sdist["yanked"] is False
+
+
+def test_parse_html_with_base_bare_yanked_and_escaping():
+    body = (
+        '<html><head><base href="http://cdn.example/pkgs/"></head><body>'
+        f'<a href="demo-1.0-py3-none-any.whl#sha256={SHA}" data-requires-python="&gt;=3.8,&lt;4"'
+        f' data-dist-info-metadata="sha256={META}" data-yanked>demo-1.0-py3-none-any.whl</a>'
+        f'<a href="demo-1.1.tar.gz#md5=00&sha256={SHA}" data-yanked="old">demo-1.1.tar.gz</a>'
+        f'<a href="demo-1.2-py3-none-any.whl#sha256={SHA}" data-core-metadata="true">x</a>'
+        '<a href="demo-1.3.tar.gz">no hash</a>'
+        "</body></html>"
+    ).encode()
+    files = parse_page(body, "text/html; charset=utf-8", "http://up.example/simple/demo/",
+                       "demo")
+    assert [f["filename"] for f in files] == [
+        "demo-1.0-py3-none-any.whl", "demo-1.1.tar.gz", "demo-1.2-py3-none-any.whl"]
+    first, second, third = files
+    assert first["url"] == "http://cdn.example/pkgs/demo-1.0-py3-none-any.whl"
+    assert first["requires_python"] == ">=3.8,<4"
+    assert first["yanked"] is True and first["core_metadata"] == META
+    assert second["yanked"] == "old" and second["sha256"] == SHA
+    assert third["core_metadata"] is True
+
+
+def test_parse_rejects_what_is_not_a_page():
+    with pytest.raises(PageFormatError):
+        parse_page(b"{}", "application/vnd.pypi.simple.v1+json", "http://x/", "demo")
+    with pytest.raises(PageFormatError):
+        parse_page(b"GIF89a", "image/gif", "http://x/", "demo")
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+def config(**ini):
+    return UpstreamConfig.from_settings(Settings({k.replace("__", "."): v
+                                                  for k, v in ini.items()}, environ={}))
+
+
+def test_config_defaults_and_pypicloud_names():
+    c = config()
+    assert c.mode == "none" and not c.enabled
+    assert c.url == default_index_url().rstrip("/") + "/"
+    assert c.cache_update == ["authenticated"]
+    c = config(pypi__fallback="cache", pypi__fallback_base_url="http://up.example:8080/")
+    assert c.url == "http://up.example:8080/simple/"
+    c = config(pypi__fallback="redirect", pypi__use_fallback="false")
+    assert c.mode == "none"
+    c = config(pypi__always_show_upstream="true", pypi__disallow_fallback="Foo_Bar baz")
+    assert c.may_merge("anything") and c.disallow == {"foo-bar", "baz"}
+    c = config(pypi__upstream_allow="Acme.Utils", pypi__upstream_min_age="3d",
+               pypi__upstream_min_age_exempt="Urgent_Fix", pypi__upstream_ttl="2m",
+               pypi__upstream_read_timeout="7s", pypi__cache_update="alice group:ci")
+    assert c.may_merge("acme-utils") and not c.may_merge("other")
+    assert c.cooldown("other") == 3 * 86400 and c.cooldown("urgent-fix") == 0
+    assert c.ttl == 120 and c.not_found_ttl == 120 and c.read_timeout == 7
+    assert c.cache_update == ["alice", "group:ci"]
+
+
+def test_config_environment_overrides():
+    c = UpstreamConfig.from_settings(Settings({"pypi.fallback": "none"}, environ={
+        "PYPIREPO_PYPI_FALLBACK": "cache",
+        "PYPIREPO_PYPI_FALLBACK_URL": "http://mirror.example/simple",
+    }))
+    assert c.mode == "cache" and c.url == "http://mirror.example/simple/"
+
+
+@pytest.mark.parametrize("key,value", [
+    ("pypi.fallback", "proxy"), ("pypi.fallback_url", "ftp://x/"),
+    ("pypi.upstream_ttl", "soon"), ("pypi.upstream_retries", "99"),
+    ("pypi.cache_update", "bad name!"),
+])
+def test_config_errors_name_the_key(key, value):
+    with pytest.raises(ConfigError) as err:
+        UpstreamConfig.from_settings(Settings({key: value}, environ={}))
+    assert err.value.key == key
+
+
+# --- the client against a real upstream ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory):
+    index = UpstreamIndex(tmp_path_factory.mktemp("unit-upstream"))
+    index.add("alpha", "1.0")
+    server = UpstreamServer(index).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def up(upstream):
+    if upstream._httpd is None:
+        upstream.up()
+    upstream.normal()
+    upstream.reset_counters()
+    yield upstream
+    if upstream._httpd is None:
+        upstream.up()
+    upstream.normal()
+
+
+def test_client_json_then_304(up):
+    client = UpstreamClient(up.simple_url, 1, 1, retries=0)
+    page = client.fetch_page("alpha")
+    assert {f["filename"] for f in page.files} == {"alpha-1.0-py3-none-any.whl",
+                                                   "alpha-1.0.tar.gz"}
+    again = client.fetch_page("alpha", page.etag)
+    assert again.not_modified and again.etag == page.etag
+    assert up.stats()["304"] == 1
+
+
+def test_client_html_fallback(up):
+    up.control(html_only=True)
+    page = UpstreamClient(up.simple_url, 1, 1, retries=0).fetch_page("alpha")
+    wheel = next(f for f in page.files if f["filename"].endswith(".whl"))
+    assert wheel["url"] == f"{up.url}/files/alpha/alpha-1.0-py3-none-any.whl"
+    assert wheel["core_metadata"] and wheel["size"] is None
+
+
+def test_client_not_found_is_not_retried_unavailable_is(up):
+    client = UpstreamClient(up.simple_url, 1, 1, retries=2, backoff=0.01)
+    with pytest.raises(UpstreamNotFound):
+        client.fetch_page("nothing-here")
+    assert up.page_requests("nothing-here") == 1
+    up.control(fail_status=503)
+    with pytest.raises(UpstreamUnavailable, match="HTTP 503"):
+        client.fetch_page("alpha")
+    assert up.page_requests("alpha") == 3  # bounded: the first try and two retries
+
+
+def test_client_timeouts_and_refused(up):
+    up.control(latency=1.0)
+    client = UpstreamClient(up.simple_url, 1, 0.2, retries=2, backoff=0.01)
+    with pytest.raises(UpstreamUnavailable, match="timed out"):
+        client.fetch_page("alpha")
+    assert up.page_requests("alpha") == 1  # a slow upstream is not asked again
+    up.normal()
+    up.down()
+    with pytest.raises(UpstreamUnavailable, match="could not be reached"):
+        client.fetch_page("alpha")
+
+
+def test_client_streams_files_raw(up):
+    client = UpstreamClient(up.simple_url, 1, 1, retries=0)
+    f = up.index.projects["alpha"][1]
+    response = client.open_file(f"{up.url}/files/alpha/{f.filename}")
+    data = b"".join(client.iter_raw(response, 100))
+    assert data == f.path.read_bytes()  # a .tar.gz arrives as is, not gunzipped
+
+
+# --- the page store --------------------------------------------------------------------------------
+
+@pytest.fixture
+def store(tmp_path, up):
+    engine = make_engine(f"sqlite:///{tmp_path}/db.sqlite")
+    migrate.upgrade(engine)
+    cfg = config(pypi__fallback="cache", pypi__fallback_url=up.simple_url,
+                 pypi__upstream_ttl="0")
+    client = UpstreamClient(cfg.url, 1, 1, retries=0)
+    return UpstreamPages(client, make_session_factory(engine), cfg)
+
+
+def test_one_upstream_call_for_concurrent_requests(store, up):
+    up.control(latency=0.3)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(store.get("alpha", True)))
+               for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(results) == 10 and all(r.found for r in results)
+    # TTL 0 makes every request want a fresh page, yet those who waited on the lock took
+    # the answer the first one got.
+    assert up.page_requests("alpha") == 1
+
+
+def test_denied_stale_and_not_found(store, up):
+    with pytest.raises(FetchDenied):
+        store.get("alpha", may_fetch=False)
+    first = store.get("alpha", may_fetch=True)
+    assert first.found and not first.stale
+    up.down()
+    stale = store.get("alpha", may_fetch=True)
+    assert stale.stale and "could not be reached" in stale.problem
+    assert [f["filename"] for f in stale.files] == [f["filename"] for f in first.files]
+    assert store.get("alpha", may_fetch=False).files == first.files
+    up.up()
+    gone = store.get("nothing-here", may_fetch=True)
+    assert not gone.found
+    with pytest.raises(UpstreamUnavailable):
+        up.down()
+        store.get("never-seen", may_fetch=True)
