@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import distfactory  # noqa: E402
 from servers import PostgreSQL, Server  # noqa: E402
+from emulators import azure_server, gcs_server, s3_server  # noqa: E402,F401 - fixtures
 
 IN_CI = os.environ.get("CI") == "true"
 

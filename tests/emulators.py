@@ -268,13 +268,11 @@ def _serve_moto_s3(port: int) -> None:
     import logging
 
     from moto.server import create_backend_app
-    from waitress import serve
+    from werkzeug.serving import make_server
 
-    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    serve(create_backend_app("s3"), host="127.0.0.1", port=port, threads=8, _quiet=True,
-          connection_limit=500, channel_timeout=300,
-          # moto holds the whole body of a request anyway; don't spool it twice
-          inbuf_overflow=64 * 1024 * 1024, max_request_body_size=2**40)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    # Werkzeug speaks HTTP/1.1 with keep-alive when threaded, which moto's CLI turns off.
+    make_server("127.0.0.1", port, create_backend_app("s3"), threaded=True).serve_forever()
 
 
 if __name__ == "__main__":
@@ -282,3 +280,33 @@ if __name__ == "__main__":
         _serve_moto_s3(int(sys.argv[2]))
     else:
         sys.exit("usage: emulators.py moto-s3 PORT")
+
+
+# --- pytest session fixtures (imported by tests/conftest.py so every layer can use them) --
+
+
+def _start(kind: str) -> Emulator:
+    import pytest
+
+    reason = missing_component(kind)
+    if reason:
+        # CI installs everything through `make test`: a missing server there is a failure.
+        (pytest.fail if IN_CI else pytest.skip)(reason)
+    return EMULATORS[kind]().start()
+
+
+def _fixture(kind: str):
+    import pytest
+
+    def server():
+        emulator = _start(kind)
+        yield emulator
+        emulator.stop()
+
+    server.__doc__ = f"A {EMULATORS[kind].name} server for this test session."
+    return pytest.fixture(scope="session", name=f"{kind}_server")(server)
+
+
+s3_server = _fixture("s3")
+gcs_server = _fixture("gcs")
+azure_server = _fixture("azure")

@@ -17,7 +17,12 @@ from typing import BinaryIO
 from urllib.parse import urlparse
 
 import requests
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+)
 from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import (
     BlobSasPermissions,
@@ -116,7 +121,25 @@ class AzureStorage(RemoteStorage):
         if self.redirect_expires is not None and not self._can_sign():
             raise ConfigError("storage.redirect", "signing download URLs needs the account "
                               "key or default (Entra ID) credentials, not a SAS token")
+        self._check("storage.connection_string" if connection_string else "storage.account_url")
         return self
+
+    def _check(self, where_key: str) -> None:
+        """List one blob: proves the container exists and the credentials may list it (which
+        the rebuild needs anyway), so a bad setting stops the start."""
+        try:
+            pages = self.container.list_blobs(name_starts_with=self.prefix,
+                                              results_per_page=1).by_page()
+            next(iter(next(pages, [])), None)
+        except ResourceNotFoundError:
+            raise ConfigError("storage.container", f"container "
+                              f"{self.container.container_name!r} does not exist") from None
+        except ClientAuthenticationError as exc:
+            raise ConfigError(where_key, f"may not list container "
+                              f"{self.container.container_name!r}: {exc.message}") from None
+        except (AzureError, requests.RequestException) as exc:
+            raise ConfigError(where_key, f"cannot reach Blob Storage: "
+                              f"{getattr(exc, 'message', exc)}") from None
 
     @classmethod
     def _credential(cls, settings):
@@ -171,7 +194,8 @@ class AzureStorage(RemoteStorage):
             return io.BytesIO(b"")
         length = None if stop is None else stop - start
         try:
-            downloader = blob.download_blob(offset=start or None, length=length,
+            ranged = start or length is not None
+            downloader = blob.download_blob(offset=start if ranged else None, length=length,
                                             max_concurrency=1)
         except HttpResponseError as exc:
             if exc.status_code == 416:  # past the end of an existing blob: nothing to read

@@ -22,6 +22,8 @@ from google.auth import exceptions as auth_exc
 from google.auth.credentials import AnonymousCredentials, Signing
 from google.auth.transport.requests import AuthorizedSession, Request
 from google.cloud import storage
+from google.cloud.storage import exceptions as gcs_exc
+from google.cloud.storage.retry import DEFAULT_RETRY
 from google.oauth2 import service_account
 
 from ..interfaces import ObjectInfo, ObjectNotFound, StorageError
@@ -31,18 +33,20 @@ from .remote import MiB, ChunkStream, RemoteStorage, check_key, parse_prefix, ra
 _SCOPES = ("https://www.googleapis.com/auth/devstorage.read_write",)
 # Resumable chunks must be multiples of 256 KiB.
 _CHUNK_MULTIPLE = 256 * 1024
+# Not OSError: a broken client stream is the caller's error, not the store's.
 _TRANSPORT_ERRORS = (gexc.GoogleAPIError, auth_exc.GoogleAuthError,
-                     requests.RequestException, ValueError, OSError)
+                     requests.RequestException, gcs_exc.InvalidResponse, gcs_exc.DataCorruption)
 
 
 def _translate(exc: BaseException, key: str | None = None) -> BaseException:
+    """key: the object a read asked for, whose 404 means it is missing; None elsewhere."""
     if isinstance(exc, gexc.NotFound) and key is not None:
         # A missing bucket is a configuration problem, not a missing object.
-        if "bucket" in str(exc).lower() and "object" not in str(exc).lower():
+        if "bucket does not exist" in str(exc).lower():
             return StorageError(f"gcs: the bucket does not exist ({exc})")
         return ObjectNotFound(key)
     if isinstance(exc, _TRANSPORT_ERRORS):
-        return StorageError(f"gcs: {key or ''}: {exc}")
+        return StorageError(f"gcs: {exc}")
     return exc
 
 
@@ -124,7 +128,24 @@ class GCSStorage(RemoteStorage):
         if self.redirect_expires is not None and signer is None:
             raise ConfigError("storage.redirect", "signed URLs need credentials: set "
                               "storage.credentials_file")
+        self._check("storage.emulator_host" if emulator else "storage.credentials_file")
         return self
+
+    def _check(self, where_key: str) -> None:
+        """List one object: proves the bucket exists and the credentials may list it (which
+        the rebuild needs anyway, unlike reading the bucket's own metadata)."""
+        retry = DEFAULT_RETRY.with_deadline(30)
+        try:
+            next(iter(self.client.list_blobs(self.bucket, prefix=self.prefix, max_results=1,
+                                             retry=retry, timeout=10)), None)
+        except gexc.NotFound:
+            raise ConfigError("storage.bucket",
+                              f"bucket {self.bucket.name!r} does not exist") from None
+        except (gexc.Forbidden, gexc.Unauthorized) as exc:
+            raise ConfigError("storage.credentials_file", f"may not list bucket "
+                              f"{self.bucket.name!r}: {exc.message}") from None
+        except _TRANSPORT_ERRORS as exc:
+            raise ConfigError(where_key, f"cannot reach Cloud Storage: {exc}") from None
 
     def _blob(self, key: str, **kw) -> storage.Blob:
         return self.bucket.blob(self.prefix + check_key(key), **kw)
@@ -136,7 +157,9 @@ class GCSStorage(RemoteStorage):
         # A known small size goes in one request; anything else is a resumable upload sent
         # chunk by chunk, so memory holds one chunk whatever the file's size.
         blob = self._blob(key, chunk_size=None if small else self.part_size)
-        with _errors(key):
+        if not _at_start(stream):
+            stream = _Counted(stream)
+        with _errors():  # a 404 here is the bucket's, never the object's
             blob.upload_from_file(stream, size=size, rewind=False,
                                   content_type="application/octet-stream")
         return ObjectInfo(key, blob.size if blob.size is not None else (size or 0),
@@ -213,3 +236,43 @@ class GCSStorage(RemoteStorage):
 
     def close(self) -> None:
         self.client.close()
+
+
+def _at_start(stream) -> bool:
+    try:
+        return stream.seekable() and stream.tell() == 0
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+class _Counted(io.RawIOBase):
+    """Gives a forward-only stream the tell() that resumable uploads use to count bytes.
+
+    Seeking anywhere but where we are is refused, so an upload that would need to resend
+    a chunk fails (and leaves no object) instead of sending wrong bytes.
+    """
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._pos = 0
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        data = self._stream.read(size)
+        self._pos += len(data)
+        return data
+
+    def readinto(self, target):
+        data = self.read(len(target))
+        target[:len(data)] = data
+        return len(data)
+
+    def tell(self):
+        return self._pos
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        if (whence, offset) in ((io.SEEK_SET, self._pos), (io.SEEK_CUR, 0)):
+            return self._pos
+        raise io.UnsupportedOperation("this upload stream cannot go back")

@@ -137,7 +137,25 @@ class S3Storage(RemoteStorage):
         part_size = cls._part_size(settings, "storage.part_size", 8 * MiB, _MIN_PART)
         self = cls(client, bucket, prefix, extra_args=extra, part_size=part_size)
         self._common_settings(settings)
+        self._check("storage.endpoint_url" if endpoint_url else "storage.region")
         return self
+
+    def _check(self, where_key: str) -> None:
+        """List one object: proves the bucket exists and the credentials may list it (which
+        the rebuild needs anyway), so a bad setting stops the start, not the first upload."""
+        try:
+            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code == "NoSuchBucket":
+                raise ConfigError("storage.bucket", f"bucket {self.bucket!r} does not exist")
+            if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403",
+                        "AllAccessDisabled", "InvalidToken", "ExpiredToken"):
+                raise ConfigError("storage.access_key", f"may not list bucket {self.bucket!r}"
+                                  f" with these credentials ({code})")
+            raise ConfigError("storage.bucket", str(exc)) from None
+        except BotoCoreError as exc:
+            raise ConfigError(where_key, f"cannot reach S3: {exc}") from None
 
     # --- keys ----------------------------------------------------------------------------
 

@@ -1,0 +1,333 @@
+"""The Storage contract (pypirepo.interfaces.Storage), one suite over every backend.
+
+local runs on a temporary folder; s3, gcs and azure on moto, fake-gcs-server and Azurite
+started as real processes (tests/emulators.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import parse_qsl, quote, urlsplit
+
+import pytest
+import requests
+
+from pypirepo.interfaces import InvalidKey, ObjectNotFound, StorageError
+from pypirepo.settings import ConfigError
+
+HERE = Path(__file__).resolve().parent
+MiB = 1024 * 1024
+
+
+def test_put_then_read_back(store):
+    info = store.put("packages/demo/demo-1.0.tar.gz", io.BytesIO(b"x" * 1000), 1000)
+    assert info.key == "packages/demo/demo-1.0.tar.gz"
+    assert info.size == 1000
+    assert store.read_bytes("packages/demo/demo-1.0.tar.gz") == b"x" * 1000
+    with store.open("packages/demo/demo-1.0.tar.gz") as f:
+        assert f.read() == b"x" * 1000
+    stat = store.stat("packages/demo/demo-1.0.tar.gz")
+    assert stat.size == 1000
+    assert stat.modified is not None and abs(stat.modified.timestamp() - time.time()) < 300
+    assert store.exists("packages/demo/demo-1.0.tar.gz")
+
+
+def test_put_without_a_size(store):
+    store.put("a/unsized.bin", io.BytesIO(b"abc" * 100))
+    assert store.read_bytes("a/unsized.bin") == b"abc" * 100
+
+
+def test_empty_object(store):
+    store.put_bytes("empty", b"")
+    assert store.read_bytes("empty") == b""
+    assert store.stat("empty").size == 0
+    assert store.open("empty", 0, 10).read() == b""
+
+
+@pytest.mark.parametrize("start, stop", [(0, 10), (10, None), (250, 750), (990, 2000),
+                                         (999, 1000), (500, 500), (1000, None), (2000, None)])
+def test_ranged_read(store, start, stop):
+    data = bytes(range(256)) * 4  # 1024 bytes, each offset distinct mod 256
+    data = data[:1000]
+    store.put_bytes("r/range.bin", data)
+    with store.open("r/range.bin", start, stop) as f:
+        got = f.read()
+    assert got == data[start:stop]
+
+
+def test_small_reads_of_a_stream(store):
+    data = hashlib.shake_256(b"s").digest(300_000)
+    store.put_bytes("r/stream.bin", data)
+    parts = []
+    with store.open("r/stream.bin", 1) as f:
+        while chunk := f.read(7777):
+            assert len(chunk) <= 7777
+            parts.append(chunk)
+    assert b"".join(parts) == data[1:]
+
+
+def test_missing_object_is_our_not_found(store):
+    with pytest.raises(ObjectNotFound):
+        store.stat("packages/nope/nope-1.0.tar.gz")
+    with pytest.raises(ObjectNotFound):
+        store.open("packages/nope/nope-1.0.tar.gz")
+    with pytest.raises(ObjectNotFound):
+        store.open("packages/nope/nope-1.0.tar.gz", 5, 10)
+    with pytest.raises(ObjectNotFound):
+        store.read_bytes("packages/nope/nope-1.0.tar.gz")
+    assert not store.exists("packages/nope/nope-1.0.tar.gz")
+    # a missing object is not an error to delete
+    store.delete("packages/nope/nope-1.0.tar.gz")
+
+
+def test_delete(store):
+    store.put_bytes("d/one", b"1")
+    store.put_bytes("d/two", b"2")
+    store.delete("d/one")
+    assert not store.exists("d/one")
+    assert [o.key for o in store.list("d/")] == ["d/two"]
+    with pytest.raises(ObjectNotFound):
+        store.read_bytes("d/one")
+
+
+def test_overwrite_replaces_the_whole_object(store):
+    store.put_bytes("o/file", b"first version, rather long")
+    store.put_bytes("o/file", b"second")
+    assert store.read_bytes("o/file") == b"second"
+    assert store.stat("o/file").size == 6
+    assert [o.key for o in store.list("o/")] == ["o/file"]
+
+
+def test_list_by_prefix(store):
+    objects = {"p/a/1.whl": b"1", "p/a/2.whl": b"22", "p/ab/3.whl": b"333",
+               "p/b/4.whl": b"4444", "q/5": b"55555"}
+    for key, data in objects.items():
+        store.put_bytes(key, data)
+    assert {o.key: o.size for o in store.list("p/a/")} == {"p/a/1.whl": 1, "p/a/2.whl": 2}
+    assert {o.key for o in store.list("p/a")} == {"p/a/1.whl", "p/a/2.whl", "p/ab/3.whl"}
+    assert {o.key for o in store.list("p/")} == {k for k in objects if k.startswith("p/")}
+    assert {o.key: o.size for o in store.list()} == {k: len(v) for k, v in objects.items()}
+    assert list(store.list("nothing/")) == []
+
+
+@pytest.mark.parametrize("key", [
+    "packages/ünïcode/ünïcode-1.0.tar.gz",
+    "packages/漢字/漢字-2.0-py3-none-any.whl",
+    "files/with space+plus%percent&amp;=eq?q#hash.bin",
+    "files/emoji-\N{SNAKE}.txt",
+])
+def test_unicode_and_odd_names(store, key):
+    store.put_bytes(key, key.encode())
+    assert store.read_bytes(key) == key.encode()
+    assert store.stat(key).size == len(key.encode())
+    assert [o.key for o in store.list(key.split("/")[0] + "/")] == [key]
+    store.delete(key)
+    assert not store.exists(key)
+
+
+@pytest.mark.parametrize("key", ["", "/abs", "../escape", "a/../b", "a//b", "a/./b",
+                                 "back\\slash", "nul\x00byte"])
+def test_invalid_keys_are_refused(store, key):
+    with pytest.raises(InvalidKey):
+        store.put_bytes(key, b"x")
+    with pytest.raises(InvalidKey):
+        store.stat(key)
+
+
+def test_read_many(store):
+    keys = [f"m/{i:03d}.json" for i in range(60)]
+    for key in keys[:50]:
+        store.put_bytes(key, key.encode())
+    got = dict(store.read_many(keys))
+    assert set(got) == set(keys)
+    for key in keys[:50]:
+        assert got[key] == key.encode()
+    for key in keys[50:]:
+        assert got[key] is None
+
+
+def test_prefix_isolates_indexes_sharing_a_bucket(storage_settings, store, make_store):
+    if store.alias == "local":
+        pytest.skip("the local backend has a folder, not a prefix")
+    other = make_store(dict(storage_settings, **{"storage.prefix": "other-" + uuid.uuid4().hex}))
+    store.put_bytes("packages/x/x-1.tar.gz", b"mine")
+    other.put_bytes("packages/x/x-1.tar.gz", b"theirs")
+    assert store.read_bytes("packages/x/x-1.tar.gz") == b"mine"
+    assert [o.key for o in other.list()] == ["packages/x/x-1.tar.gz"]
+    other.delete("packages/x/x-1.tar.gz")
+    assert store.read_bytes("packages/x/x-1.tar.gz") == b"mine"
+
+
+class Failing(io.RawIOBase):
+    """A client upload that breaks off after `fail_after` bytes."""
+
+    def __init__(self, fail_after: int):
+        self.left = fail_after
+
+    def readable(self):
+        return True
+
+    def readinto(self, target):
+        if self.left <= 0:
+            raise OSError("the client went away")
+        n = min(len(target), self.left)
+        target[:n] = b"z" * n
+        self.left -= n
+        return n
+
+
+@pytest.mark.parametrize("fail_after", [0, 100, 20 * MiB], ids=["at-once", "small", "multipart"])
+def test_failed_upload_leaves_nothing(store, fail_after):
+    size = 40 * MiB  # what the client announced: beyond one part, so multipart is used
+    with pytest.raises(OSError, match="went away"):
+        store.put("f/broken.whl", io.BufferedReader(Failing(fail_after), MiB), size)
+    assert not store.exists("f/broken.whl")
+    assert list(store.list("f/")) == []
+
+
+def test_failed_overwrite_keeps_the_old_object(store):
+    store.put_bytes("f/kept.whl", b"the good one")
+    with pytest.raises(OSError):
+        store.put("f/kept.whl", io.BufferedReader(Failing(20 * MiB), MiB), 40 * MiB)
+    assert store.read_bytes("f/kept.whl") == b"the good one"
+    assert [o.key for o in store.list("f/")] == ["f/kept.whl"]
+
+
+def test_large_file_streams_with_flat_memory(storage_settings):
+    """200 MB up and down in a fresh process: its peak RSS must not follow the file size."""
+    size = 200 * 1000 * 1000
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, str(HERE / "stream_check.py"),
+                          json.dumps(storage_settings), str(size)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["read"] == size and report["stat_size"] == size
+    assert report["sha_out"] == report["sha_in"]
+    grew_up = report["after_put"] - report["base"]
+    grew_down = report["after_get"] - report["base"]
+    print(f"{storage_settings['pypirepo.storage']}: 200 MB up+down in "
+          f"{time.monotonic() - started:.1f}s, peak RSS +{grew_up / MiB:.1f} MiB up, "
+          f"+{grew_down / MiB:.1f} MiB down (base {report['base'] / MiB:.0f} MiB)")
+    # A few parts in flight, never the file: a tenth of it is already generous.
+    assert grew_up < 40 * MiB
+    assert grew_down < 40 * MiB
+
+
+# --- signed URLs ---------------------------------------------------------------------------
+
+
+def test_signed_url_downloads_the_object(store):
+    key = "packages/signed/signed ünï-1.0.tar.gz"
+    store.put_bytes(key, b"signed content")
+    url = store.signed_url(key, 300, "signed-1.0.tar.gz")
+    if store.alias == "local":
+        assert url is None  # the local backend streams through the app
+        return
+    assert url and url.startswith("http://127.0.0.1:")
+    answer = requests.get(url, timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert answer.content == b"signed content"
+    # No gzip decoding by clients: the type is always a plain byte stream.
+    assert answer.headers["Content-Type"] == "application/octet-stream"
+    assert "Content-Encoding" not in answer.headers
+
+
+def test_azure_checks_its_signatures(store):
+    if store.alias != "azure":
+        pytest.skip("only Azurite verifies signatures (moto and fake-gcs-server accept any)")
+    store.put_bytes("sig/file.whl", b"data")
+    url = store.signed_url("sig/file.whl", 300)
+    assert requests.get(url, timeout=10).status_code == 200
+    tampered = url.replace("sp=r", "sp=rw")
+    assert requests.get(tampered, timeout=10).status_code == 403
+    expired = store.signed_url("sig/file.whl", -60)
+    assert requests.get(expired, timeout=10).status_code == 403
+    other = url.replace("sig/file.whl", "sig/other.whl")
+    assert requests.get(other, timeout=10).status_code in (403, 404)
+
+
+def test_gcs_signatures_verify_with_the_public_key(store, storage_settings):
+    if store.alias != "gcs":
+        pytest.skip("checks the V4 signature of a GCS URL")
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    store.put_bytes("sig/file.whl", b"data")
+    url = store.signed_url("sig/file.whl", 300, "file.whl")
+    info = json.loads(Path(storage_settings["storage.credentials_file"]).read_text())
+    public = serialization.load_pem_private_key(info["private_key"].encode(), None).public_key()
+
+    def verify(url):
+        sts, signature = gcs_string_to_sign(url)
+        public.verify(signature, sts, padding.PKCS1v15(), hashes.SHA256())
+
+    verify(url)
+    with pytest.raises(InvalidSignature):
+        verify(url.replace("sig/file.whl", "sig/evil.whl"))
+    assert requests.get(url, timeout=10).content == b"data"
+
+
+def gcs_string_to_sign(url: str) -> tuple[bytes, bytes]:
+    """Rebuild the V4 string-to-sign of a signed URL (no emulator checks signatures)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    signature = bytes.fromhex(dict(query)["X-Goog-Signature"])
+    canonical_query = "&".join(
+        f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
+        for k, v in sorted(query) if k != "X-Goog-Signature")
+    canonical = "\n".join(["GET", parts.path, canonical_query, f"host:{parts.netloc}", "",
+                           "host", "UNSIGNED-PAYLOAD"])
+    params = dict(query)
+    scope = params["X-Goog-Credential"].split("/", 1)[1]
+    sts = "\n".join(["GOOG4-RSA-SHA256", params["X-Goog-Date"], scope,
+                     hashlib.sha256(canonical.encode()).hexdigest()])
+    return sts.encode(), signature
+
+
+def test_a_missing_bucket_stops_the_start(storage_settings, make_store):
+    """Checked once when the backend is built: the operator learns which setting is wrong."""
+    kind = storage_settings["pypirepo.storage"]
+    if kind == "local":
+        pytest.skip("no bucket")
+    key = "storage.container" if kind == "azure" else "storage.bucket"
+    with pytest.raises(ConfigError) as caught:
+        make_store(dict(storage_settings, **{key: "no-such-bucket-x1"}))
+    assert caught.value.key == key
+    assert "no-such-bucket-x1" in str(caught.value)
+
+
+def test_sdk_errors_come_out_as_storage_errors(request, storage_settings, make_store):
+    """A bucket that disappears under a running index: our StorageError, never an SDK's
+    exception, and never mistaken for a missing object."""
+    kind = storage_settings["pypirepo.storage"]
+    if kind == "local":
+        pytest.skip("no bucket")
+    emulator = request.getfixturevalue(f"{kind}_server")
+    bucket = emulator.create_bucket()
+    key = "storage.container" if kind == "azure" else "storage.bucket"
+    store = make_store(dict(storage_settings, **{key: bucket}))
+    if kind == "s3":
+        emulator.client().delete_bucket(Bucket=bucket)
+    elif kind == "gcs":
+        emulator.client().bucket(bucket).delete()
+    else:
+        emulator.client().delete_container(bucket)
+    calls = [lambda: store.put_bytes("x", b"x"), lambda: list(store.list())]
+    if kind != "gcs":
+        # fake-gcs-server answers a download from a missing bucket with the same bare 404
+        # as a missing object; real GCS says "The specified bucket does not exist", which
+        # the backend looks for.
+        calls += [lambda: store.read_bytes("x"), lambda: store.open("x", 1, 2)]
+    for call in calls:
+        with pytest.raises(StorageError) as caught:
+            call()
+        assert not isinstance(caught.value, ObjectNotFound), caught.value
