@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from pyramid.httpexceptions import HTTPFound
 from pyramid.response import Response
 from pyramid.view import view_config
 
@@ -62,6 +63,13 @@ def download(context, request):
             return fetched
         return error_response(request, 404, f"No file {filename!r} in project {context.name!r}.")
     key = records.dist_key(context.name, row.filename)
+    storage = request.registry.storage
+    if storage.redirect_expires:
+        # storage.redirect: signed now, after our own permission check, and never cached
+        # past its expiry; index pages keep pointing at this stable URL.
+        url = storage.signed_url(key, int(storage.redirect_expires), row.filename)
+        if url:
+            return HTTPFound(location=url, headers={"Cache-Control": "private, no-store"})
     # application/octet-stream, set explicitly: guessing would add Content-Encoding: gzip
     # to a .tar.gz and clients would unpack it before hashing (STANDARDS S-50).
     response = Response(content_type="application/octet-stream", conditional_response=True)
