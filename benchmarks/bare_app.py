@@ -1,7 +1,9 @@
 """The ceiling: one Pyramid view returning a few bytes, on waitress with the same threads as
 pypirepo's servers. Whatever pypirepo's pages cost comes on top of this.
 
-    python -m benchmarks.bare_app PORT
+    python -m benchmarks.bare_app PORT [THREADS]
+
+/ answers a few bytes; /bytes/N answers N bytes of HTML-like text.
 """
 
 from __future__ import annotations
@@ -16,10 +18,24 @@ def hello(request):
     return Response(body=b"hello\n", content_type="text/plain", charset="utf-8")
 
 
+_BODIES: dict[int, bytes] = {}
+
+
+def sized(request):
+    """A body of the size asked for, to tell a page's size from its logic in the cost."""
+    n = min(int(request.matchdict["size"]), 16 * 1024 * 1024)
+    body = _BODIES.get(n)
+    if body is None:
+        body = _BODIES.setdefault(n, (b"<a href='x'>x</a>\n" * (n // 18 + 1))[:n])
+    return Response(body=body, content_type="text/html", charset="utf-8")
+
+
 def make_app():
     config = Configurator()
     config.add_route("hello", "/")
     config.add_view(hello, route_name="hello")
+    config.add_route("sized", "/bytes/{size:\\d+}")
+    config.add_view(sized, route_name="sized")
     return config.make_wsgi_app()
 
 
@@ -28,8 +44,10 @@ def main(argv=None):
 
     from .harness import SERVER_THREADS
 
-    port = int((argv or sys.argv[1:])[0])
-    waitress.serve(make_app(), host="127.0.0.1", port=port, threads=SERVER_THREADS, _quiet=True)
+    args = argv or sys.argv[1:]
+    port = int(args[0])
+    threads = int(args[1]) if len(args) > 1 else SERVER_THREADS
+    waitress.serve(make_app(), host="127.0.0.1", port=port, threads=threads, _quiet=True)
 
 
 if __name__ == "__main__":
