@@ -19,6 +19,7 @@ from pathlib import Path
 from . import generate
 from .harness import (
     SERVER_THREADS,
+    commit_text,
     VENV_BIN,
     Pypirepo,
     fmt_int,
@@ -335,7 +336,7 @@ def report(f: dict, results) -> str:
     lines = [
         "## Foundation (issue 2)",
         "",
-        f"Measured {machine.get('date', '')} at commit `{machine.get('commit', '')}`; "
+        f"Measured {machine.get('date', '')} at {commit_text(machine)}; "
         f"load average {f['load_before']} before the run, {f['load_after']} after "
         "(other work on this shared machine shows up as noise).",
         "",
@@ -351,7 +352,8 @@ def report(f: dict, results) -> str:
         "upload service in-process, so storage holds exactly what uploads leave: 5,000 "
         "projects, 15,000 files, one project (`bench-big`) with 200 files (100 versions, "
         "wheel + sdist).",
-        f"- Server: `pserve` with waitress, 8 threads, SQLite, local storage, anonymous "
+        f"- Server: `pserve` with development.ini's waitress settings ({SERVER_THREADS} "
+        "threads), SQLite, local storage, anonymous "
         "read, fallback off; spawned as a process, `/simple/` polled every 5 ms from the "
         f"spawn. Start-ups are the median of {STARTS}.",
         f"- Pages: `wrk -t2 -c16 -d{duration.split()[0]}s --latency` on loopback after a 2 s "

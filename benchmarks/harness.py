@@ -4,6 +4,7 @@ the BENCHMARKS.md section markers. Shared by bench_foundation, bench_storage, be
 
 from __future__ import annotations
 
+import configparser
 import datetime as dt
 import http.client
 import os
@@ -21,11 +22,41 @@ from .generate import REPO, TESTS
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-from servers import free_port, stop, write_ini  # noqa: E402
+from servers import free_port, stop  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 BENCHMARKS_MD = REPO / "BENCHMARKS.md"
-SERVER_THREADS = 8  # as development.ini and the test servers
+
+
+def development_server_settings() -> dict[str, str]:
+    """development.ini's [server:main]: the benchmarks measure the server users run."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(REPO / "development.ini")
+    found = dict(parser["server:main"]) if parser.has_section("server:main") else {}
+    found.pop("listen", None)
+    found.setdefault("use", "egg:waitress#main")
+    return found
+
+
+SERVER_THREADS = int(development_server_settings().get("threads", 4))  # waitress' default: 4
+
+
+def write_ini(directory: Path, app: dict, port: int, server: dict | None = None) -> Path:
+    """An ini with app's settings and development.ini's server, on 127.0.0.1:port."""
+    server = dict(development_server_settings(), **(server or {}), listen=f"127.0.0.1:{port}")
+    lines = ["[app:main]", "use = egg:pypirepo"]
+    lines += [f"{k} = {v}" for k, v in app.items()]
+    lines += ["", "[server:main]"] + [f"{k} = {v}" for k, v in server.items()]
+    # Warnings only: per-request logging would be measured too.
+    lines += ["", "[loggers]", "keys = root", "", "[handlers]", "keys = console", "",
+              "[formatters]", "keys = generic", "", "[logger_root]", "level = WARNING",
+              "handlers = console", "", "[handler_console]", "class = StreamHandler",
+              "args = (sys.stderr,)", "level = NOTSET", "formatter = generic", "",
+              "[formatter_generic]", "format = %(asctime)s %(levelname)s [%(name)s] %(message)s",
+              ""]
+    ini = directory / "server.ini"
+    ini.write_text("\n".join(lines))
+    return ini
 
 
 # --- the machine -----------------------------------------------------------------------------
@@ -48,6 +79,10 @@ def machine_facts() -> dict:
         pass
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
                             capture_output=True, text=True).stdout.strip()
+    # The tree is shared with work in progress: say so when the measured code differs.
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "pypirepo", "templates",
+                            "migrations", "development.ini", "setup.cfg"], cwd=REPO,
+                           capture_output=True, text=True).stdout.strip()
     wrk_version = ""
     if shutil.which("wrk"):
         out = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
@@ -60,9 +95,15 @@ def machine_facts() -> dict:
         "python": platform.python_version(),
         "os": f"{platform.system()} {platform.release()}",
         "commit": commit,
+        "dirty": bool(dirty),
         "wrk": wrk_version,
         "load": load_average(),
     }
+
+
+def commit_text(machine: dict) -> str:
+    text = f"commit `{machine.get('commit', '?')}`"
+    return text + " + uncommitted changes" if machine.get("dirty") else text
 
 
 def load_average() -> str:
@@ -171,6 +212,7 @@ class Pypirepo:
     storage_dir: Path
     database: Path | None = None
     app: dict = field(default_factory=dict)
+    server: dict = field(default_factory=dict)  # [server:main] over development.ini's
 
     def settings(self) -> dict:
         db = self.database or (self.directory / "db.sqlite")
@@ -193,7 +235,7 @@ class Pypirepo:
     def spawn(self, env=None) -> Process:
         self.directory.mkdir(parents=True, exist_ok=True)
         port = free_port()
-        ini = write_ini(self.directory, self.settings(), port, threads=SERVER_THREADS)
+        ini = write_ini(self.directory, self.settings(), port, self.server)
         return spawn([str(VENV_BIN / "pserve"), str(ini)], self.directory, port, env)
 
 

@@ -21,7 +21,14 @@ import traceback
 from pathlib import Path
 
 from .generate import DATA
-from .harness import BENCHMARKS_MD, machine_facts, markers, replace_header, replace_section
+from .harness import (
+    BENCHMARKS_MD,
+    commit_text,
+    machine_facts,
+    markers,
+    replace_header,
+    replace_section,
+)
 
 SECTIONS = ("foundation", "storage", "fallback")
 
@@ -45,7 +52,7 @@ def header(machine: dict) -> str:
         f"- Machine: {machine['cores']} cores ({machine['cpu'] or 'unknown CPU'}), "
         f"{machine['memory']} memory, {machine['os']}",
         f"- Python {machine['python']}, {machine['wrk'] or 'wrk missing'}",
-        f"- Last run: {machine['date']}, commit `{machine['commit']}`, load average at start "
+        f"- Last run: {machine['date']}, {commit_text(machine)}, load average at start "
         f"{machine['load']}",
     ])
 
