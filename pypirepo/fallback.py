@@ -28,11 +28,11 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from pyramid.authorization import Authenticated, Everyone
 
 from . import names, records
-from .cache import MetadataCache
 from .cache.upstream import UpstreamCache
 from .index import API_VERSION, Page, file_entry, file_url
 from .interfaces import ObjectNotFound
@@ -96,6 +96,7 @@ class FallbackService:
         self.session_factory = session_factory
         self._metadata_locks = KeyedLocks()
         self._built: OrderedDict = OrderedDict()  # (name, prefix) -> (token, Page)
+        self._local: OrderedDict = OrderedDict()  # name -> (serial, rows we hold)
         self._built_lock = threading.Lock()
         self._may_fetch = self._principals(config.cache_update)
 
@@ -105,7 +106,7 @@ class FallbackService:
         if not config.enabled:
             return cls(config, None, None, None, access, storage, session_factory)
         client = UpstreamClient.from_config(config)
-        pages = UpstreamPages(client, session_factory, config)
+        pages = UpstreamPages(client, session_factory.kw["bind"], config)
         fetcher = FileFetcher(client, storage, session_factory, config.spool_dir)
         log.info("fallback %s to %s", config.mode, config.url)
         return cls(config, client, pages, fetcher, access, storage, session_factory)
@@ -151,7 +152,7 @@ class FallbackService:
 
     # --- project pages -----------------------------------------------------------------------
 
-    def project_page(self, session, name: str, prefix: str, local: Page | None,
+    def project_page(self, index, name: str, prefix: str, local: Page | None,
                      user: str | None) -> Page | None:
         """The page to serve for a project, given the page of what we hold (or None).
 
@@ -161,7 +162,7 @@ class FallbackService:
         cfg = self.config
         if not cfg.fetch_allowed(name):
             return local
-        rows = UpstreamCache(session).local_files(name) if local is not None else []
+        rows = self._local_files(index, name, local.serial if local is not None else None)
         private = [r for r in rows if r.origin != "upstream"]
         cached = [r for r in rows if r.origin == "upstream"]
         serial = local.serial if local is not None else 0
@@ -173,6 +174,9 @@ class FallbackService:
                                lambda: [file_entry(prefix, name, r) for r in private])
         if cfg.mode == "redirect" and not private:
             raise RedirectUpstream(self.client.project_url(name))
+        # The upstream may take a while: the request's database connection goes back to
+        # the pool meanwhile, or a burst of first requests would hold every one of them.
+        index.close()
         # Redirect mode only lists upstream links next to an allowed private name; that
         # needs no right to fill the cache.
         may = cfg.mode == "redirect" or self.may_fetch(user)
@@ -198,6 +202,22 @@ class FallbackService:
         token = f"{cfg.mode}:{listing.token}:{serial}:{bucket}"
         return self._build(name, prefix, token, serial,
                            lambda: self._merged(name, prefix, listing, cached, private, cutoff))
+
+    def _local_files(self, index, name: str, serial: int | None) -> list[SimpleNamespace]:
+        """What we hold of the project, remembered under its serial (which any change to
+        its files bumps), so that a warm request costs no query beyond the serial's."""
+        if serial is None:
+            return []
+        with self._built_lock:
+            hit = self._local.get(name)
+        if hit is not None and hit[0] == serial:
+            return hit[1]
+        rows = _snapshot(UpstreamCache(index.session).local_files(name))
+        with self._built_lock:
+            self._local[name] = (serial, rows)
+            while len(self._local) > 4096:
+                self._local.popitem(last=False)
+        return rows
 
     def _rows_page(self, name, prefix, serial, rows) -> Page:
         cutoff = self._cutoff(name)
@@ -258,7 +278,7 @@ class FallbackService:
 
     # --- files ---------------------------------------------------------------------------------
 
-    def download(self, session, name: str, filename: str, user: str | None,
+    def download(self, index, name: str, filename: str, user: str | None,
                  head: bool = False):
         """A file (or .metadata) we hold no row for. None means 404.
 
@@ -270,7 +290,10 @@ class FallbackService:
             return None
         meta = filename.endswith(records.METADATA_SUFFIX)
         dist_name = filename[: -len(records.METADATA_SUFFIX)] if meta else filename
-        if UpstreamCache(session).has_private_files(name) and not cfg.may_merge(name):
+        found = index.serials.project(name)
+        rows = self._local_files(index, name, found[1] if found else None)
+        index.close()  # as for pages: no connection held while the upstream is waited on
+        if any(r.origin != "upstream" for r in rows) and not cfg.may_merge(name):
             return None
         may = cfg.mode == "redirect" or self.may_fetch(user)
         entry = self._entry(name, dist_name, may)
@@ -279,15 +302,17 @@ class FallbackService:
         if cfg.mode == "redirect":
             raise RedirectUpstream(entry["url"] + (records.METADATA_SUFFIX if meta else ""))
         if meta:
-            return self._metadata(name, dist_name, entry, may)
+            answer = self._metadata(name, dist_name, entry, may)
+            if answer is not None and may and not any(r.filename == dist_name for r in rows):
+                self._prefetch(name, entry)
+            return answer
         if not may:
             raise FallbackDenied(f"{dist_name!r} is not cached here, and only "
                                  f"{_who(cfg.cache_update)} may fetch it from the upstream index")
         if head:
             return UpstreamStream(None, dist_name, entry.get("size"), entry["sha256"])
         try:
-            flight, reader = self.fetcher.join(name, entry,
-                                               lambda: self._stored(name, dist_name))
+            flight, reader = self.fetcher.join(name, entry)
         except UpstreamError as exc:
             raise UpstreamFailed(f"{dist_name!r} could not be fetched: {exc}") from None
         if flight is None:
@@ -326,10 +351,16 @@ class FallbackService:
     def _aged(self, listing: Listing) -> bool:
         return (utcnow() - listing.fetched).total_seconds() >= self.config.ttl
 
-    def _stored(self, name: str, filename: str) -> bool:
-        # A fresh session: the request's may still see the database as it was.
-        with self.session_factory() as s:
-            return MetadataCache(s).file(name, filename) is not None
+    def _prefetch(self, name: str, entry: dict) -> None:
+        """A client that asks for a wheel's .metadata is resolving, and downloads that
+        wheel next unless it backtracks: start fetching it now, so the download finds it
+        here instead of waiting another upstream round trip."""
+        cfg = self.config
+        size = entry.get("size")
+        if not cfg.prefetch or size is None or size > cfg.prefetch_max_size:
+            return
+        if self.fetcher.prefetch(name, entry):
+            log.debug("prefetching %s", entry["filename"])
 
     def _metadata(self, name: str, filename: str, entry: dict, may: bool) -> UpstreamMetadata:
         if not entry.get("core_metadata"):
@@ -401,6 +432,15 @@ def upstream_entry(prefix: str, project: str, u: dict, absolute: bool = False) -
     if u.get("upload_time"):
         entry["upload-time"] = u["upload_time"]
     return entry
+
+
+_ROW_FIELDS = ("filename", "origin", "sha256", "requires_python", "yanked", "yanked_reason",
+               "size", "upload_time", "metadata_sha256")
+
+
+def _snapshot(rows) -> list[SimpleNamespace]:
+    """Plain copies of the rows' columns, usable after the session lets go of them."""
+    return [SimpleNamespace(**{k: getattr(r, k) for k in _ROW_FIELDS}) for r in rows]
 
 
 def _row_times(row) -> dict:

@@ -183,6 +183,9 @@ class UpstreamIndex:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without TCP_NODELAY the body waits for
+    # the client's delayed ACK (40 ms on Linux), which no real index makes its clients pay.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, fmt, *args):  # quiet: the counters tell the story

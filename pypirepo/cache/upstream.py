@@ -1,14 +1,16 @@
 """SQL for the fallback: upstream pages as last seen, and what we hold of a project.
 
-Like the rest of pypirepo.cache it never commits; the fallback service owns its short
+Like the rest of pypirepo.cache it never commits; the fallback owns its short
 transactions (it writes outside the request's transaction, under a per-project lock).
+The page statements are Core statements, so they run on a bare pooled connection: the
+ORM session would cost more than the query.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,34 +24,33 @@ class UpstreamCache:
     def __init__(self, session: Session):
         self.session = session
 
-    def page(self, project: str) -> UpstreamPage | None:
+    def page(self, project: str):
+        """The row (status, files, fetched, etag, upstream) or None; plain columns, so it
+        works on a bare connection as well as a session."""
         return self.session.execute(
-            select(UpstreamPage).where(UpstreamPage.project == project)
-        ).scalar()
+            select(UpstreamPage.status, UpstreamPage.files, UpstreamPage.fetched,
+                   UpstreamPage.etag, UpstreamPage.upstream)
+            .where(UpstreamPage.project == project)
+        ).first()
 
     def save_page(self, project: str, upstream: str, status: str, etag: str | None,
-                  fetched: dt.datetime, files: list[dict] | None) -> UpstreamPage:
-        row = self.page(project)
-        if row is None:
-            row = UpstreamPage(project=project, upstream=upstream, status=status, etag=etag,
-                               fetched=fetched, files=files)
-            self.session.add(row)
-            try:
-                with self.session.begin_nested():
-                    self.session.flush()
-            except IntegrityError:
-                # Another process saved it first; overwrite theirs with ours, both are fresh.
-                row = self.page(project)
-        row.upstream, row.status, row.etag, row.fetched = upstream, status, etag, fetched
-        row.files = files
-        self.session.flush()
-        return row
+                  fetched: dt.datetime, files: list[dict] | None) -> None:
+        values = {"upstream": upstream, "status": status, "etag": etag, "fetched": fetched,
+                  "files": files}
+        where = UpstreamPage.project == project
+        if self.session.execute(update(UpstreamPage).where(where).values(**values)).rowcount:
+            return
+        try:
+            with self.session.begin_nested():
+                self.session.execute(insert(UpstreamPage).values(project=project, **values))
+        except IntegrityError:
+            # Another process saved it first; ours is as fresh, so it wins.
+            self.session.execute(update(UpstreamPage).where(where).values(**values))
 
-    def touch_page(self, row: UpstreamPage, fetched: dt.datetime, etag: str | None) -> None:
-        row.fetched = fetched
-        if etag:
-            row.etag = etag
-        self.session.flush()
+    def touch_page(self, project: str, fetched: dt.datetime, etag: str | None) -> None:
+        """A 304: the page is as it was, only revalidated now."""
+        self.session.execute(update(UpstreamPage).where(UpstreamPage.project == project)
+                             .values(fetched=fetched, etag=etag))
 
     def local_files(self, project: str) -> list[File]:
         """Every file we hold for the project, private uploads and cached upstream files."""

@@ -22,6 +22,7 @@ from ..settings import (
     as_duration,
     as_int,
     as_list,
+    as_size,
     as_str,
     one_of,
 )
@@ -62,6 +63,8 @@ class UpstreamConfig:
     min_age_exempt: frozenset[str] = frozenset()
     spool_dir: str = ""
     check_uploads: bool = True
+    prefetch: bool = True
+    prefetch_max_size: int = 50 * 1000**2
 
     @property
     def enabled(self) -> bool:
@@ -128,4 +131,7 @@ class UpstreamConfig:
             min_age_exempt=_names(s.get_value("pypi.upstream_min_age_exempt", as_list, [])),
             spool_dir=s.get_value("pypi.upstream_spool_dir", as_str, tempfile.gettempdir()),
             check_uploads=s.get_value("pypi.upstream_check_uploads", as_bool, True),
+            prefetch=s.get_value("pypi.upstream_prefetch", as_bool, True),
+            prefetch_max_size=s.get_value("pypi.upstream_prefetch_max_size", as_size,
+                                          50 * 1000**2),
         )

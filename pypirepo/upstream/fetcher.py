@@ -17,9 +17,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -43,6 +45,7 @@ class HashMismatch(UpstreamError):
 @dataclass
 class Stats:
     fetches: int = 0
+    prefetches: int = 0
     stored: int = 0
     mismatches: int = 0
 
@@ -146,15 +149,17 @@ class FileFetcher:
         self._lock = threading.Lock()
         # Files that just failed their hash check: clients retry (pip does, five times),
         # and asking the upstream again within a minute would only get the same bytes.
+        self._stored: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._store_queue: queue.Queue = queue.Queue()
+        self._storer: threading.Thread | None = None
         self._mismatched: dict[tuple[str, str], tuple[float, HashMismatch]] = {}
         os.makedirs(spool_dir, exist_ok=True)
 
-    def join(self, project: str, entry: dict, held) -> tuple[Flight | None, FlightReader | None]:
+    def join(self, project: str, entry: dict) -> tuple[Flight | None, FlightReader | None]:
         """The running fetch of the file (started if needed) and a reader on it.
 
-        held(): checks, under the fetcher's lock, whether the file has meanwhile been
-        stored (by a fetch that just finished); then (None, None) is returned and the
-        caller serves the stored file.
+        (None, None) when a fetch of this process stored the file since the caller
+        looked for its row: the caller then serves the stored file.
         """
         key = (project, entry["filename"])
         with self._lock:
@@ -165,38 +170,80 @@ class FileFetcher:
                 del self._mismatched[key]
             flight = self._flights.get(key)
             if flight is None:
-                if held():
+                if key in self._stored:
                     return None, None
-                flight = Flight(project, entry, self.spool_dir)
-                self._flights[key] = flight
-                self.stats.fetches += 1
-                threading.Thread(target=self._run, args=(flight,), daemon=True,
-                                 name=f"fetch {entry['filename']}").start()
+                flight = self._start(key, entry)
             return flight, flight.reader()
+
+    def prefetch(self, project: str, entry: dict) -> bool:
+        """Start fetching a file nobody asked for yet; False when there is nothing to do."""
+        key = (project, entry["filename"])
+        with self._lock:
+            if key in self._flights or key in self._stored or key in self._mismatched:
+                return False
+            self._start(key, entry)
+            self.stats.prefetches += 1
+            return True
+
+    def _start(self, key: tuple[str, str], entry: dict) -> Flight:
+        flight = Flight(key[0], entry, self.spool_dir)
+        self._flights[key] = flight
+        self.stats.fetches += 1
+        threading.Thread(target=self._run, args=(flight,), daemon=True,
+                         name=f"fetch {entry['filename']}").start()
+        return flight
 
     # --- the fetch thread ------------------------------------------------------------------
 
     def _run(self, flight: Flight) -> None:
-        stored = False
         try:
             self._download(flight)
-            if flight.state == VERIFIED:
-                stored = self._store(flight)
         except Exception:  # noqa: BLE001 - a fetch thread must never die silently
             log.exception("fetching %s from upstream failed", flight.filename)
             if flight.state == RUNNING:
                 flight._finish(FAILED, UpstreamUnavailable(
                     f"fetching {flight.filename} from the upstream index failed"))
-        finally:
-            flight.started.set()
+        flight.started.set()
+        if flight.state == VERIFIED:
+            # Stored by one thread, one file after the other: the clients have their bytes
+            # already, and concurrent stores would only fight over the GIL and the
+            # database's write lock with the requests being served.
+            self._store_queue.put(flight)
             with self._lock:
-                self._flights.pop((flight.project, flight.filename), None)
+                if self._storer is None or not self._storer.is_alive():
+                    self._storer = threading.Thread(target=self._store_loop, daemon=True,
+                                                    name="upstream file storer")
+                    self._storer.start()
+        else:
+            self._land(flight, stored=False)
+
+    def _store_loop(self) -> None:
+        while True:
+            flight = self._store_queue.get()
+            stored = False
             try:
-                os.unlink(flight.path)
-            except FileNotFoundError:
-                pass
+                stored = self._store(flight)
+            except Exception:  # noqa: BLE001 - the next request fetches it again
+                log.exception("storing %s fetched from upstream failed", flight.filename)
+            finally:
+                self._land(flight, stored)
+                self._store_queue.task_done()
+
+    def _land(self, flight: Flight, stored: bool) -> None:
+        key = (flight.project, flight.filename)
+        with self._lock:
+            # Recorded before the flight goes, so that a request that missed the row a
+            # moment ago finds one or the other.
             if stored:
+                self._stored[key] = None
+                while len(self._stored) > 10000:
+                    self._stored.popitem(last=False)
                 self.stats.stored += 1
+            self._flights.pop(key, None)
+        try:
+            os.unlink(flight.path)
+        except FileNotFoundError:
+            pass
 
     def _download(self, flight: Flight) -> None:
         entry = flight.entry

@@ -8,8 +8,10 @@ found" is an answer and is remembered like a page.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
+import queue
 import threading
 import time
 from collections import OrderedDict
@@ -76,9 +78,10 @@ class KeyedLocks:
 
 
 class UpstreamPages:
-    def __init__(self, client: UpstreamClient, session_factory, config, memory: int = 2048):
+    def __init__(self, client: UpstreamClient, engine, config, memory: int = 2048):
         self.client = client
-        self.session_factory = session_factory
+        self.engine = engine
+        self.writer = PageWriter(engine)
         self.config = config
         self.locks = KeyedLocks()
         # Listings recently read or fetched by this process: the hot path of a warm
@@ -116,12 +119,21 @@ class UpstreamPages:
 
     def _load(self, project: str) -> tuple[Listing | None, bool]:
         """(listing from the database, whether it is still fresh)."""
-        with self.session_factory() as session:
-            row = UpstreamCache(session).page(project)
-            if row is None:
-                return None, False
-            listing = Listing(project, row.status, list(row.files or []), row.fetched, row.etag)
+        with self.engine.connect() as conn:
+            row = UpstreamCache(conn).page(project)
+        listing = None
+        same_upstream = True
+        if row is not None:
+            listing = Listing(project, row.status, list(row.files or []), row.fetched,
+                              row.etag)
             same_upstream = row.upstream == self.client.base_url
+        # What this process fetched last may not be written yet (PageWriter).
+        mine = self._refreshed.get(project)
+        if mine is not None and not mine[1].stale and (
+                listing is None or not same_upstream or mine[1].fetched >= listing.fetched):
+            listing, same_upstream = mine[1], True
+        if listing is None:
+            return None, False
         age = (utcnow() - listing.fetched).total_seconds()
         fresh = same_upstream and 0 <= age < self._ttl(listing.status)
         return listing, fresh
@@ -136,13 +148,11 @@ class UpstreamPages:
         recalled = self._recalled(project)
         if recalled is not None:
             return recalled
-        listing, fresh = self._load(project)
-        if listing is not None and (fresh or accept_stale):
-            return self._remember(listing) if fresh else listing
         if not may_fetch:
-            if listing is not None:
-                return listing  # stale, but this caller may not refresh it
-            raise FetchDenied(project)
+            listing, fresh = self._load(project)
+            if listing is None:
+                raise FetchDenied(project)
+            return self._remember(listing) if fresh else listing  # stale will do here
         asked = time.monotonic()
         with self.locks.hold(project):
             # Whoever held the lock before us has just asked the upstream: take that
@@ -154,8 +164,8 @@ class UpstreamPages:
             if recalled is not None:
                 return recalled
             listing, fresh = self._load(project)
-            if listing is not None and fresh:
-                return self._remember(listing)
+            if listing is not None and (fresh or accept_stale):
+                return self._remember(listing) if fresh else listing
             listing = self._refresh(project, listing)
             with self._memory_lock:
                 self._refreshed[project] = (time.monotonic(), listing)
@@ -175,8 +185,7 @@ class UpstreamPages:
                 raise
             log.warning("serving the stale upstream page of %s (fetched %s): %s", project,
                         held.fetched.isoformat(), exc)
-            held.stale, held.problem = True, str(exc)
-            return held
+            return dataclasses.replace(held, stale=True, problem=str(exc))
         log.debug("fetched upstream page of %s in %.3fs", project, time.monotonic() - started)
         if page.not_modified and held is not None:
             return self._remember(self._touch(project, held, page.etag))
@@ -184,22 +193,66 @@ class UpstreamPages:
         return self._remember(self._save(project, FOUND, page.etag, files))
 
     def _save(self, project, status, etag, files) -> Listing:
-        now = utcnow()
-        with self.session_factory() as session:
-            UpstreamCache(session).save_page(project, self.client.base_url, status, etag, now,
-                                             files)
-            session.commit()
+        now, upstream = utcnow(), self.client.base_url
+        self.writer.submit(lambda cache: cache.save_page(project, upstream, status, etag, now,
+                                                         files))
         return Listing(project, status, files, now, etag)
 
     def _touch(self, project: str, held: Listing, etag: str | None) -> Listing:
         now = utcnow()
-        with self.session_factory() as session:
-            cache = UpstreamCache(session)
-            row = cache.page(project)
-            if row is not None:
-                cache.touch_page(row, now, etag)
-                session.commit()
-        return Listing(project, held.status, held.files, now, etag or held.etag)
+        etag = etag or held.etag
+        self.writer.submit(lambda cache: cache.touch_page(project, now, etag))
+        return Listing(project, held.status, held.files, now, etag)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        self.writer.flush(timeout)
+
+
+class PageWriter:
+    """Writes pages to the database from one thread, many to a transaction.
+
+    The request that fetched a page answers from memory at once; the row is for restarts
+    and other processes, which can wait a few milliseconds. One writer also spares
+    SQLite's single write lock thirty requests queueing on it after a burst of fetches.
+    """
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, op) -> None:
+        self.queue.put(op)
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, daemon=True,
+                                                name="upstream page writer")
+                self._thread.start()
+
+    def flush(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def _loop(self) -> None:
+        while True:
+            batch = [self.queue.get()]
+            while True:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                with self.engine.begin() as conn:
+                    cache = UpstreamCache(conn)
+                    for op in batch:
+                        op(cache)
+            except Exception:  # noqa: BLE001 - a lost row only costs a refetch later
+                log.exception("could not save %d upstream page(s)", len(batch))
+            finally:
+                for _ in batch:
+                    self.queue.task_done()
 
 
 def _first_seen(files: list[dict], held: Listing | None) -> list[dict]:

@@ -25,7 +25,7 @@ def fallback_page(request, name: str, local):
     fallback = request.registry.fallback
     if not fallback.config.enabled:
         return local
-    return fallback.project_page(request.index.session, name, request.script_name, local,
+    return fallback.project_page(request.index, name, request.script_name, local,
                                  request.pypirepo_user)
 
 
@@ -34,7 +34,7 @@ def fallback_download(request, name: str, filename: str):
     fallback = request.registry.fallback
     if not fallback.config.enabled:
         return None
-    answer = fallback.download(request.index.session, name, filename, request.pypirepo_user,
+    answer = fallback.download(request.index, name, filename, request.pypirepo_user,
                                head=request.method == "HEAD")
     if answer is None:
         return None

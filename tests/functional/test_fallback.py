@@ -218,7 +218,7 @@ def test_cached_file_is_local_and_marked_upstream(make_fallback_app, up):
 
 
 def test_metadata_fetched_verified_and_cached(make_fallback_app, up):
-    app = make_fallback_app("cache")
+    app = make_fallback_app("cache", pypi__upstream_prefetch="false")
     wheel = upstream_wheel(up, "pubpkg", "1.0")
     res = app.get(f"/packages/pubpkg/{wheel.filename}.metadata")
     assert res.body == wheel.metadata
@@ -230,6 +230,23 @@ def test_metadata_fetched_verified_and_cached(make_fallback_app, up):
     sdist = next(f for f in up.index.projects["pubpkg"] if f.filename.endswith(".tar.gz"))
     app.get(f"/packages/pubpkg/{sdist.filename}.metadata", status=404)
     assert up.file_requests(wheel.filename) == 0
+
+
+def test_metadata_request_prefetches_its_wheel(make_fallback_app, up):
+    app = make_fallback_app("cache")
+    wheel = upstream_wheel(up, "pubpkg", "2.0")
+    app.get(f"/packages/pubpkg/{wheel.filename}.metadata")
+    # The resolver asked for the metadata: the wheel it downloads next is fetched already.
+    _wait_stored(app, f"packages/pubpkg/{wheel.filename}.json")
+    assert up.file_requests(wheel.filename) == 1
+    body = app.get(f"/packages/pubpkg/{wheel.filename}").body
+    assert hashlib.sha256(body).hexdigest() == wheel.sha256
+    assert up.file_requests(wheel.filename) == 1
+    # Not above the size limit, and never for a caller who may not fill the cache.
+    small = make_fallback_app("cache", pypi__upstream_prefetch_max_size="100")
+    other = upstream_wheel(up, "pubpkg", "1.0")
+    small.get(f"/packages/pubpkg/{other.filename}.metadata")
+    assert up.file_requests(other.filename) == 0
 
 
 def test_unknown_file_and_project(make_fallback_app, up):
@@ -269,6 +286,7 @@ def test_ttl_and_etag_revalidation(make_fallback_app, up):
     app.get("/simple/pubpkg/", headers=JSON)
     app.get("/simple/pubpkg/", headers=JSON)
     assert up.page_requests("pubpkg") == 1  # within the TTL: no upstream call at all
+    app.app.registry.fallback.pages.flush()
     app = make_fallback_app("cache", pypi__upstream_ttl="0")  # the same database
     app.get("/simple/pubpkg/", headers=JSON)
     second = app.get("/simple/pubpkg/", headers=JSON)
@@ -280,6 +298,7 @@ def test_ttl_and_etag_revalidation(make_fallback_app, up):
 def test_pages_survive_a_restart(make_fallback_app, up):
     app = make_fallback_app("cache", pypi__upstream_ttl="10m")
     first = app.get("/simple/pubpkg/", headers=JSON)
+    app.app.registry.fallback.pages.flush()  # rows are written just after the answer
     again = make_fallback_app("cache", pypi__upstream_ttl="10m")  # same database
     assert again.get("/simple/pubpkg/", headers=JSON).json["files"] == first.json["files"]
     assert up.page_requests("pubpkg") == 1

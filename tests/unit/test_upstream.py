@@ -9,7 +9,7 @@ import pytest
 from upstream_server import UpstreamIndex, UpstreamServer
 
 from pypirepo.models import migrate
-from pypirepo.models.session import make_engine, make_session_factory
+from pypirepo.models.session import make_engine
 from pypirepo.settings import ConfigError, Settings
 from pypirepo.upstream.client import UpstreamClient, UpstreamNotFound, UpstreamUnavailable
 from pypirepo.upstream.config import UpstreamConfig, default_index_url
@@ -204,7 +204,7 @@ def store(tmp_path, up):
     cfg = config(pypi__fallback="cache", pypi__fallback_url=up.simple_url,
                  pypi__upstream_ttl="0")
     client = UpstreamClient(cfg.url, 1, 1, retries=0)
-    return UpstreamPages(client, make_session_factory(engine), cfg)
+    return UpstreamPages(client, engine, cfg)
 
 
 def test_one_upstream_call_for_concurrent_requests(store, up):

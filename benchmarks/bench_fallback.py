@@ -1,0 +1,289 @@
+"""Issue 3's figures: installing 30 packages direct from an upstream, and through pypirepo
+in cache mode, cold and warm.
+
+The upstream is tests/upstream_server.py as its own process on loopback, serving real
+wheels and sdists with 50 ms added to every request (what a nearby public index costs).
+Each install goes into a fresh virtualenv with the client's cache off:
+
+- direct: the client's index is the upstream itself;
+- cold: a fresh pypirepo (empty database and storage) in front of the upstream;
+- warm: the same pypirepo again, everything cached.
+
+    python -m benchmarks.bench_fallback [--quick]     # or: python -m benchmarks.run --only fallback
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from .generate import TESTS
+from .harness import BENCHMARKS_MD, VENV_BIN, Pypirepo, free_port, load_average, \
+    replace_section, spawn
+
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+from upstream_server import UpstreamIndex  # noqa: E402
+
+NAME = "fallback"
+PACKAGES = 30
+VERSIONS = ("1.0", "1.1", "2.0")
+LATENCY = 0.05  # seconds added to every upstream request
+# A proxy's request mostly waits on the upstream: enough threads that uv's parallel
+# requests are not queued behind each other (idle waitress threads cost little).
+SERVER_THREADS = 32
+TARGETS = {"cold": 1.15, "warm": 0.5}  # times the direct install's wall time
+
+
+def _log(msg):
+    print(f"[{NAME}] {msg}", flush=True)
+
+
+def names() -> list[str]:
+    return [f"fbbench-{i:02d}" for i in range(PACKAGES)]
+
+
+def build_upstream(directory: Path) -> UpstreamIndex:
+    """30 projects x 3 versions, wheel and sdist each, as one dependency tree: project i
+    needs projects 2i+1 and 2i+2, so installing the root pulls in all 30, five levels
+    deep, as installing an application does."""
+    index = UpstreamIndex(directory)
+    all_names = names()
+    for i, name in enumerate(all_names):
+        deps = [f"{all_names[c]}>=1.0" for c in (2 * i + 1, 2 * i + 2) if c < PACKAGES]
+        for version in VERSIONS:
+            index.add(name, version, requires_dist=deps, age_days=30)
+    return index
+
+
+# What is asked for: the tree's root (the usual install), or all 30 names at once.
+SCENARIOS = {"tree": lambda: names()[:1], "flat": names}
+
+
+def _clean_env(**extra) -> dict:
+    keep = ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "SSL_CERT_FILE")
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env.update({"PIP_CONFIG_FILE": os.devnull, "PIP_NO_INPUT": "1",
+                "PIP_DISABLE_PIP_VERSION_CHECK": "1", "UV_NO_CONFIG": "1",
+                "UV_PYTHON_DOWNLOADS": "never"})
+    env.update(extra)
+    return env
+
+
+def _venv(path: Path) -> Path:
+    subprocess.run([str(VENV_BIN / "uv"), "venv", "-q", "--python", sys.executable, str(path)],
+                   check=True, env=_clean_env(), timeout=120)
+    return path / "bin" / "python"
+
+
+def install(client: str, index_url: str, work: Path, tag: str, wanted: list[str]) -> float:
+    """Wall time of one install into a fresh venv, caches off; checks all 30 arrived."""
+    python = _venv(work / f"venv-{client}-{tag}")
+    if client == "pip":
+        cmd = [str(VENV_BIN / "pip"), "--python", str(python), "install", "--isolated",
+               "--no-cache-dir", "-q", "--index-url", index_url, *wanted]
+    else:
+        cmd = [str(VENV_BIN / "uv"), "pip", "install", "--no-cache", "-q", "--python",
+               str(python), "--index-url", index_url, *wanted]
+    started = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_clean_env(), timeout=600)
+    seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{client} install from {index_url} failed:\n"
+                           f"{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+    site = list(python.parent.parent.glob("lib/python*/site-packages"))[0]
+    got = {p.name.split("-")[0] for p in site.glob("fbbench_*.dist-info")}
+    if len(got) != PACKAGES:
+        raise RuntimeError(f"{client} installed {len(got)} of {PACKAGES} packages")
+    shutil.rmtree(python.parent.parent, ignore_errors=True)
+    return seconds
+
+
+def _stats(url: str) -> dict:
+    with urllib.request.urlopen(url + "/_stats", timeout=10) as res:
+        return json.loads(res.read())
+
+
+def _requests(url: str) -> int:
+    # The upstream counts each file twice (by path and as "file:"); count paths only.
+    return sum(v for k, v in _stats(url).items() if k.startswith("/"))
+
+
+def _reset(url: str) -> None:
+    req = urllib.request.Request(url + "/_control", data=b'{"reset_counters": true}',
+                                 method="POST")
+    urllib.request.urlopen(req, timeout=10).read()
+
+
+def _settle(spool: Path, timeout=60.0) -> None:
+    """Wait until pypirepo has stored every file it fetched (no spool file left)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(spool.glob("pypirepo-fetch-*")):
+            return
+        time.sleep(0.05)
+    raise RuntimeError("pypirepo never finished storing its fetches")
+
+
+def run(results) -> str:
+    quick = getattr(results, "quick", False)
+    repeat = 1 if quick else 3
+    figures: dict = {"load_before": load_average(), "repeat": repeat, "packages": PACKAGES,
+                     "latency": LATENCY, "threads": SERVER_THREADS}
+    with tempfile.TemporaryDirectory(prefix="bench-fallback-") as tmp:
+        work = Path(tmp)
+        index = build_upstream(work / "upstream")
+        spec = work / "upstream-spec.json"
+        spec.write_text(json.dumps(index.to_spec()))
+        figures["files"] = sum(len(v) for v in index.projects.values())
+        port = free_port()
+        upstream = spawn([str(VENV_BIN / "python"), str(TESTS / "upstream_server.py"),
+                          "--dir", str(work / "upstream"), "--spec", str(spec),
+                          "--port", str(port), "--latency", str(LATENCY)],
+                         work / "upstream", port)
+        try:
+            upstream.wait_for("/_stats", timeout=30)
+            for scenario, wanted in SCENARIOS.items():
+                for client in ("pip", "uv"):
+                    figures[f"{scenario}-{client}"] = _measure(
+                        client, upstream.url, work, repeat, scenario, wanted())
+        finally:
+            upstream.stop()
+    results[NAME] = figures
+    return report(figures)
+
+
+def _measure(client: str, upstream_url: str, work: Path, repeat: int, scenario: str,
+             wanted: list[str]) -> dict:
+    """direct, cold and warm in turn, repeat times: a change in the machine's load (other
+    work shares the two cores) then weighs on all three alike."""
+    out = {"direct": [], "cold": [], "warm": [], "warm_upstream_requests": [],
+           "cold_upstream_requests": []}
+    simple = upstream_url + "/simple/"
+    install(client, simple, work, "prime", wanted)  # page cache, the client's imports
+    for r in range(repeat):
+        out["direct"].append(install(client, simple, work, f"direct{r}", wanted))
+        home = work / f"pypirepo-{scenario}-{client}-{r}"
+        repo = Pypirepo(home, home / "storage", app={
+            "pypi.fallback": "cache",
+            "pypi.fallback_url": simple,
+            "pypi.cache_update": "everyone",
+            "pypi.upstream_spool_dir": str(home / "spool"),
+        })
+        server = _spawn(repo)
+        try:
+            server.wait_for("/simple/")
+            _reset(upstream_url)
+            out["cold"].append(install(client, server.url + "/simple/", work, f"cold{r}",
+                                       wanted))
+            out["cold_upstream_requests"].append(_requests(upstream_url))
+            _settle(home / "spool")
+            _reset(upstream_url)
+            out["warm"].append(install(client, server.url + "/simple/", work, f"warm{r}",
+                                       wanted))
+            out["warm_upstream_requests"].append(_requests(upstream_url))
+        finally:
+            server.stop()
+        _log(f"{scenario} {client}: direct {out['direct'][-1]:.2f}s, cold {out['cold'][-1]:.2f}s, "
+             f"warm {out['warm'][-1]:.2f}s (load {load_average()})")
+    for key in ("direct", "cold", "warm"):
+        out[f"{key}_median"] = statistics.median(out[key])
+    out["cold_ratio"] = out["cold_median"] / out["direct_median"]
+    out["warm_ratio"] = out["warm_median"] / out["direct_median"]
+    return out
+
+
+def _spawn(repo: Pypirepo):
+    """pserve with more waitress threads than the harness default (see SERVER_THREADS)."""
+    from servers import write_ini
+
+    repo.directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    ini = write_ini(repo.directory, repo.settings(), port, threads=SERVER_THREADS)
+    return spawn([str(VENV_BIN / "pserve"), str(ini)], repo.directory, port)
+
+
+def report(f: dict) -> str:
+    def ok(ratio, key):
+        return "yes" if ratio <= TARGETS[key] else "**no**"
+
+    lines = [
+        "## Fallback: installs through the cache (issue 3)",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average "
+        f"before: {f['load_before']}. Median of {f['repeat']} runs each; direct, cold and "
+        "warm alternate within each run.",
+        "",
+        "| install | client | direct from upstream | via pypirepo, cold | cold / direct "
+        "(target ≤ 1.15) | via pypirepo, warm | warm / direct (target ≤ 0.5) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    what = {"tree": "the root (30 in a tree)", "flat": "30 names at once"}
+    for scenario in SCENARIOS:
+        for client in ("pip", "uv"):
+            c = f[f"{scenario}-{client}"]
+            lines.append(
+                f"| {what[scenario]} | {client} | {c['direct_median']:.2f} s | "
+                f"{c['cold_median']:.2f} s | {c['cold_ratio']:.2f} ({ok(c['cold_ratio'], 'cold')})"
+                f" | {c['warm_median']:.2f} s | {c['warm_ratio']:.2f} "
+                f"({ok(c['warm_ratio'], 'warm')}) |")
+    warm_requests = max(max(f[k]["warm_upstream_requests"]) for k in f if "-" in k)
+    cold = f["tree-pip"]["cold_upstream_requests"][-1]
+    lines += [
+        "",
+        "How:",
+        "",
+        f"- Upstream: `tests/upstream_server.py` as its own process on loopback, {PACKAGES} "
+        f"projects x {len(VERSIONS)} versions, wheel + sdist each ({f['files']} files, PEP 691 "
+        f"JSON, PEP 658 sidecars), {f['latency'] * 1000:.0f} ms added to every request. "
+        "Project i depends on projects 2i+1 and 2i+2: a tree five levels deep.",
+        f"- Install: `pip install --isolated --no-cache-dir` and `uv pip install --no-cache` "
+        "into a fresh virtualenv (made before the clock starts), of the tree's root (the usual "
+        "`pip install <application>`), and of all 30 names at once; wall time of the command, "
+        "and all 30 packages checked to be installed.",
+        f"- pypirepo: `pserve`, waitress with {f['threads']} threads, SQLite, local storage, "
+        "`pypi.fallback = cache`. Cold: a new server with an empty database and storage for "
+        "each run. Warm: that server again, after its fetches were stored.",
+        f"- Upstream requests: {cold} during a cold pip run (pages, sidecars, wheels: the "
+        "wheel a sidecar names is prefetched, `pypi.upstream_prefetch`), at most "
+        f"{warm_requests} during any warm run.",
+        "- Reading it: a client pays the upstream's latency once per round trip it waits "
+        "for. pip waits for every request in turn, so latency is most of its direct time. uv "
+        "asks in parallel: with the 30 names given at once it waits for about three round "
+        "trips, its own work (resolving, unpacking 30 wheels) is most of its time, and that "
+        "floor is the same through the cache; in a tree it waits level by level.",
+        "- Run it again with `python -m benchmarks.run --only fallback` (or "
+        "`python -m benchmarks.bench_fallback`).",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--output", type=Path, default=BENCHMARKS_MD)
+    args = parser.parse_args(argv)
+
+    class Results(dict):
+        quick = args.quick
+
+    results = Results()
+    body = run(results)
+    document = args.output.read_text() if args.output.exists() else ""
+    args.output.write_text(replace_section(document, NAME, body))
+    print(body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
