@@ -32,7 +32,6 @@ def main(global_config, **ini):
     """The WSGI app factory `pserve` calls: reads like a table of contents."""
     from .access import ConfigAccess, bootstrap_password
     from .cache import Serials
-    from .cache.rebuild import reconcile
     from .fallback import FallbackService
     from .index import PageCache
     from .models import migrate
@@ -58,10 +57,8 @@ def main(global_config, **ini):
         raise SystemExit("pypirepo: the database schema is not current; "
                          "run `pypirepo-migrate <your ini>` first")
     session_factory = make_session_factory(engine)
-    if app_config.reindex_on_start:
-        result = reconcile(storage, session_factory)
-        log.info("cache reconciled with storage: +%d -%d =%d in %.2fs", result.added,
-                 result.removed, result.unchanged, result.seconds)
+    serials = Serials(engine)
+    _reconcile_on_start(app_config.reindex_on_start, storage, session_factory, serials)
 
     # 3. Pyramid: one Configurator, the shared services on the registry, each subsystem
     #    including only its own things.
@@ -72,7 +69,7 @@ def main(global_config, **ini):
     registry.storage = storage
     registry.engine = engine
     registry.session_factory = session_factory
-    registry.serials = Serials(engine)
+    registry.serials = serials
     registry.access = ConfigAccess(app_config, password)
     registry.public_read = Everyone in [p for p in registry.access.read]
     registry.page_cache = PageCache()
@@ -86,3 +83,38 @@ def main(global_config, **ini):
     config.include(".routes")
     config.scan(".views")
     return config.make_wsgi_app()
+
+
+def _reconcile_on_start(mode: str, storage, session_factory, serials) -> None:
+    """Bring the cache in line with storage.
+
+    An empty database is filled before the first request, so the index is never served
+    incomplete. A populated one was right when last written (and instances that share it
+    keep it right), so it serves at once while the walk over storage, which only finds
+    what changed behind our back, runs in the background.
+    """
+    import threading
+
+    from .cache.rebuild import reconcile
+
+    def run():
+        result = reconcile(storage, session_factory)
+        log.info("cache reconciled with storage: +%d -%d =%d in %.2fs", result.added,
+                 result.removed, result.unchanged, result.seconds)
+
+    if mode == "off":
+        return
+    if mode == "background" or (mode == "auto" and serials.index() > 0):
+        threading.Thread(target=_logged(run), name="pypirepo-reconcile", daemon=True).start()
+    else:
+        run()
+
+
+def _logged(fn):
+    def wrapper():
+        try:
+            fn()
+        except Exception:  # noqa: BLE001 - a background thread has nobody else to tell
+            log.exception("reconciling the cache with storage failed")
+
+    return wrapper

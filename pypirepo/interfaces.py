@@ -34,6 +34,22 @@ class ObjectInfo:
     modified: dt.datetime | None = None
 
 
+def check_key(key: str) -> str:
+    """The key rules every backend enforces: relative, '/'-separated, no empty, '.' or
+    '..' segment, no backslash or NUL. With them no key can leave its root or prefix."""
+    if (
+        not key
+        or key[0] == "/"
+        or "\\" in key
+        or "\x00" in key
+        or "//" in key
+        or key.endswith("/")
+        or any(p in (".", "..") for p in key.split("/"))
+    ):
+        raise InvalidKey(f"invalid storage key {key!r}")
+    return key
+
+
 class Storage(abc.ABC):
     """Where files live: the source of truth the metadata cache is rebuilt from.
 
@@ -73,6 +89,10 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object whose key starts with prefix, in no particular order."""
+
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        """Only the keys under prefix; backends that can skip per-object details do."""
+        return (obj.key for obj in self.list(prefix))
 
     def signed_url(self, key: str, expires: int, filename: str | None = None) -> str | None:
         """A self-authorizing URL for a direct download, or None when unsupported."""

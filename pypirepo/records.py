@@ -79,13 +79,17 @@ class FileRecord:
     @classmethod
     def from_json(cls, raw: bytes) -> FileRecord:
         data = json.loads(raw)
-        names = {f.name for f in fields(cls)}
-        data = {k: v for k, v in data.items() if k in names}
+        data = {k: v for k, v in data.items() if k in _FIELDS}
         data["upload_time"] = parse_time(data["upload_time"])
         return cls(**data)
 
     def row(self) -> dict:
-        """Column values for the files table (project_id is added by the caller)."""
-        data = asdict(self)
-        del data["project"], data["display_name"]
-        return data
+        """Column values for the files table (project_id is added by the caller).
+
+        A shallow copy: asdict() would deep-copy `info`, a third of a rebuild's time.
+        """
+        return {name: getattr(self, name) for name in _ROW_FIELDS}
+
+
+_FIELDS = frozenset(f.name for f in fields(FileRecord))
+_ROW_FIELDS = tuple(f.name for f in fields(FileRecord) if f.name not in ("project", "display_name"))

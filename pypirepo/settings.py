@@ -157,7 +157,7 @@ class AppConfig:
     database_url: str
     storage: str
     auto_migrate: bool
-    reindex_on_start: bool
+    reindex_on_start: str  # auto | sync | background | off
     default_read: list[str]
     default_write: list[str]
     admins: list[str]
@@ -184,7 +184,7 @@ class AppConfig:
             database_url=s.get_value("sqlalchemy.url"),
             storage=s.get_value("pypirepo.storage", as_str, "local"),
             auto_migrate=s.get_value("pypirepo.auto_migrate", as_bool, False),
-            reindex_on_start=s.get_value("pypirepo.reindex_on_start", as_bool, True),
+            reindex_on_start=s.get_value("pypirepo.reindex_on_start", _reindex_mode, "auto"),
             default_read=_principals(s, "pypi.default_read", "authenticated"),
             default_write=_principals(s, "pypi.default_write", "authenticated"),
             admins=s.get_value("auth.admins", as_list, []),
@@ -197,6 +197,16 @@ class AppConfig:
             bootstrap_password_file=s.get_value("auth.bootstrap_password_file", as_str, None),
             users=users,
         )
+
+
+def _reindex_mode(text: str) -> str:
+    low = text.strip().lower()
+    if low in ("auto", "sync", "background"):
+        return low
+    try:
+        return "sync" if as_bool(low) else "off"
+    except ValueError:
+        raise ValueError(f"expected auto, sync, background or false, got {text!r}") from None
 
 
 def _principals(s: Settings, key: str, default: str) -> list[str]:

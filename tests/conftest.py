@@ -39,6 +39,9 @@ def app_settings(tmp_path):
     return {
         "sqlalchemy.url": f"sqlite:///{tmp_path}/db.sqlite",
         "pypirepo.auto_migrate": "true",
+        # Tests that change storage behind the app's back need the walk done before the
+        # first request, not in the background as a populated database would get.
+        "pypirepo.reindex_on_start": "sync",
         "pypirepo.storage": "local",
         "storage.dir": str(tmp_path / "storage"),
         "pypi.default_read": "everyone",

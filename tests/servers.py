@@ -62,6 +62,7 @@ def stop(proc: subprocess.Popen, timeout=10.0):
 
 DEFAULT_APP = {
     "pypirepo.auto_migrate": "true",
+    "pypirepo.reindex_on_start": "sync",
     "pypirepo.storage": "local",
     "pypi.default_read": "everyone",
     "pypi.default_write": "authenticated",

@@ -199,15 +199,18 @@ class MetadataCache:
 
 
 def _insert_ignore(dialect: str, model, keys: list[str]):
+    # Core statements on the table, not the ORM entity: the ORM's bulk path costs several
+    # times the INSERT itself for thousands of rows.
+    table = model.__table__
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(model).on_conflict_do_nothing(index_elements=keys)
+        return pg_insert(table).on_conflict_do_nothing(index_elements=keys)
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        return sqlite_insert(model).on_conflict_do_nothing(index_elements=keys)
-    return insert(model)
+        return sqlite_insert(table).on_conflict_do_nothing(index_elements=keys)
+    return insert(table)
 
 
 def _chunks(items, n):

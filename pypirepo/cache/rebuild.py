@@ -32,8 +32,7 @@ class ReconcileResult:
 def scan(storage: Storage) -> tuple[dict[str, str], set[str]]:
     """(filename -> record key, set of distribution keys) under packages/."""
     records, dists = {}, set()
-    for obj in storage.list(PREFIX):
-        key = obj.key
+    for key in storage.list_keys(PREFIX):
         if key.endswith(RECORD_SUFFIX):
             records[key.rsplit("/", 1)[1][: -len(RECORD_SUFFIX)]] = key
         elif not key.endswith(METADATA_SUFFIX):

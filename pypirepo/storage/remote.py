@@ -11,27 +11,13 @@ import io
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
-from ..interfaces import InvalidKey, Storage
+from ..interfaces import Storage, check_key  # noqa: F401 - check_key is re-exported
 from ..settings import ConfigError, as_bool, as_duration, as_int, as_size, as_str
 
 MiB = 1024 * 1024
 # How many small objects read_many fetches at once: requests to a remote store are
 # latency-bound, so many in flight is what makes a rebuild of 100,000 records fast.
 DEFAULT_PARALLELISM = 32
-
-
-def check_key(key: str) -> str:
-    """The same key rules as the local backend, so a key valid on one is valid on all."""
-    parts = key.split("/")
-    if (
-        not key
-        or key.startswith("/")
-        or "\\" in key
-        or "\x00" in key
-        or any(p in ("", ".", "..") for p in parts)
-    ):
-        raise InvalidKey(f"invalid storage key {key!r}")
-    return key
 
 
 def parse_prefix(text: str) -> str:

@@ -103,3 +103,27 @@ def test_env_overrides_ini_in_a_real_server(server, dists):
     import requests
 
     assert requests.get(server.url + "/simple/").status_code == 200
+
+
+def test_auto_reindex_fills_an_empty_db_first_and_a_populated_one_in_background(
+        make_app, app_settings, dists, tmp_path):
+    import time
+
+    app = make_app()
+    upload(app, dists.wheel("alpha", "1.0"), "alpha", "1.0")
+    Path(app_settings["sqlalchemy.url"][len("sqlite:///"):]).unlink()
+    # empty database: complete before the first request
+    app = make_app(**{"pypirepo.reindex_on_start": "auto"})
+    assert "alpha-1.0" in app.get("/simple/alpha/").text
+
+    # populated database: a file added behind our back shows up once the walk is done
+    other = make_app(**{"storage.dir": str(tmp_path / "other"),
+                        "sqlalchemy.url": f"sqlite:///{tmp_path}/other.sqlite"})
+    upload(other, dists.wheel("beta", "1.0"), "beta", "1.0")
+    shutil.copytree(tmp_path / "other" / "packages" / "beta",
+                    tmp_path / "storage" / "packages" / "beta")
+    app = make_app(**{"pypirepo.reindex_on_start": "auto"})
+    deadline = time.monotonic() + 10
+    while "beta" not in app.get("/simple/").text:
+        assert time.monotonic() < deadline, "background reconcile never finished"
+        time.sleep(0.05)
