@@ -286,7 +286,7 @@ class FallbackService:
         FallbackDenied, UpstreamFailed or StoredMeanwhile.
         """
         cfg = self.config
-        if not cfg.fetch_allowed(name):
+        if not cfg.fetch_allowed(name) or not names.is_valid_project_name(name):
             return None
         meta = filename.endswith(records.METADATA_SUFFIX)
         dist_name = filename[: -len(records.METADATA_SUFFIX)] if meta else filename
@@ -397,7 +397,7 @@ class FallbackService:
         cfg = self.config
         if not (cfg.enabled and cfg.check_uploads and cfg.fetch_allowed(project)):
             return
-        if cfg.may_merge(project) or (user is not None and user in self.access.admins):
+        if cfg.may_merge(project) or "group:admin" in self.access.principals(user):
             return
         if UpstreamCache(session).has_private_files(project):
             return

@@ -216,6 +216,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, head: bool):
         owner = self.server.owner
+        with owner._lock:
+            owner.active += 1
+        try:
+            self._answer(head)
+        finally:
+            with owner._lock:
+                owner.active -= 1
+
+    def _answer(self, head: bool):
+        owner = self.server.owner
         path = self.path.split("?", 1)[0]
         if path == "/_stats":
             return self._send(200, json.dumps(owner.stats()).encode(), "application/json")
@@ -337,6 +347,7 @@ class UpstreamServer:
         self.port = port
         self.switches = Switches()
         self.requests: Counter = Counter()
+        self.active = 0  # requests being answered right now
         self._lock = threading.Lock()
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -391,6 +402,12 @@ class UpstreamServer:
     def count(self, what: str) -> None:
         with self._lock:
             self.requests[what] += 1
+
+    def idle(self, timeout: float = 10.0) -> None:
+        """Wait until no request is being answered (a slow one may outlive its test)."""
+        deadline = time.monotonic() + timeout
+        while self.active and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def reset_counters(self) -> None:
         with self._lock:

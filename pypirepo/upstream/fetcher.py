@@ -24,8 +24,6 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError
-
 from .. import distinfo, names, records
 from ..cache import MetadataCache
 from ..records import FileRecord, parse_time, utcnow
@@ -219,15 +217,36 @@ class FileFetcher:
 
     def _store_loop(self) -> None:
         while True:
-            flight = self._store_queue.get()
-            stored = False
+            batch = [self._store_queue.get()]
+            while True:
+                try:
+                    batch.append(self._store_queue.get_nowait())
+                except queue.Empty:
+                    break
+            put: list[tuple[Flight, FileRecord]] = []
             try:
-                stored = self._store(flight)
-            except Exception:  # noqa: BLE001 - the next request fetches it again
-                log.exception("storing %s fetched from upstream failed", flight.filename)
+                for flight in batch:
+                    try:
+                        put.append((flight, self._put(flight)))
+                    except Exception:  # noqa: BLE001 - the next request fetches it again
+                        log.exception("storing %s fetched from upstream failed",
+                                      flight.filename)
+                self._record([record for _, record in put])
+            except Exception:  # noqa: BLE001
+                log.exception("recording %d file(s) fetched from upstream failed", len(put))
+                put = []
             finally:
-                self._land(flight, stored)
-                self._store_queue.task_done()
+                kept = {id(f) for f, _ in put}
+                for flight in batch:
+                    self._land(flight, id(flight) in kept)
+                    self._store_queue.task_done()
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until every verified fetch is stored (tests and benchmarks)."""
+        deadline = time.monotonic() + timeout
+        while (self._store_queue.unfinished_tasks or self._flights) \
+                and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def _land(self, flight: Flight, stored: bool) -> None:
         key = (flight.project, flight.filename)
@@ -297,8 +316,8 @@ class FileFetcher:
                  flight.written, time.monotonic() - started)
         flight._finish(VERIFIED)
 
-    def _store(self, flight: Flight) -> bool:
-        """Put the verified file into storage and the metadata cache."""
+    def _put(self, flight: Flight) -> FileRecord:
+        """Put the verified file into storage; returns its record for the database."""
         entry, project, filename = flight.entry, flight.project, flight.filename
         dist = names.parse_filename(filename)
         core, info = _read_metadata(flight.path, filename, dist)
@@ -342,20 +361,19 @@ class FileFetcher:
         with open(flight.path, "rb") as src:
             self.storage.put(records.dist_key(project, filename), src, record.size)
         self.storage.put_bytes(records.record_key(project, filename), record.to_json())
+        return record
+
+    def _record(self, stored: list[FileRecord]) -> None:
+        """Rows for files now in storage: a few statements for the whole batch."""
+        if not stored:
+            return
         with self.session_factory() as session:
             cache = MetadataCache(session)
-            try:
-                if cache.file(project, filename) is None:
-                    row = cache.add_file(record)
-                    cache.bump_serial(row.project_id)
-                    cache.record_event("cache", None, project, record.version, filename,
-                                       detail="fetched from upstream")
-                    session.commit()
-            except IntegrityError:
-                session.rollback()  # another process stored the same verified file first
-                if cache.file(project, filename) is None:
-                    raise
-        return True
+            cache.bulk_add(stored)  # skips rows another process added first
+            for record in stored:
+                cache.record_event("cache", None, record.project, record.version,
+                                   record.filename, detail="fetched from upstream")
+            session.commit()
 
     def fetch_metadata(self, project: str, entry: dict) -> bytes:
         """The PEP 658 sidecar of an upstream wheel, verified when a hash is advertised."""

@@ -50,6 +50,7 @@ def up(upstream):
     if upstream._httpd is None:
         upstream.up()
     upstream.normal()
+    upstream.idle()
     upstream.reset_counters()
     yield upstream
     if upstream._httpd is None:

@@ -42,6 +42,7 @@ def up(upstream):
     if upstream._httpd is None:
         upstream.up()
     upstream.normal()
+    upstream.idle()
     upstream.reset_counters()
     yield upstream
     if upstream._httpd is None:
@@ -51,6 +52,8 @@ def up(upstream):
 
 @pytest.fixture
 def make_fallback_app(make_app, up):
+    built = []
+
     def build(mode="cache", **settings):
         base = {
             "pypi__fallback": mode,
@@ -61,9 +64,17 @@ def make_fallback_app(make_app, up):
             "pypi__upstream_retries": "0",
         }
         base.update(settings)
-        return make_app(**base)
+        app = make_app(**base)
+        built.append(app)
+        return app
 
-    return build
+    yield build
+    # Fetches and prefetches still running belong to this test, not the next one's counts.
+    for app in built:
+        fallback = app.app.registry.fallback
+        if fallback.fetcher is not None:
+            fallback.fetcher.flush()
+            fallback.pages.flush()
 
 
 def stored(app) -> set[str]:
