@@ -49,6 +49,8 @@ class SecurityPolicy:
     def permits(self, request, context, permission):
         if request.pypirepo_bad_credentials:
             return False
+        if self.access.open_to_everyone(permission, context):
+            return True  # the common anonymous read: no principals, no ACL walk
         principals = self.access.principals(request.pypirepo_user)
         return self.acl.permits(context, principals, permission)
 

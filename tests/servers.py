@@ -84,6 +84,7 @@ def write_ini(directory: Path, app: dict, port: int, threads: int = 8) -> Path:
         listen = 127.0.0.1:{port}
         threads = {threads}
         inbuf_overflow = 1048576
+        outbuf_high_watermark = 1048576
 
         [loggers]
         keys = root

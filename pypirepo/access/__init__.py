@@ -92,6 +92,8 @@ class ConfigAccess:
             self.admins.add(self.bootstrap_user)
         self.credentials = CredentialCache(config.auth_cache_ttl)
         self._root_acl = self._build_root_acl()
+        self._everyone_may = {perm for action, who, perm in self._root_acl
+                              if who == Everyone and isinstance(perm, str)}
 
     def authenticate(self, user: str, password: str) -> str | None:
         if not user or not password:
@@ -111,6 +113,10 @@ class ConfigAccess:
             self.credentials.put(user, password)
             return user
         return None
+
+    def open_to_everyone(self, permission: str, context) -> bool:
+        """True when the ACL grants this permission to Everyone whatever the context."""
+        return permission in self._everyone_may
 
     def principals(self, user: str | None) -> list[str]:
         if user is None:
