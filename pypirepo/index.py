@@ -201,20 +201,18 @@ class IndexService:
         if policy is not None:
             policy(self.session, project, user)  # may refuse a new name (STANDARDS D-05)
 
-        existing = self.cache.file_by_name(form.filename)
+        existing, owner = self.cache.file_and_project(form.filename)
         replacing = None
         if existing is not None:
-            if existing.sha256 == got.sha256 and existing.project.name == project:
+            if existing.sha256 == got.sha256 and owner == project:
                 return f"File {form.filename} already exists with the same content; nothing to do."
-            if not self.config.allow_overwrite or existing.project.name != project:
+            if not self.config.allow_overwrite or owner != project:
                 raise _exists(form.filename, existing.sha256)
             replacing = existing
-        if replacing is None:
-            found = self.cache.project_serial(project)
-            if found:
-                twin = self.cache.file_by_digest(found[0], got.sha256)
-                if twin is not None:
-                    raise _exists(twin.filename, twin.sha256)
+        else:
+            twin = self.cache.file_by_digest(project, got.sha256)
+            if twin is not None:
+                raise _exists(*twin)
 
         core = seen.core_metadata
         record = FileRecord(

@@ -57,20 +57,33 @@ class MetadataCache:
         )
         return self.session.execute(stmt).scalar()
 
+    def file_and_project(self, filename: str) -> tuple[File, str] | tuple[None, None]:
+        """The file of that name and its project's name, in one query."""
+        row = self.session.execute(
+            select(File, Project.name).join(Project, File.project_id == Project.id)
+            .where(File.filename == filename)
+        ).first()
+        return (row[0], row[1]) if row else (None, None)
+
     def file_by_name(self, filename: str) -> File | None:
         return self.session.execute(select(File).where(File.filename == filename)).scalar()
 
-    def file_by_digest(self, project_id: int, sha256: str) -> File | None:
-        stmt = select(File).where(File.project_id == project_id, File.sha256 == sha256)
-        return self.session.execute(stmt).scalars().first()
+    def file_by_digest(self, project: str, sha256: str) -> tuple[str, str] | None:
+        """(filename, sha256) of a file of the project with these bytes, if any."""
+        stmt = (
+            select(File.filename, File.sha256).join(Project, File.project_id == Project.id)
+            .where(Project.name == project, File.sha256 == sha256).limit(1)
+        )
+        row = self.session.execute(stmt).first()
+        return (row[0], row[1]) if row else None
 
     # --- writes --------------------------------------------------------------------------
 
     def bump_serial(self, project_id: int | None = None) -> int:
-        self.session.execute(
-            update(IndexState).where(IndexState.id == 1).values(serial=IndexState.serial + 1)
-        )
-        serial = self.index_serial()
+        serial = self.session.execute(
+            update(IndexState).where(IndexState.id == 1)
+            .values(serial=IndexState.serial + 1).returning(IndexState.serial)
+        ).scalar()
         if project_id is not None:
             self.session.execute(
                 update(Project).where(Project.id == project_id).values(serial=serial)

@@ -69,9 +69,10 @@ class LocalStorage(Storage):
         try:
             with os.fdopen(fd, "wb") as out:
                 shutil.copyfileobj(stream, out, _CHUNK)
+                out.flush()
                 if self.fsync:
-                    out.flush()
                     os.fsync(out.fileno())
+                st = os.fstat(out.fileno())
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         except BaseException:
@@ -80,7 +81,8 @@ class LocalStorage(Storage):
             except FileNotFoundError:
                 pass
             raise
-        return self.stat(key)
+        return ObjectInfo(key, st.st_size,
+                          dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc))
 
     def open(self, key: str, start: int = 0, stop: int | None = None) -> BinaryIO:
         try:
