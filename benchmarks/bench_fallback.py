@@ -228,6 +228,8 @@ def report(f: dict) -> str:
     def ok(ratio, key):
         return "yes" if ratio <= TARGETS[key] else "**no**"
 
+    loads = [x for k in f if "-" in k for x in f[k]["load"]] or [0.0]
+
     lines = [
         "## Fallback: installs through the cache (issue 3)",
         "",
@@ -242,7 +244,6 @@ def report(f: dict) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     what = {"tree": "the root (30 in a tree)", "flat": "30 names at once"}
-    loads = [x for k in f if "-" in k for x in f[k]["load"]] or [0.0]
     for scenario in SCENARIOS:
         for client in ("pip", "uv"):
             c = f[f"{scenario}-{client}"]
