@@ -432,3 +432,24 @@ def test_settings_pypicloud_names(make_app, up):
     from pip._internal.models.index import PyPI
 
     assert app.app.registry.fallback.config.url == PyPI.simple_url.rstrip("/") + "/"
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------------
+
+@pytest.mark.postgres
+def test_cache_mode_on_postgres(make_fallback_app, up, pg_url, dists):
+    app = make_fallback_app("cache", sqlalchemy__url=pg_url, pypi__upstream_ttl="0")
+    wheel = upstream_wheel(up, "pubpkg", "1.0")
+    page = app.get("/simple/pubpkg/", headers=JSON)
+    assert hashlib.sha256(app.get(f"/packages/pubpkg/{wheel.filename}").body).hexdigest() \
+        == wheel.sha256
+    _wait_stored(app, f"packages/pubpkg/{wheel.filename}.json")
+    app.get("/simple/pubpkg/", headers=JSON)  # revalidated: the row is updated in place
+    app.app.registry.fallback.pages.flush()
+    up.down()
+    again = make_fallback_app("cache", sqlalchemy__url=pg_url, pypi__upstream_ttl="0")
+    assert again.get("/simple/pubpkg/", headers=JSON).json["files"] == page.json["files"]
+    assert again.get("/pypi/pubpkg/json").json["urls"][0]["origin"] == "upstream"
+    up.up()
+    res = upload(again, dists.wheel("pubpkg", "9.0"), "pubpkg", "9.0", status=403, auth=ALICE)
+    assert "exists on the upstream index" in res.text
