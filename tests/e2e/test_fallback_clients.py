@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import threading
 import time
 import tomllib
@@ -321,4 +322,6 @@ def test_large_file_flat_memory_and_disconnect(tmp_path, up):
         assert grown_mib < 64, f"the server grew by {grown_mib:.0f} MiB for a {LARGE_MB} MiB file"
     finally:
         srv.stop()
+        # pytest keeps the last runs' temporary folders: not with a GiB each in them.
         big.path.unlink()
+        shutil.rmtree(srv.storage_dir / "packages" / "fb-big", ignore_errors=True)
