@@ -71,11 +71,15 @@ def _server(directory: Path, upstream, mode: str, **extra):
     }
     settings.update(extra)
     srv = start_server(directory, **settings)
-    private = distfactory.make_wheel(directory / "dists", "fb-private", "1.0")
-    res = requests.post(f"{srv.url}/legacy/", auth=srv.auth, timeout=30,
-                        data=distfactory.upload_fields(private, "fb-private", "1.0"),
-                        files={"content": (private.name, private.read_bytes())})
-    assert res.status_code == 200, res.text
+    try:
+        private = distfactory.make_wheel(directory / "dists", "fb-private", "1.0")
+        res = requests.post(f"{srv.url}/legacy/", auth=srv.auth, timeout=30,
+                            data=distfactory.upload_fields(private, "fb-private", "1.0"),
+                            files={"content": (private.name, private.read_bytes())})
+        assert res.status_code == 200, res.text
+    except BaseException:
+        srv.stop()  # no fixture owns it yet
+        raise
     return srv
 
 
