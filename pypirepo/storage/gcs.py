@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import BinaryIO
+from urllib.parse import quote
 
 import google.auth
 import requests
@@ -72,6 +74,8 @@ class GCSStorage(RemoteStorage):
         self.signer = signer
         self.api_access_endpoint = api_access_endpoint
         self.part_size = chunk_size
+        # the authorized session the client sends its requests with (read_many reuses it)
+        self._session = client._http
 
     @classmethod
     def from_settings(cls, settings) -> GCSStorage:
@@ -198,6 +202,39 @@ class GCSStorage(RemoteStorage):
     def read_bytes(self, key: str) -> bytes:
         with _errors(key):
             return self._blob(key).download_as_bytes(raw_download=True)
+
+    def read_many(self, keys: Iterable[str]) -> Iterator[tuple[str, bytes | None]]:
+        keys = list(keys)
+        if len(keys) < 4 or self.parallelism <= 1:
+            yield from super().read_many(keys)
+            return
+        with ThreadPoolExecutor(self.parallelism, thread_name_prefix="gcs-read") as pool:
+            yield from pool.map(self._read_small, keys)
+
+    def _read_small(self, key: str) -> tuple[str, bytes | None]:
+        """One small object for read_many (a rebuild reads one record per file).
+
+        The client's download path (checksumming, retry wrappers, a download object per
+        call) costs more CPU than a small record's request itself; a plain media GET on
+        the client's own authorized session costs a fraction. Anything but a 200 or a 404
+        goes the SDK's way, with its retries and error handling.
+        """
+        name = self.prefix + check_key(key)
+        url = (f"{self.client.api_endpoint}/download/storage/v1/b/{self.bucket.name}/o/"
+               f"{quote(name, safe='')}?alt=media")
+        try:
+            answer = self._session.get(url, timeout=(10, 60))
+        except requests.RequestException:
+            answer = None
+        if answer is not None:
+            if answer.status_code == 200:
+                return key, answer.content
+            if answer.status_code == 404:
+                return key, None
+        try:
+            return key, self.read_bytes(key)
+        except ObjectNotFound:
+            return key, None
 
     def stat(self, key: str) -> ObjectInfo:
         blob = self._get(key)

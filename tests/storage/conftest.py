@@ -22,9 +22,15 @@ def backend_param(kind: str):
     return pytest.param(kind, id=kind, marks=marks)
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "backends(*kinds): run a storage test on these only")
+
+
 def pytest_generate_tests(metafunc):
     if "storage_settings" in metafunc.fixturenames:
-        metafunc.parametrize("storage_settings", [backend_param(k) for k in BACKENDS],
+        only = metafunc.definition.get_closest_marker("backends")
+        kinds = only.args if only else BACKENDS
+        metafunc.parametrize("storage_settings", [backend_param(k) for k in kinds],
                              indirect=True)
 
 

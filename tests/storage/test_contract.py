@@ -153,9 +153,8 @@ def test_read_many(store):
         assert got[key] is None
 
 
+@pytest.mark.backends("s3", "gcs", "azure")  # the local backend has a folder, not a prefix
 def test_prefix_isolates_indexes_sharing_a_bucket(storage_settings, store, make_store):
-    if store.alias == "local":
-        pytest.skip("the local backend has a folder, not a prefix")
     other = make_store(dict(storage_settings, **{"storage.prefix": "other-" + uuid.uuid4().hex}))
     store.put_bytes("packages/x/x-1.tar.gz", b"mine")
     other.put_bytes("packages/x/x-1.tar.gz", b"theirs")
@@ -240,9 +239,8 @@ def test_signed_url_downloads_the_object(store):
     assert "Content-Encoding" not in answer.headers
 
 
+@pytest.mark.backends("azure")  # only Azurite verifies signatures; moto and fake-gcs accept any
 def test_azure_checks_its_signatures(store):
-    if store.alias != "azure":
-        pytest.skip("only Azurite verifies signatures (moto and fake-gcs-server accept any)")
     store.put_bytes("sig/file.whl", b"data")
     url = store.signed_url("sig/file.whl", 300)
     assert requests.get(url, timeout=10).status_code == 200
@@ -254,9 +252,8 @@ def test_azure_checks_its_signatures(store):
     assert requests.get(other, timeout=10).status_code in (403, 404)
 
 
+@pytest.mark.backends("gcs")
 def test_gcs_signatures_verify_with_the_public_key(store, storage_settings):
-    if store.alias != "gcs":
-        pytest.skip("checks the V4 signature of a GCS URL")
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import padding
@@ -293,11 +290,10 @@ def gcs_string_to_sign(url: str) -> tuple[bytes, bytes]:
     return sts.encode(), signature
 
 
+@pytest.mark.backends("s3", "gcs", "azure")
 def test_a_missing_bucket_stops_the_start(storage_settings, make_store):
     """Checked once when the backend is built: the operator learns which setting is wrong."""
     kind = storage_settings["pypirepo.storage"]
-    if kind == "local":
-        pytest.skip("no bucket")
     key = "storage.container" if kind == "azure" else "storage.bucket"
     with pytest.raises(ConfigError) as caught:
         make_store(dict(storage_settings, **{key: "no-such-bucket-x1"}))
@@ -305,12 +301,11 @@ def test_a_missing_bucket_stops_the_start(storage_settings, make_store):
     assert "no-such-bucket-x1" in str(caught.value)
 
 
+@pytest.mark.backends("s3", "gcs", "azure")
 def test_sdk_errors_come_out_as_storage_errors(request, storage_settings, make_store):
     """A bucket that disappears under a running index: our StorageError, never an SDK's
     exception, and never mistaken for a missing object."""
     kind = storage_settings["pypirepo.storage"]
-    if kind == "local":
-        pytest.skip("no bucket")
     emulator = request.getfixturevalue(f"{kind}_server")
     bucket = emulator.create_bucket()
     key = "storage.container" if kind == "azure" else "storage.bucket"
