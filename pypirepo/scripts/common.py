@@ -20,3 +20,14 @@ def load(ini: str):
         return settings, AppConfig.from_settings(settings)
     except ConfigError as exc:
         sys.exit(f"pypirepo: configuration error: {exc}")
+
+
+def engine_for(config):
+    """The engine of the ini's database, migrated first when the ini says so."""
+    from ..models import migrate
+    from ..models.session import make_engine
+
+    engine = make_engine(config.database_url)
+    if config.auto_migrate:
+        migrate.upgrade(engine)
+    return engine

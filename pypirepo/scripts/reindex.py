@@ -7,11 +7,10 @@ import sys
 import time
 
 from ..cache.rebuild import reconcile
-from ..models import migrate
-from ..models.session import make_engine, make_session_factory
+from ..models.session import make_session_factory
 from ..settings import ConfigError
 from ..storage import storage_from_settings
-from .common import load
+from .common import engine_for, load
 
 
 class Progress:
@@ -50,10 +49,7 @@ def main(argv=None):
         storage = storage_from_settings(settings)
     except ConfigError as exc:
         sys.exit(f"pypirepo: configuration error: {exc}")
-    engine = make_engine(config.database_url)
-    if config.auto_migrate:
-        migrate.upgrade(engine)
-    result = reconcile(storage, make_session_factory(engine),
+    result = reconcile(storage, make_session_factory(engine_for(config)),
                        progress=None if args.quiet else Progress())
     print(f"added {result.added}, removed {result.removed}, unchanged {result.unchanged}"
           f" in {result.seconds:.2f}s")

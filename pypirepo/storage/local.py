@@ -120,37 +120,23 @@ class LocalStorage(Storage):
                 break
 
     def list(self, prefix: str = ""):
-        # Walk only the folder the prefix names, then filter by the rest of the prefix.
-        base, _, _ = prefix.rpartition("/")
-        top = self.root / base if base else self.root
-        stack = [top]
-        while stack:
-            folder = stack.pop()
-            try:
-                entries = os.scandir(folder)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            with entries:
-                for entry in entries:
-                    if entry.name.startswith(_TMP_PREFIX):
-                        continue
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(Path(entry.path))
-                        continue
-                    key = os.path.relpath(entry.path, self.root).replace(os.sep, "/")
-                    if key.startswith(prefix):
-                        st = entry.stat()
-                        yield ObjectInfo(
-                            key, st.st_size,
-                            dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc),
-                        )
+        for key, entry in self._walk(prefix):
+            st = entry.stat()
+            yield ObjectInfo(key, st.st_size,
+                             dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc))
 
     def list_keys(self, prefix: str = ""):
-        # The rebuild only needs names: skip the stat() and path arithmetic of list().
+        # The rebuild only needs names: no stat() per object.
+        return (key for key, _entry in self._walk(prefix))
+
+    def _walk(self, prefix: str):
+        """(key, DirEntry) of every file under prefix, temporary files skipped.
+
+        Walks only the folder the prefix names, then filters by the rest of the prefix.
+        """
         base, _, _ = prefix.rpartition("/")
-        top = self._root_str + base if base else str(self.root)
+        stack = [self._root_str + base if base else str(self.root)]
         cut = len(self._root_str)
-        stack = [top]
         while stack:
             folder = stack.pop()
             try:
@@ -166,7 +152,7 @@ class LocalStorage(Storage):
                         continue
                     key = entry.path[cut:]
                     if key.startswith(prefix):
-                        yield key
+                        yield key, entry
 
     def read_bytes(self, key: str) -> bytes:
         try:

@@ -31,22 +31,17 @@ def project_json(context, request):
 
 
 @view_config(route_name="api_file", request_method="DELETE", permission="delete")
-def delete_file(context, request):
-    try:
-        gone = request.index.delete_file(context.name, request.matchdict["filename"],
-                                         request.pypirepo_user)
-    except NotFound:
-        return error_response(request, 404, "No such file.")
-    return json_response({"deleted": gone})
-
-
 @view_config(route_name="api_version", request_method="DELETE", permission="delete")
-def delete_version(context, request):
+def delete(context, request):
+    index, user, match = request.index, request.pypirepo_user, request.matchdict
     try:
-        gone = request.index.delete_version(context.name, request.matchdict["version"],
-                                            request.pypirepo_user)
+        if "filename" in match:
+            gone = index.delete_file(context.name, match["filename"], user)
+        else:
+            gone = index.delete_version(context.name, match["version"], user)
     except NotFound:
-        return error_response(request, 404, "No such version.")
+        return error_response(request, 404, "No such file." if "filename" in match
+                              else "No such version.")
     return json_response({"deleted": gone})
 
 

@@ -48,6 +48,8 @@ class StorageIter:
 @view_config(route_name="file", request_method="GET", permission="read")
 def download(context, request):
     filename = request.matchdict["filename"]
+    if not context.valid:
+        return error_response(request, 404, f"No project named {context.raw_name!r}.")
     index = request.index
     try:
         if filename.endswith(records.METADATA_SUFFIX):

@@ -94,3 +94,8 @@ def test_head_does_not_send_body(app, files):
     w = files["wheel"]
     res = app.head(f"/packages/demo/{w.name}")
     assert res.body == b"" and res.headers["Content-Length"] == str(w.stat().st_size)
+
+
+def test_invalid_project_name_in_file_url(app, files):
+    res = app.get(f"/packages/-bad-/{files['sdist'].name}", status=404)
+    assert "No project named" in res.text
