@@ -69,11 +69,3 @@ class UpstreamCache:
             .where(Project.name == project, File.origin == "private")
         )
         return bool(self.session.execute(stmt).scalar())
-
-    def file(self, project: str, filename: str) -> File | None:
-        stmt = (
-            select(File)
-            .join(Project, File.project_id == Project.id)
-            .where(Project.name == project, File.filename == filename)
-        )
-        return self.session.execute(stmt).scalar()
