@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -296,6 +297,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     global ONLY
     ONLY = tuple(args.only or ())
+    # A stop by signal still stops the store servers we started (context managers).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     class Results(dict):
         quick = args.quick
