@@ -28,7 +28,6 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 from pyramid.authorization import Authenticated, Everyone
 
@@ -96,7 +95,6 @@ class FallbackService:
         self.session_factory = session_factory
         self._metadata_locks = KeyedLocks()
         self._built: OrderedDict = OrderedDict()  # (name, prefix) -> (token, Page)
-        self._local: OrderedDict = OrderedDict()  # name -> (serial, rows we hold)
         self._built_lock = threading.Lock()
         self._may_fetch = self._principals(config.cache_update)
 
@@ -152,23 +150,24 @@ class FallbackService:
 
     # --- project pages -----------------------------------------------------------------------
 
-    def project_page(self, index, name: str, prefix: str, local: Page | None,
-                     user: str | None) -> Page | None:
-        """The page to serve for a project, given the page of what we hold (or None).
+    def project_page(self, index, name: str, prefix: str, user: str | None) -> Page | None:
+        """The page to serve for a project: ours (index.project_page), upstream's files
+        with our URLs, or both merged.
 
         Returns None for "not here, not upstream"; raises RedirectUpstream,
         FallbackDenied or UpstreamFailed.
         """
         cfg = self.config
         if not cfg.fetch_allowed(name):
-            return local
-        rows = self._local_files(index, name, local.serial if local is not None else None)
-        private = [r for r in rows if r.origin != "upstream"]
-        cached = [r for r in rows if r.origin == "upstream"]
-        serial = local.serial if local is not None else 0
+            return index.project_page(name, prefix)
+        held = index.project_files(name)
+        if held is not None:
+            rows, private, cached, serial = held.rows, held.private, held.upstream, held.serial
+        else:
+            rows, private, cached, serial = [], [], [], 0
         if private and not cfg.may_merge(name):
             if not cached:
-                return local
+                return index.project_page(name, prefix)
             # Files fetched before the name became private are hidden, not merged.
             return self._build(name, prefix, f"private:{serial}", serial,
                                lambda: [file_entry(prefix, name, r) for r in private])
@@ -202,22 +201,6 @@ class FallbackService:
         token = f"{cfg.mode}:{listing.token}:{serial}:{bucket}"
         return self._build(name, prefix, token, serial,
                            lambda: self._merged(name, prefix, listing, cached, private, cutoff))
-
-    def _local_files(self, index, name: str, serial: int | None) -> list[SimpleNamespace]:
-        """What we hold of the project, remembered under its serial (which any change to
-        its files bumps), so that a warm request costs no query beyond the serial's."""
-        if serial is None:
-            return []
-        with self._built_lock:
-            hit = self._local.get(name)
-        if hit is not None and hit[0] == serial:
-            return hit[1]
-        rows = _snapshot(UpstreamCache(index.session).local_files(name))
-        with self._built_lock:
-            self._local[name] = (serial, rows)
-            while len(self._local) > 4096:
-                self._local.popitem(last=False)
-        return rows
 
     def _rows_page(self, name, prefix, serial, rows) -> Page:
         cutoff = self._cutoff(name)
@@ -290,8 +273,8 @@ class FallbackService:
             return None
         meta = filename.endswith(records.METADATA_SUFFIX)
         dist_name = filename[: -len(records.METADATA_SUFFIX)] if meta else filename
-        found = index.serials.project(name)
-        rows = self._local_files(index, name, found[1] if found else None)
+        held = index.project_files(name)  # the download view has just asked: no query
+        rows = held.rows if held is not None else []
         index.close()  # as for pages: no connection held while the upstream is waited on
         if any(r.origin != "upstream" for r in rows) and not cfg.may_merge(name):
             return None
@@ -432,15 +415,6 @@ def upstream_entry(prefix: str, project: str, u: dict, absolute: bool = False) -
     if u.get("upload_time"):
         entry["upload-time"] = u["upload_time"]
     return entry
-
-
-_ROW_FIELDS = ("filename", "origin", "sha256", "requires_python", "yanked", "yanked_reason",
-               "size", "upload_time", "metadata_sha256")
-
-
-def _snapshot(rows) -> list[SimpleNamespace]:
-    """Plain copies of the rows' columns, usable after the session lets go of them."""
-    return [SimpleNamespace(**{k: getattr(r, k) for k in _ROW_FIELDS}) for r in rows]
 
 
 def _row_times(row) -> dict:

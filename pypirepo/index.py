@@ -43,6 +43,24 @@ class Page:
     bodies: dict  # content type -> bytes, rendered on first use
 
 
+@dataclass
+class ProjectFiles:
+    """What we hold of a project at one serial, as plain rows shared by every thread:
+    one query per serial serves its pages, its downloads and the fallback."""
+
+    serial: int
+    rows: list  # cache.file_rows(): sorted by filename
+    by_name: dict
+    private: list  # uploaded here
+    upstream: list  # cached from the upstream index
+
+    @classmethod
+    def of(cls, serial: int, rows: list) -> ProjectFiles:
+        private = [r for r in rows if r.origin != "upstream"]
+        upstream = [r for r in rows if r.origin == "upstream"]
+        return cls(serial, rows, {r.filename: r for r in rows}, private, upstream)
+
+
 class PageCache:
     """A small LRU of rendered pages keyed by (kind, name, url prefix).
 
@@ -100,6 +118,7 @@ class IndexService:
         self.config = config
         self.pages = page_cache
         self.render = renderer
+        self._serials: dict = {}  # name -> serials.project(name), once per request
 
     # The ORM session is opened only when a request needs more than a page-cache hit.
     @property
@@ -135,15 +154,38 @@ class IndexService:
             self.pages.put(key, page)
         return page
 
-    def project_page(self, name: str, prefix: str) -> Page | None:
-        found = self.serials.project(name)
+    def project_serial(self, name: str) -> tuple[int, int] | None:
+        """(project id, serial) or None: the freshness query, made once per project and
+        request however many steps of the request ask (a download, then the fallback)."""
+        try:
+            return self._serials[name]
+        except KeyError:
+            found = self._serials[name] = self.serials.project(name)
+            return found
+
+    def project_files(self, name: str) -> ProjectFiles | None:
+        """The files we hold of a project, read once per serial per process."""
+        found = self.project_serial(name)
         if found is None:
             return None
         project_id, serial = found
+        key = ("files", name, "")
+        held = self.pages.get(key, serial)
+        if held is None:
+            held = ProjectFiles.of(serial, self.cache.file_rows(project_id))
+            self.pages.put(key, held)
+        return held
+
+    def project_page(self, name: str, prefix: str) -> Page | None:
+        found = self.project_serial(name)
+        if found is None:
+            return None
+        serial = found[1]
         key = ("project", name, prefix)
         page = self.pages.get(key, serial)
         if page is None:
-            files = self.cache.files(project_id)
+            held = self.project_files(name)
+            files = held.rows
             if not files:
                 return None
             data = {
@@ -175,13 +217,23 @@ class IndexService:
     # --- files ---------------------------------------------------------------------------
 
     def get_file(self, project: str, filename: str) -> File:
+        """The File object, for changing it; downloads read file_row()."""
         row = self.cache.file(project, filename)
         if row is None:
             raise NotFound(filename)
         return row
 
+    def file_row(self, project: str, filename: str):
+        """A file's plain row (the columns of cache.file_rows()) for serving it: the
+        freshness query and a dict lookup once the project's files are held."""
+        held = self.project_files(project)
+        row = held.by_name.get(filename) if held is not None else None
+        if row is None:
+            raise NotFound(filename)
+        return row
+
     def open_metadata(self, project: str, filename: str) -> bytes:
-        row = self.get_file(project, filename)
+        row = self.file_row(project, filename)
         if not row.metadata_sha256:
             raise NotFound(filename + ".metadata")
         try:

@@ -17,6 +17,12 @@ from ..models import Event, File, IndexState, Project
 from ..records import FileRecord, utcnow
 
 
+# What the simple API and downloads need of a file; file_rows() returns these columns.
+FILE_ROW_COLUMNS = ("filename", "version", "origin", "sha256", "requires_python", "yanked",
+                    "yanked_reason", "size", "upload_time", "metadata_sha256")
+_FILES = File.__table__
+
+
 class MetadataCache:
     def __init__(self, session: Session):
         self.session = session
@@ -48,6 +54,14 @@ class MetadataCache:
     def files(self, project_id: int) -> list[File]:
         stmt = select(File).where(File.project_id == project_id).order_by(File.filename)
         return list(self.session.execute(stmt).scalars())
+
+    def file_rows(self, project_id: int) -> list:
+        """The project's files as plain rows (attribute access by column name, sorted by
+        filename): what pages and downloads read. A Core statement on the session's
+        connection, so no File object is built or tracked for a read-only request."""
+        stmt = (select(*(_FILES.c[name] for name in FILE_ROW_COLUMNS))
+                .where(_FILES.c.project_id == project_id).order_by(_FILES.c.filename))
+        return self.session.connection().execute(stmt).all()
 
     def file(self, project: str, filename: str) -> File | None:
         stmt = (

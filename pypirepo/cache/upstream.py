@@ -52,16 +52,6 @@ class UpstreamCache:
         self.session.execute(update(UpstreamPage).where(UpstreamPage.project == project)
                              .values(fetched=fetched, etag=etag))
 
-    def local_files(self, project: str) -> list[File]:
-        """Every file we hold for the project, private uploads and cached upstream files."""
-        stmt = (
-            select(File)
-            .join(Project, File.project_id == Project.id)
-            .where(Project.name == project)
-            .order_by(File.filename)
-        )
-        return list(self.session.execute(stmt).scalars())
-
     def has_private_files(self, project: str) -> bool:
         stmt = (
             select(func.count(File.id))

@@ -58,7 +58,7 @@ def download(context, request):
                                 conditional_response=True)
             response.cache_control = _cache_control(request)
             return response
-        row = index.get_file(context.name, filename)
+        row = index.file_row(context.name, filename)
     except NotFound:
         fetched = fallback_download(request, context.name, filename)
         if fetched is not None:

@@ -95,8 +95,9 @@ def simple_project(context, request):
         return error_response(request, 404, "Not Found")
     if context.raw_name != context.name:
         return redirect(request, f"/simple/{context.name}/")
-    page = request.index.project_page(context.name, request.script_name)
-    page = fallback_page(request, context.name, page)
+    # What we hold, or what the fallback makes of it (which reads our page only when it
+    # is the answer, so an upstream-only project builds one page, not two).
+    page = fallback_page(request, context.name)
     if page is None:
         return error_response(request, 404, f"No project named {context.name!r}.")
     return page_response(request, page)

@@ -20,12 +20,13 @@ from . import error_response
 IMMUTABLE = "max-age=365000000, immutable"
 
 
-def fallback_page(request, name: str, local):
-    """The page to serve when the fallback may add to (or replace) what we hold."""
+def fallback_page(request, name: str):
+    """The project's page: what we hold, with (or replaced by) upstream's files when the
+    fallback applies; None for a 404."""
     fallback = request.registry.fallback
     if not fallback.config.enabled:
-        return local
-    return fallback.project_page(request.index, name, request.script_name, local,
+        return request.index.project_page(name, request.script_name)
+    return fallback.project_page(request.index, name, request.script_name,
                                  request.pypirepo_user)
 
 
