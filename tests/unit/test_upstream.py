@@ -194,6 +194,56 @@ def test_client_streams_files_raw(up):
     response = client.open_file(f"{up.url}/files/alpha/{f.filename}")
     data = b"".join(client.iter_raw(response, 100))
     assert data == f.path.read_bytes()  # a .tar.gz arrives as is, not gunzipped
+    response.close()
+    # A download broken off half-way does not leave its rest in a pooled connection: the
+    # next call on the same client gets a clean answer.
+    response = client.open_file(f"{up.url}/files/alpha/{f.filename}")
+    next(client.iter_raw(response, 10))
+    response.close()
+    assert client.fetch_page("alpha").files
+
+
+def test_client_reset_connections_are_retried_then_unavailable(up):
+    up.control(reset=True)
+    client = UpstreamClient(up.simple_url, 1, 1, retries=2, backoff=0.01)
+    with pytest.raises(UpstreamUnavailable, match="could not be reached"):
+        client.fetch_page("alpha")
+    assert up.page_requests("alpha") == 3
+
+
+def test_client_follows_redirects_and_resolves_links_against_the_final_url(up):
+    """An index that moved answers 301; the page's relative links are relative to where
+    the page was finally found, not to the URL we asked."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    page = (f'<a href="../../files/alpha/alpha-1.0.tar.gz#sha256={SHA}">x</a>').encode()
+
+    class Moved(BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/simple/alpha/":
+                self.send_response(301)
+                self.send_header("Location", "/mirror/simple/alpha/")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Moved)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{httpd.server_port}"
+        files = UpstreamClient(base + "/simple/", 1, 1, retries=0).fetch_page("alpha").files
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert [f["url"] for f in files] == [f"{base}/mirror/files/alpha/alpha-1.0.tar.gz"]
 
 
 # --- the page store --------------------------------------------------------------------------------
