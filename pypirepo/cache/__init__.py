@@ -161,6 +161,17 @@ class MetadataCache:
         self.session.add(Event(time=utcnow(), user=user, action=action, project=project,
                                version=version, filename=filename, detail=detail))
 
+    def record_events(self, action: str, records: list[FileRecord], detail: str | None = None,
+                      user: str | None = None) -> None:
+        """One event per file in a single executemany, for batches (no Event objects)."""
+        if not records:
+            return
+        now = utcnow()
+        self.session.execute(insert(Event.__table__), [
+            {"time": now, "user": user, "action": action, "project": r.project,
+             "version": r.version, "filename": r.filename, "detail": detail}
+            for r in records])
+
     def events(self, project: str) -> list[Event]:
         stmt = select(Event).where(Event.project == project).order_by(Event.id)
         return list(self.session.execute(stmt).scalars())

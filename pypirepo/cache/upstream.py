@@ -37,6 +37,12 @@ class UpstreamCache:
                   fetched: dt.datetime, files: list[dict] | None) -> None:
         values = {"upstream": upstream, "status": status, "etag": etag, "fetched": fetched,
                   "files": files}
+        upsert = _upsert(self.session)
+        if upsert is not None:
+            # One statement where the database has an upsert; a newer answer always wins.
+            self.session.execute(upsert.values(project=project, **values)
+                                 .on_conflict_do_update(index_elements=["project"], set_=values))
+            return
         where = UpstreamPage.project == project
         if self.session.execute(update(UpstreamPage).where(where).values(**values)).rowcount:
             return
@@ -59,3 +65,17 @@ class UpstreamCache:
             .where(Project.name == project, File.origin == "private")
         )
         return bool(self.session.execute(stmt).scalar())
+
+
+def _upsert(session):
+    dialect = session.get_bind().dialect.name if isinstance(session, Session) \
+        else session.dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(UpstreamPage.__table__)
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(UpstreamPage.__table__)
+    return None

@@ -370,9 +370,7 @@ class FileFetcher:
         with self.session_factory() as session:
             cache = MetadataCache(session)
             cache.bulk_add(stored)  # skips rows another process added first
-            for record in stored:
-                cache.record_event("cache", None, record.project, record.version,
-                                   record.filename, detail="fetched from upstream")
+            cache.record_events("cache", stored, detail="fetched from upstream")
             session.commit()
 
     def fetch_metadata(self, project: str, entry: dict) -> bytes:

@@ -223,6 +223,9 @@ def test_cached_file_is_local_and_marked_upstream(make_fallback_app, up):
     assert record["origin"] == "upstream" and record["sha256"] == wheel.sha256
     api = app.get("/pypi/pubpkg/json").json
     assert [u["origin"] for u in api["urls"]] == ["upstream"]
+    events = app.get("/api/projects/pubpkg/events").json["events"]
+    assert [(e["action"], e["filename"], e["detail"]) for e in events] == [
+        ("cache", wheel.filename, "fetched from upstream")]
     # The wheel's own METADATA became the sidecar, with the upstream's hash.
     meta = app.get(f"/packages/pubpkg/{wheel.filename}.metadata")
     assert meta.body == wheel.metadata
