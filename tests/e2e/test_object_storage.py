@@ -86,8 +86,8 @@ def test_twine_and_pip_through_object_storage(request, kind, sandbox, tmp_path):
 
     # 2. A second server on the same bucket with an empty database, private reads, and
     #    downloads redirected to signed URLs.
-    b = start_server(tmp_path / "b", **store, **{"storage.redirect": "true",
-                                                  "pypi.default_read": "authenticated"})
+    b = start_server(tmp_path / "b", **store,
+                     **{"storage.redirect": "true", "pypi.default_read": "authenticated"})
     try:
         user, password = b.auth
         page = requests.get(f"{b.url}/simple/{name}/", auth=b.auth, timeout=10,
