@@ -52,6 +52,11 @@ def _translate(exc: BaseException, key: str | None = None) -> BaseException:
     return exc
 
 
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    # botocore gives listings in the local zone and HEADs in UTC; callers compare them
+    return value.astimezone(dt.timezone.utc) if value is not None else None
+
+
 @contextmanager
 def _errors(key: str | None = None):
     try:
@@ -284,7 +289,7 @@ class S3Storage(RemoteStorage):
     def stat(self, key: str) -> ObjectInfo:
         with _errors(key):
             answer = self.client.head_object(Bucket=self.bucket, Key=self._name(key))
-        return ObjectInfo(key, answer["ContentLength"], answer.get("LastModified"))
+        return ObjectInfo(key, answer["ContentLength"], _utc(answer.get("LastModified")))
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         cut = len(self.prefix)
@@ -293,7 +298,7 @@ class S3Storage(RemoteStorage):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix,
                                            PaginationConfig={"PageSize": 1000}):
                 for obj in page.get("Contents", ()):
-                    yield ObjectInfo(obj["Key"][cut:], obj["Size"], obj.get("LastModified"))
+                    yield ObjectInfo(obj["Key"][cut:], obj["Size"], _utc(obj.get("LastModified")))
 
     def read_many(self, keys: Iterable[str]) -> Iterator[tuple[str, bytes | None]]:
         keys = list(keys)

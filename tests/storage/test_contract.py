@@ -6,6 +6,7 @@ started as real processes (tests/emulators.py).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -37,6 +38,10 @@ def test_put_then_read_back(store):
     assert stat.size == 1000
     assert stat.modified is not None and abs(stat.modified.timestamp() - time.time()) < 300
     assert store.exists("packages/demo/demo-1.0.tar.gz")
+    # Times are aware and in UTC wherever they come from (a HEAD or a listing).
+    (listed,) = store.list("packages/demo/")
+    assert stat.modified.utcoffset() == listed.modified.utcoffset() == dt.timedelta(0)
+    assert abs((listed.modified - stat.modified).total_seconds()) < 2
 
 
 def test_put_without_a_size(store):
