@@ -37,6 +37,7 @@ from .index import API_VERSION, Page, file_entry, file_url
 from .interfaces import ObjectNotFound
 from .records import format_time, parse_time, utcnow
 from .upload import UploadError
+from .upstream.background import Lull
 from .upstream.client import UpstreamClient, UpstreamError, UpstreamNotFound, UpstreamUnavailable
 from .upstream.config import UpstreamConfig
 from .upstream.fetcher import FileFetcher, FlightReader
@@ -104,8 +105,9 @@ class FallbackService:
         if not config.enabled:
             return cls(config, None, None, None, access, storage, session_factory)
         client = UpstreamClient.from_config(config)
-        pages = UpstreamPages(client, session_factory.kw["bind"], config)
-        fetcher = FileFetcher(client, storage, session_factory, config.spool_dir)
+        lull = Lull()
+        pages = UpstreamPages(client, session_factory.kw["bind"], config, lull=lull)
+        fetcher = FileFetcher(client, storage, session_factory, config.spool_dir, lull)
         log.info("fallback %s to %s", config.mode, config.url)
         return cls(config, client, pages, fetcher, access, storage, session_factory)
 
@@ -349,19 +351,17 @@ class FallbackService:
         if not entry.get("core_metadata"):
             return None
         key = records.metadata_key(name, filename)
-        try:
-            return UpstreamMetadata(self.storage.read_bytes(key))
-        except ObjectNotFound:
-            pass
+        held = self._held_metadata(key)
+        if held is not None:
+            return held
         if not may:
             raise FallbackDenied(f"{filename}.metadata is not cached here, and only "
                                  f"{_who(self.config.cache_update)} may fetch it from the "
                                  "upstream index")
         with self._metadata_locks.hold(key):
-            try:
-                return UpstreamMetadata(self.storage.read_bytes(key))
-            except ObjectNotFound:
-                pass
+            held = self._held_metadata(key)
+            if held is not None:
+                return held
             try:
                 data = self.fetcher.fetch_metadata(name, entry)
             except UpstreamNotFound:
@@ -369,8 +369,19 @@ class FallbackService:
             except UpstreamError as exc:
                 raise UpstreamFailed(f"{filename}.metadata could not be fetched: {exc}") \
                     from None
-            self.storage.put_bytes(key, data)
+            # Written to storage after the burst: the client waits for its bytes, not for
+            # our disk; until then this process serves them from memory.
+            self.fetcher.keep_sidecar(key, data)
             return UpstreamMetadata(data)
+
+    def _held_metadata(self, key: str) -> UpstreamMetadata | None:
+        data = self.fetcher.sidecar(key)
+        if data is None:
+            try:
+                data = self.storage.read_bytes(key)
+            except ObjectNotFound:
+                return None
+        return UpstreamMetadata(data)
 
     # --- uploads -------------------------------------------------------------------------------
 

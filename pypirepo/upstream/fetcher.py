@@ -1,6 +1,6 @@
 """First downloads of upstream files: one fetch per file, streamed to every waiting client.
 
-A fetch runs in its own thread, independent of any client: it writes the upstream's bytes
+A fetch runs on a worker thread, independent of any client: it writes the upstream's bytes
 to a spool file while hashing them, and every client asking for that file meanwhile
 (the first one too) reads the spool file as it grows. Memory stays flat whatever the
 size, and a client that goes away does not break the fetch for the others.
@@ -10,6 +10,9 @@ equals the one the upstream's index advertised; on a mismatch the clients' strea
 with an error (a short body: no installer accepts it) and nothing is stored. Only a
 verified file is put into storage (atomically, by the storage contract), and only then is
 its row added, so storage never holds a partial or unverified upstream file.
+
+Storing, writing a fetched .metadata and prefetching are write-behind work: they wait for
+a lull (pypirepo.upstream.background), so a client's burst of requests is answered first.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from .. import distinfo, names, records
 from ..cache import MetadataCache
 from ..records import FileRecord, parse_time, utcnow
+from .background import Lull, Workers
 from .client import UpstreamClient, UpstreamError, UpstreamUnavailable
 
 log = logging.getLogger(__name__)
@@ -137,11 +141,14 @@ class FlightReader:
 
 
 class FileFetcher:
-    def __init__(self, client: UpstreamClient, storage, session_factory, spool_dir: str):
+    def __init__(self, client: UpstreamClient, storage, session_factory, spool_dir: str,
+                 lull: Lull | None = None):
         self.client = client
         self.storage = storage
         self.session_factory = session_factory
         self.spool_dir = spool_dir
+        self.lull = lull
+        self._workers = Workers("upstream fetch")
         self.stats = Stats()
         self._flights: dict[tuple[str, str], Flight] = {}
         self._lock = threading.Lock()
@@ -150,6 +157,14 @@ class FileFetcher:
         self._stored: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._store_queue: queue.Queue = queue.Queue()
         self._storer: threading.Thread | None = None
+        # .metadata files fetched for a client and not written to storage yet (the storer
+        # writes them after the burst): served from here meanwhile.
+        self._sidecars: dict[str, bytes] = {}
+        # Prefetches wait for a lull, so that they do not compete with the requests that
+        # asked for them; the files wanted meanwhile are started at once by join().
+        self._prefetch_queue: queue.Queue = queue.Queue()
+        self._prefetcher: threading.Thread | None = None
+        self._prefetching: set[tuple[str, str]] = set()
         self._mismatched: dict[tuple[str, str], tuple[float, HashMismatch]] = {}
         os.makedirs(spool_dir, exist_ok=True)
 
@@ -174,21 +189,57 @@ class FileFetcher:
             return flight, flight.reader()
 
     def prefetch(self, project: str, entry: dict) -> bool:
-        """Start fetching a file nobody asked for yet; False when there is nothing to do."""
+        """Fetch a file nobody asked for yet, once the process is nearly idle; False when
+        there is nothing to do."""
         key = (project, entry["filename"])
         with self._lock:
-            if key in self._flights or key in self._stored or key in self._mismatched:
+            if key in self._flights or key in self._stored or key in self._mismatched \
+                    or key in self._prefetching:
                 return False
-            self._start(key, entry)
-            self.stats.prefetches += 1
+            self._prefetching.add(key)
+            self._prefetch_queue.put((key, entry))
+            self._prefetcher = _running(self._prefetcher, self._prefetch_loop,
+                                        "upstream prefetcher")
             return True
+
+    def _prefetch_loop(self) -> None:
+        while True:
+            batch = [self._prefetch_queue.get()]
+            if self.lull is not None:
+                self.lull.wait()
+            batch += _drain(self._prefetch_queue)
+            for key, entry in batch:
+                try:
+                    with self._lock:
+                        self._prefetching.discard(key)
+                        if key in self._flights or key in self._stored \
+                                or key in self._mismatched:
+                            continue  # a client's download started it meanwhile
+                        self._start(key, entry)
+                        self.stats.prefetches += 1
+                except Exception:  # noqa: BLE001 - a prefetch is only a head start
+                    log.exception("could not prefetch %s", key[1])
+                finally:
+                    self._prefetch_queue.task_done()
+
+    # --- .metadata files -------------------------------------------------------------------
+
+    def sidecar(self, key: str) -> bytes | None:
+        """A .metadata file fetched by this process and not yet written to storage."""
+        return self._sidecars.get(key)
+
+    def keep_sidecar(self, key: str, data: bytes) -> None:
+        """Serve it from memory now, write it to storage after the burst."""
+        with self._lock:
+            self._sidecars[key] = data
+            self._store_queue.put(_Sidecar(key, data))
+            self._storer = _running(self._storer, self._store_loop, "upstream file storer")
 
     def _start(self, key: tuple[str, str], entry: dict) -> Flight:
         flight = Flight(key[0], entry, self.spool_dir)
         self._flights[key] = flight
         self.stats.fetches += 1
-        threading.Thread(target=self._run, args=(flight,), daemon=True,
-                         name=f"fetch {entry['filename']}").start()
+        self._workers.submit(self._run, flight)
         return flight
 
     # --- the fetch thread ------------------------------------------------------------------
@@ -206,23 +257,32 @@ class FileFetcher:
             # Stored by one thread, one file after the other: the clients have their bytes
             # already, and concurrent stores would only fight over the GIL and the
             # database's write lock with the requests being served.
-            self._store_queue.put(flight)
             with self._lock:
-                if self._storer is None or not self._storer.is_alive():
-                    self._storer = threading.Thread(target=self._store_loop, daemon=True,
-                                                    name="upstream file storer")
-                    self._storer.start()
+                self._store_queue.put(flight)
+                self._storer = _running(self._storer, self._store_loop, "upstream file storer")
         else:
             self._land(flight, stored=False)
 
     def _store_loop(self) -> None:
         while True:
             batch = [self._store_queue.get()]
-            while True:
+            if self.lull is not None:
+                self.lull.wait()  # clients have their bytes; storing can wait for a lull
+            batch += _drain(self._store_queue)
+            sidecars = [item for item in batch if isinstance(item, _Sidecar)]
+            batch = [item for item in batch if not isinstance(item, _Sidecar)]
+            for item in sidecars:
                 try:
-                    batch.append(self._store_queue.get_nowait())
-                except queue.Empty:
-                    break
+                    self.storage.put_bytes(item.key, item.data)
+                except Exception:  # noqa: BLE001 - the next request fetches it again
+                    log.exception("storing %s fetched from upstream failed", item.key)
+                finally:
+                    with self._lock:
+                        if self._sidecars.get(item.key) is item.data:
+                            del self._sidecars[item.key]
+                    self._store_queue.task_done()
+            if not batch:
+                continue
             put: list[tuple[Flight, FileRecord]] = []
             try:
                 for flight in batch:
@@ -244,8 +304,8 @@ class FileFetcher:
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until every verified fetch is stored (tests and benchmarks)."""
         deadline = time.monotonic() + timeout
-        while (self._store_queue.unfinished_tasks or self._flights) \
-                and time.monotonic() < deadline:
+        while (self._prefetch_queue.unfinished_tasks or self._store_queue.unfinished_tasks
+               or self._flights) and time.monotonic() < deadline:
             time.sleep(0.005)
 
     def _land(self, flight: Flight, stored: bool) -> None:
@@ -399,3 +459,26 @@ def _read_metadata(path: str, filename: str, dist) -> tuple[bytes | None, dict]:
     except (distinfo.InvalidDistribution, OSError, ValueError) as exc:
         log.warning("cannot read the metadata of upstream file %s: %s", filename, exc)
         return None, {}
+
+
+@dataclass
+class _Sidecar:
+    key: str
+    data: bytes
+
+
+def _drain(q: queue.Queue) -> list:
+    items = []
+    while True:
+        try:
+            items.append(q.get_nowait())
+        except queue.Empty:
+            return items
+
+
+def _running(thread: threading.Thread | None, target, name: str) -> threading.Thread:
+    """The thread, or a new one started when there is none (or it died)."""
+    if thread is None or not thread.is_alive():
+        thread = threading.Thread(target=target, daemon=True, name=name)
+        thread.start()
+    return thread

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from ..cache.upstream import FOUND, NOT_FOUND, UpstreamCache
 from ..records import utcnow
+from .background import Lull
 from .client import UpstreamClient, UpstreamNotFound, UpstreamUnavailable
 
 log = logging.getLogger(__name__)
@@ -78,10 +79,11 @@ class KeyedLocks:
 
 
 class UpstreamPages:
-    def __init__(self, client: UpstreamClient, engine, config, memory: int = 2048):
+    def __init__(self, client: UpstreamClient, engine, config, memory: int = 2048,
+                 lull: Lull | None = None):
         self.client = client
         self.engine = engine
-        self.writer = PageWriter(engine)
+        self.writer = PageWriter(engine, lull)
         self.config = config
         self.locks = KeyedLocks()
         # Listings recently read or fetched by this process: the hot path of a warm
@@ -212,12 +214,14 @@ class PageWriter:
     """Writes pages to the database from one thread, many to a transaction.
 
     The request that fetched a page answers from memory at once; the row is for restarts
-    and other processes, which can wait a few milliseconds. One writer also spares
-    SQLite's single write lock thirty requests queueing on it after a burst of fetches.
+    and other processes, which can wait until a burst of requests is answered (a lull, a
+    second at most). One writer also spares SQLite's single write lock thirty requests
+    queueing on it after a burst of fetches.
     """
 
-    def __init__(self, engine):
+    def __init__(self, engine, lull: Lull | None = None):
         self.engine = engine
+        self.lull = lull
         self.queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -238,6 +242,8 @@ class PageWriter:
     def _loop(self) -> None:
         while True:
             batch = [self.queue.get()]
+            if self.lull is not None:
+                self.lull.wait()
             while True:
                 try:
                     batch.append(self.queue.get_nowait())

@@ -236,9 +236,14 @@ def test_metadata_fetched_verified_and_cached(make_fallback_app, up):
     wheel = upstream_wheel(up, "pubpkg", "1.0")
     res = app.get(f"/packages/pubpkg/{wheel.filename}.metadata")
     assert res.body == wheel.metadata
-    assert f"packages/pubpkg/{wheel.filename}.metadata" in stored(app)
     assert up.stats().get(f"/files/pubpkg/{wheel.filename}.metadata") == 1
-    app.get(f"/packages/pubpkg/{wheel.filename}.metadata")
+    # Asked again before and after it is written to storage: never fetched twice.
+    assert app.get(f"/packages/pubpkg/{wheel.filename}.metadata").body == wheel.metadata
+    app.app.registry.fallback.fetcher.flush()
+    assert f"packages/pubpkg/{wheel.filename}.metadata" in stored(app)
+    assert app.app.registry.fallback.fetcher.sidecar(
+        f"packages/pubpkg/{wheel.filename}.metadata") is None
+    assert app.get(f"/packages/pubpkg/{wheel.filename}.metadata").body == wheel.metadata
     assert up.stats().get(f"/files/pubpkg/{wheel.filename}.metadata") == 1
     # An sdist has no sidecar (S-42), and the wheel itself was not fetched for it.
     sdist = next(f for f in up.index.projects["pubpkg"] if f.filename.endswith(".tar.gz"))

@@ -289,3 +289,58 @@ def test_denied_stale_and_not_found(store, up):
     with pytest.raises(UpstreamUnavailable):
         up.down()
         store.get("never-seen", may_fetch=True)
+
+
+# --- the fallback's threads ------------------------------------------------------------------------
+
+def test_workers_reuse_idle_threads_and_let_them_go():
+    import time
+
+    from pypirepo.upstream.background import Workers
+
+    workers = Workers("test workers", idle_timeout=0.3)
+    done, threads = [], set()
+
+    def job(n):
+        threads.add(threading.current_thread().name + str(threading.get_ident()))
+        done.append(n)
+
+    for n in range(5):
+        workers.submit(job, n)
+        time.sleep(0.02)  # each job is over before the next: one thread serves them all
+    assert sorted(done) == list(range(5)) and len(threads) == 1
+    time.sleep(0.6)  # idle past the timeout: the worker is gone
+    assert not [t for t in threading.enumerate() if t.name == "test workers"]
+    gate = threading.Event()
+    for n in range(3):  # busy workers: each job gets a thread of its own at once
+        workers.submit(gate.wait)
+    time.sleep(0.05)
+    assert len([t for t in threading.enumerate() if t.name == "test workers"]) == 3
+    gate.set()
+
+
+def test_lull_waits_while_the_process_is_busy_at_most_max_delay():
+    import time
+
+    from pypirepo.upstream.background import Lull
+
+    # A low threshold: a loaded CI machine may give the spinner below half a core.
+    lull = Lull(window=0.01, busy=0.05, max_delay=0.3)
+    started = time.monotonic()
+    lull.wait()
+    assert time.monotonic() - started < 0.1  # idle: one window
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            sum(range(1000))
+
+    spinner = threading.Thread(target=spin, daemon=True)
+    spinner.start()
+    try:
+        started = time.monotonic()
+        lull.wait()
+        assert 0.29 <= time.monotonic() - started < 0.6  # busy: waits, but not for ever
+    finally:
+        stop.set()
+        spinner.join()

@@ -1,0 +1,80 @@
+"""The fallback's threads: fetch workers, and the lull its write-behind work waits for.
+
+Every thread of a server process shares one GIL. A client like uv sends its requests in
+bursts (every page of a resolver round at once, then every .metadata, then every wheel),
+and it waits for the slowest answer of a burst. Two things keep the fallback's own work
+from stretching those bursts:
+
+- Workers: a fetch is handed to an idle thread with a queue put. Starting a thread instead
+  waits until the new thread has run, a GIL hand-over that the .metadata response starting
+  a prefetch used to wait for.
+- Lull: storing a verified file (its metadata, three storage writes, a database batch),
+  writing a fetched .metadata, saving upstream pages and prefetching wheels nobody asked
+  for yet are work a client does not wait for. It waits until the process is nearly idle
+  (never longer than `max_delay`), then does everything that piled up in one batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+
+log = logging.getLogger(__name__)
+
+
+class Workers:
+    """Daemon threads, started when no worker is idle and kept a while for the next job.
+
+    Daemon, so that stopping the server never waits for a long download to finish.
+    """
+
+    def __init__(self, name: str, idle_timeout: float = 60.0):
+        self.name = name
+        self.idle_timeout = idle_timeout
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        # One token per worker waiting for a job; a submit takes one or starts a worker.
+        self._idle = threading.Semaphore(0)
+
+    def submit(self, fn, *args) -> None:
+        self._jobs.put((fn, args))
+        if not self._idle.acquire(blocking=False):
+            threading.Thread(target=self._work, daemon=True, name=self.name).start()
+
+    def _work(self) -> None:
+        while True:
+            try:
+                fn, args = self._jobs.get(timeout=self.idle_timeout)
+            except queue.Empty:
+                if self._idle.acquire(blocking=False):
+                    return  # this worker's token taken back: no submit counts on it
+                continue  # a submit took the token: its job is on the way
+            try:
+                fn(*args)
+            except Exception:  # noqa: BLE001 - a worker must outlive a failed job
+                log.exception("%s: a job failed", self.name)
+            self._idle.release()
+
+
+class Lull:
+    """Waits until this process has been mostly idle for a moment.
+
+    "Mostly idle" is measured, not guessed from requests: the process's CPU time over a
+    short window. Requests waiting for the upstream cost no CPU (write-behind work may use
+    that time), a burst being answered keeps the GIL busy (it waits).
+    """
+
+    def __init__(self, window: float = 0.01, busy: float = 0.5, max_delay: float = 1.0):
+        self.window = window
+        self.busy = busy  # share of one core above which the process counts as busy
+        self.max_delay = max_delay
+
+    def wait(self) -> None:
+        deadline = time.monotonic() + self.max_delay
+        while True:
+            cpu, started = time.process_time(), time.monotonic()
+            time.sleep(self.window)
+            now = time.monotonic()
+            if (time.process_time() - cpu) < self.busy * (now - started) or now >= deadline:
+                return
