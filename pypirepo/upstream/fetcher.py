@@ -160,6 +160,7 @@ class FileFetcher:
         # .metadata files fetched for a client and not written to storage yet (the storer
         # writes them after the burst): served from here meanwhile.
         self._sidecars: dict[str, bytes] = {}
+        self._sidecars_written: OrderedDict[str, None] = OrderedDict()
         # Prefetches wait for a lull, so that they do not compete with the requests that
         # asked for them; the files wanted meanwhile are started at once by join().
         self._prefetch_queue: queue.Queue = queue.Queue()
@@ -276,6 +277,11 @@ class FileFetcher:
                     self.storage.put_bytes(item.key, item.data)
                 except Exception:  # noqa: BLE001 - the next request fetches it again
                     log.exception("storing %s fetched from upstream failed", item.key)
+                else:
+                    with self._lock:
+                        self._sidecars_written[item.key] = None
+                        while len(self._sidecars_written) > 10000:
+                            self._sidecars_written.popitem(last=False)
                 finally:
                     with self._lock:
                         if self._sidecars.get(item.key) is item.data:
@@ -416,8 +422,12 @@ class FileFetcher:
             origin="upstream",
             info=info,
         )
-        if core is not None:
-            self.storage.put_bytes(records.metadata_key(project, filename), core)
+        sidecar = records.metadata_key(project, filename)
+        # The same verified bytes as the .metadata a client had us fetch, if it did: that
+        # one is written already (or about to be), so do not write it twice.
+        if core is not None and sidecar not in self._sidecars \
+                and sidecar not in self._sidecars_written:
+            self.storage.put_bytes(sidecar, core)
         with open(flight.path, "rb") as src:
             self.storage.put(records.dist_key(project, filename), src, record.size)
         self.storage.put_bytes(records.record_key(project, filename), record.to_json())

@@ -261,6 +261,12 @@ def test_metadata_request_prefetches_its_wheel(make_fallback_app, up):
     body = app.get(f"/packages/pubpkg/{wheel.filename}").body
     assert hashlib.sha256(body).hexdigest() == wheel.sha256
     assert up.file_requests(wheel.filename) == 1
+    # The sidecar, written once by whichever came first, is served from storage now.
+    app.app.registry.fallback.fetcher.flush()
+    assert app.app.registry.storage.read_bytes(
+        f"packages/pubpkg/{wheel.filename}.metadata") == wheel.metadata
+    assert app.get(f"/packages/pubpkg/{wheel.filename}.metadata").body == wheel.metadata
+    assert up.stats().get(f"/files/pubpkg/{wheel.filename}.metadata") == 1
     # Not above the size limit, and never for a caller who may not fill the cache.
     small = make_fallback_app("cache", pypi__upstream_prefetch_max_size="100")
     other = upstream_wheel(up, "pubpkg", "1.0")
