@@ -32,6 +32,8 @@ class ObjectInfo:
     key: str
     size: int
     modified: dt.datetime | None = None
+    # A version token that changes whenever the object is rewritten (listings fill it).
+    etag: str | None = None
 
 
 def check_key(key: str) -> str:

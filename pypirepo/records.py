@@ -18,6 +18,9 @@ PREFIX = "packages/"
 RECORD_SUFFIX = ".json"
 METADATA_SUFFIX = ".metadata"
 RECORD_FORMAT = 1
+# A cache of every record's text keyed by its version token, so a rebuild on an object
+# store needs one GET instead of one per file. Never the truth: a stale entry is refetched.
+SNAPSHOT_KEY = "snapshots/records.json.gz"
 
 
 def dist_key(project: str, filename: str) -> str:

@@ -4,20 +4,31 @@ Storage is the truth. A file is present when its record (the .json sidecar) is; 
 distribution itself is never opened. Rows whose record is gone are dropped, records the
 database lacks are added. Several processes may run this at once: inserts skip rows that
 another process added first.
+
+On object stores a GET per record is what a rebuild costs, so the listing's etags are
+matched against a snapshot of every record's text (one object, SNAPSHOT_KEY): only the
+records rewritten or added since it was written are fetched. The snapshot is only a cache:
+a stale, corrupt or missing one costs GETs, never a wrong answer, and whoever writes it
+last wins. Local storage skips all this: reading its files is cheaper than stat()ing them.
 """
 
 from __future__ import annotations
 
+import gzip
+import json
 import logging
 import time
 from dataclasses import dataclass
 
-from ..interfaces import Storage
-from ..records import METADATA_SUFFIX, PREFIX, RECORD_SUFFIX, FileRecord
+from ..interfaces import Storage, StorageError
+from ..records import METADATA_SUFFIX, PREFIX, RECORD_SUFFIX, SNAPSHOT_KEY, FileRecord
 from . import MetadataCache
 
 log = logging.getLogger(__name__)
 BATCH = 1000
+# A reconcile that fetched more records than this (or over a tenth of them all) writes a
+# fresh snapshot, so the next rebuild into an empty database reads it instead.
+SNAPSHOT_AFTER = 1000
 
 
 @dataclass
@@ -26,6 +37,8 @@ class ReconcileResult:
     removed: int = 0
     unchanged: int = 0
     orphans: int = 0  # distributions without a record (an interrupted upload)
+    fetched: int = 0  # records read one by one (the rest came from the snapshot)
+    snapshot_written: bool = False
     seconds: float = 0.0
 
 
@@ -40,12 +53,65 @@ def scan(storage: Storage) -> tuple[dict[str, str], set[str]]:
     return records, dists
 
 
+def scan_etags(storage: Storage) -> tuple[dict[str, str], set[str], dict[str, str]]:
+    """scan(), plus record key -> etag from the same listing (no extra request)."""
+    records, dists, etags = {}, set(), {}
+    for obj in storage.list(PREFIX):
+        key = obj.key
+        if key.endswith(RECORD_SUFFIX):
+            records[key.rsplit("/", 1)[1][: -len(RECORD_SUFFIX)]] = key
+            if obj.etag:
+                etags[key] = obj.etag
+        elif not key.endswith(METADATA_SUFFIX):
+            dists.add(key)
+    return records, dists, etags
+
+
+def read_snapshot(storage: Storage) -> dict[str, tuple[str, str]]:
+    """record key -> (etag, record text); empty when absent or unreadable."""
+    try:
+        raw = storage.read_bytes(SNAPSHOT_KEY)
+    except StorageError:  # ObjectNotFound included: no instance has written one yet
+        return {}
+    try:
+        data = json.loads(gzip.decompress(raw))
+        return {key: (etag, text) for key, (etag, text) in data.items()
+                if isinstance(key, str) and isinstance(etag, str) and isinstance(text, str)}
+    except Exception as exc:  # any damage only means fetching the records one by one
+        log.warning("ignoring unreadable records snapshot %s: %s", SNAPSHOT_KEY, exc)
+        return {}
+
+
+def write_snapshot(storage: Storage, entries: dict[str, tuple[str, str]]) -> bool:
+    try:
+        body = json.dumps({k: list(v) for k, v in entries.items()}, separators=(",", ":"))
+        storage.put_bytes(SNAPSHOT_KEY, gzip.compress(body.encode(), compresslevel=6))
+        return True
+    except Exception:  # a cache: failing to write it must never fail a start-up
+        log.warning("could not write the records snapshot %s", SNAPSHOT_KEY, exc_info=True)
+        return False
+
+
+def _parse(key: str, raw: bytes) -> FileRecord | None:
+    try:
+        return FileRecord.from_json(raw)
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("skipping unreadable record %s: %s", key, exc)
+        return None
+
+
 def reconcile(storage: Storage, session_factory, progress=None) -> ReconcileResult:
     started = time.monotonic()
     result = ReconcileResult()
-    records, dists = scan(storage)
+    etags: dict[str, str] | None = None
+    if getattr(storage, "snapshot_rebuild", False):
+        records, dists, etags = scan_etags(storage)
+    else:
+        records, dists = scan(storage)
     record_keys = set(records.values())
     result.orphans = sum(1 for d in dists if d + RECORD_SUFFIX not in record_keys)
+    snapshot: dict[str, tuple[str, str]] = {}
+    fresh: dict[str, tuple[str, str]] = {}  # what this run read, for the next snapshot
     with session_factory() as session:
         cache = MetadataCache(session)
         known = cache.all_filenames()
@@ -57,22 +123,54 @@ def reconcile(storage: Storage, session_factory, progress=None) -> ReconcileResu
             progress(0, total)
         batch: list[FileRecord] = []
         done = 0
-        for key, raw in storage.read_many(wanted):
+        to_fetch = wanted
+        if etags is not None and wanted:
+            snapshot = read_snapshot(storage)
+            to_fetch = []
+            for key in wanted:
+                entry = snapshot.get(key)
+                rec = None
+                if entry is not None and entry[0] == etags.get(key):
+                    rec = _parse(key, entry[1].encode())
+                if rec is None:
+                    to_fetch.append(key)
+                    continue
+                batch.append(rec)
+                done += 1
+                if len(batch) >= BATCH:
+                    result.added += cache.bulk_add(batch)
+                    batch = []
+        for key, raw in storage.read_many(to_fetch):
             done += 1
+            result.fetched += 1
             if raw is not None:
-                try:
-                    batch.append(FileRecord.from_json(raw))
-                except (ValueError, KeyError, TypeError) as exc:
-                    log.warning("skipping unreadable record %s: %s", key, exc)
+                rec = _parse(key, raw)
+                if rec is not None:
+                    batch.append(rec)
+                    # The GET came after the listing, so the text is at least as new as
+                    # the listed etag: at worst the next rebuild fetches it again.
+                    if etags is not None and key in etags:
+                        fresh[key] = (etags[key], raw.decode())
             if len(batch) >= BATCH:
                 result.added += cache.bulk_add(batch)
                 batch = []
             if progress and (done % 200 == 0 or done == total):
                 progress(done, total)
+        if progress and not to_fetch:
+            progress(done, total)
         result.added += cache.bulk_add(batch)
         cache.bulk_delete(gone)
         result.removed = len(gone)
         session.commit()
+    if etags is not None and result.fetched and (
+            result.fetched > SNAPSHOT_AFTER or result.fetched * 10 > len(records)):
+        # Only texts read from storage, never rebuilt from database rows: a row can lag
+        # behind a record another instance rewrote, and pinning it to the new etag would
+        # make the snapshot lie. Unmatched entries of the old snapshot are dropped.
+        entries = {key: entry for key, entry in snapshot.items()
+                   if key in record_keys and entry[0] == etags.get(key)}
+        entries.update(fresh)
+        result.snapshot_written = write_snapshot(storage, entries)
     result.seconds = time.monotonic() - started
     if result.orphans:
         log.warning("%d distribution(s) in storage have no record (interrupted uploads?)",

@@ -274,7 +274,7 @@ class AzureStorage(RemoteStorage):
         with _errors():
             for blob in self.container.list_blobs(name_starts_with=self.prefix + prefix,
                                                   results_per_page=5000):
-                yield ObjectInfo(blob.name[cut:], blob.size, blob.last_modified)
+                yield ObjectInfo(blob.name[cut:], blob.size, blob.last_modified, blob.etag)
 
     # --- signed URLs ---------------------------------------------------------------------
 

@@ -124,6 +124,9 @@ class RemoteStorage(Storage):
     """Settings every object-store backend reads the same way."""
 
     parallelism = DEFAULT_PARALLELISM
+    # A rebuild reads records from the snapshot where the listed etag still matches:
+    # one GET instead of one per file.
+    snapshot_rebuild = True
     #: part / block / chunk size for streamed uploads and downloads: memory per transfer
     part_size = 8 * MiB
 

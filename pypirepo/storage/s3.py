@@ -298,7 +298,8 @@ class S3Storage(RemoteStorage):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix,
                                            PaginationConfig={"PageSize": 1000}):
                 for obj in page.get("Contents", ()):
-                    yield ObjectInfo(obj["Key"][cut:], obj["Size"], _utc(obj.get("LastModified")))
+                    yield ObjectInfo(obj["Key"][cut:], obj["Size"], _utc(obj.get("LastModified")),
+                                     obj.get("ETag"))
 
     def read_many(self, keys: Iterable[str]) -> Iterator[tuple[str, bytes | None]]:
         keys = list(keys)
