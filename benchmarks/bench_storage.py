@@ -5,8 +5,11 @@ GCS, Azurite for Azure; local storage is measured beside them for reference.
 
 - Rebuild: 10,000 files (each with its record and, for wheels, its .metadata sidecar) of
   the shared data set copied into a fresh bucket, then `pypirepo-reindex` into an empty
-  SQLite database, as an operator would run it. The store server's own CPU time during
-  the run is reported: on a 2-core machine the emulators, not pypirepo, are the limit.
+  SQLite database, as an operator would run it, twice: first on the bucket as copied (no
+  records snapshot yet: one GET per record, and the run writes the snapshot), then again
+  into another empty database, as on a bucket an instance has already served (the
+  snapshot present: listing plus one GET). The store server's own CPU time during each
+  run is reported: on a 2-core machine the emulators, not pypirepo, are the limit.
 - Transfer: a pserve process on each backend (storage.redirect = false, so every byte
   goes through it) takes a 200 MB wheel as twine sends it (streamed multipart) and gives
   it back; throughput, and the server's peak RSS over its idle RSS, for each direction.
@@ -27,6 +30,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from pypirepo.records import SNAPSHOT_KEY
 
 from .generate import Spec, store_dataset
 from .harness import (
@@ -187,11 +192,19 @@ def measure(kind: str, tmp: Path, source, keys: list[str], wheel: Path, figures:
         copy(source, storage_of(settings), keys)
         print(f"[storage] {kind}: {len(keys)} objects copied in "
               f"{time.monotonic() - started:.0f}s", flush=True)
-        cpu_before = cpu_seconds(emulator.pid)
-        found = reindex(tmp / f"reindex-{kind}", settings)
-        found["server_cpu_s"] = cpu_seconds(emulator.pid) - cpu_before
-        figures["reindex"][kind] = found
-        print(f"[storage] {kind}: reindex {found}", flush=True)
+        store = storage_of(settings)
+        for run_name in ("first", "snapshot"):
+            cpu_before = cpu_seconds(emulator.pid)
+            found = reindex(tmp / f"reindex-{kind}-{run_name}", settings)
+            found["server_cpu_s"] = cpu_seconds(emulator.pid) - cpu_before
+            if run_name == "first":
+                found["snapshot_bytes"] = (store.stat(SNAPSHOT_KEY).size
+                                           if store.exists(SNAPSHOT_KEY) else 0)
+                figures["reindex"][kind] = found
+            else:
+                figures["reindex"][kind]["snapshot"] = found
+            print(f"[storage] {kind}: reindex ({run_name}) {found}", flush=True)
+        store.close()
         # Its own prefix: a server on the rebuild's objects would reconcile them at start.
         empty = emulator.settings(bucket, prefix="transfer")
         figures["transfer"][kind] = transfer(tmp / f"transfer-{kind}", empty, wheel,
@@ -228,28 +241,33 @@ def run(results) -> str:
                 figures.setdefault("errors", {})[kind] = f"{type(exc).__name__}: {exc}"[:2000]
                 print(f"[storage] {kind} failed: {exc}", file=sys.stderr, flush=True)
     for found in figures["reindex"].values():
-        if found["added"] != files:
-            raise RuntimeError(f"reindex added {found['added']} files, not {files}")
+        for one in (found, found.get("snapshot", found)):
+            if one["added"] != files:
+                raise RuntimeError(f"reindex added {one['added']} files, not {files}")
     figures["objects"] = len(keys)
     results[NAME] = figures
     return markdown(figures, quick)
 
 
 def rebuild_note(s3: dict) -> str:
-    ok = s3["reconcile_s"] <= REINDEX_TARGET
-    text = (f"Target: {FILES:,} files on the local S3 server in ≤ {REINDEX_TARGET:.0f} s: "
-            f"**{'met' if ok else 'not met'}** ({s3['reconcile_s']:.1f} s).")
-    if not ok:
-        text += (
-            f" The S3 server itself used {s3['server_cpu_s']:.1f} s of CPU during the run "
-            "(moto is Python: about 1.5 ms per GET and 0.4 ms per listed object, measured "
-            "with py-spy), on the same 2 cores as pypirepo, so this machine cannot meet the "
-            "target with any client that reads one record per file. pypirepo's own share "
-            "is the rest: 27 listing pages and 10,000 record GETs, 32 in flight, each a "
-            "presigned GET on a pooled connection rather than a boto3 call (which measured "
-            "2 ms of client CPU per record, 3x more). On real S3 the store's CPU is not "
-            "ours to share, and the same run is bound by 10,000 / 32 round trips.")
-    return text
+    snap = s3["snapshot"]
+    ok = snap["reconcile_s"] <= REINDEX_TARGET
+    first_ok = s3["reconcile_s"] <= REINDEX_TARGET
+    return (
+        f"Target: {FILES:,} files on the local S3 server reindexed into an empty database "
+        f"in ≤ {REINDEX_TARGET:.0f} s. On a bucket an instance has already served (the "
+        f"snapshot present): **{'met' if ok else 'not met'}** ({snap['reconcile_s']:.1f} s, "
+        f"moto using {snap['server_cpu_s']:.1f} s of CPU). The first rebuild of a bucket "
+        f"that never had a snapshot (records copied in from elsewhere, or written by a "
+        f"version before the snapshot) is **{'within' if first_ok else 'over'}** the target "
+        f"({s3['reconcile_s']:.1f} s, moto using {s3['server_cpu_s']:.1f} s of CPU): it "
+        "still reads one record per file, and moto is Python, about 1.5 ms of CPU per GET "
+        "and 0.4 ms per listed object (py-spy) on the same 2 cores as pypirepo. That run "
+        "writes the snapshot, as does any start-up reconcile that had to fetch over 1,000 "
+        "records (or a tenth of them), so only the first rebuild of a bucket pays it. "
+        "The snapshot is only a cache: records whose listed etag differs from its entry "
+        "(rewritten by a yank, added since) are fetched, and a damaged one means one GET "
+        "per record again, never a wrong index.")
 
 
 def markdown(f: dict, quick: bool) -> str:
@@ -265,17 +283,29 @@ def markdown(f: dict, quick: bool) -> str:
         "",
         f"### Rebuild: {f['files']:,} files ({f['objects']:,} objects) into an empty database",
         "",
-        "`pypirepo-reindex` reads the listing and one small record per file, 32 at a time, "
-        "never a distribution. *store CPU* is the store server's own CPU time during the "
-        "run: on 2 cores it competes with pypirepo for the same CPUs.",
+        "`pypirepo-reindex`, never reading a distribution. *first* is a bucket that never "
+        "had a records snapshot: the listing, then one small record per file, 32 at a time; "
+        "the run then writes the snapshot (its time included). *snapshot present* is the "
+        "same bucket rebuilt into another empty database, as after losing the database of "
+        "an index that has been running: the listing (with etags) plus one GET of the "
+        "snapshot. Local storage never uses a snapshot (reading its files is cheaper than "
+        "stat()ing them), so it has one figure. *store CPU* is the store server's own CPU "
+        "time during the run: on 2 cores it competes with pypirepo for the same CPUs.",
         "",
-        "| backend | reconcile | command, wall | files/s | store CPU |",
-        "|---|---:|---:|---:|---:|",
+        "| backend | first: reconcile | wall | store CPU | snapshot present: reconcile "
+        "| wall | store CPU | snapshot size |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+
+    def cpu(r):
+        return f"{r['server_cpu_s']:.1f} s" if "server_cpu_s" in r else "-"
+
     for kind, r in f["reindex"].items():
-        cpu = f"{r['server_cpu_s']:.1f} s" if "server_cpu_s" in r else "-"
+        snap = r.get("snapshot")
+        second = (f"{snap['reconcile_s']:.1f} s | {snap['wall_s']:.1f} s | {cpu(snap)} | "
+                  f"{r['snapshot_bytes'] / MiB:.1f} MiB" if snap else "- | - | - | -")
         lines.append(f"| {labels[kind]} | {r['reconcile_s']:.1f} s | {r['wall_s']:.1f} s | "
-                     f"{r['added'] / r['reconcile_s']:,.0f} | {cpu} |")
+                     f"{cpu(r)} | {second} |")
     s3 = f["reindex"].get("s3")
     if s3 and f["files"] == FILES:
         lines += ["", rebuild_note(s3)]
