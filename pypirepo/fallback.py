@@ -100,13 +100,15 @@ class FallbackService:
         self._may_fetch = self._principals(config.cache_update)
 
     @classmethod
-    def build(cls, config: UpstreamConfig, storage, session_factory, access) -> FallbackService:
+    def build(cls, config: UpstreamConfig, storage, session_factory, access,
+              serials=None) -> FallbackService:
         """The service with its upstream client, built once at start-up."""
         if not config.enabled:
             return cls(config, None, None, None, access, storage, session_factory)
         client = UpstreamClient.from_config(config)
         lull = Lull()
-        pages = UpstreamPages(client, session_factory.kw["bind"], config, lull=lull)
+        pages = UpstreamPages(client, session_factory.kw["bind"], config, lull=lull,
+                              serials=serials)
         fetcher = FileFetcher(client, storage, session_factory, config.spool_dir, lull)
         log.info("fallback %s to %s", config.mode, config.url)
         return cls(config, client, pages, fetcher, access, storage, session_factory)

@@ -272,6 +272,7 @@ class Serials:
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._project_sql = f"SELECT id, serial FROM projects WHERE name = {mark}"
         self._index_sql = "SELECT serial FROM index_state WHERE id = 1"
+        self._upstream_page_sql = f"SELECT 1 FROM upstream_pages WHERE project = {mark}"
 
     def _connection(self):
         conn = getattr(self._local, "conn", None)
@@ -313,3 +314,8 @@ class Serials:
     def project(self, name: str) -> tuple[int, int] | None:
         row = self._fetch(self._project_sql, (name,))
         return (row[0], row[1]) if row else None
+
+    def has_upstream_page(self, project: str) -> bool:
+        """Whether an upstream page of the project is kept: a never-seen project (every
+        project of a cold install) costs this one read, not a pooled connection."""
+        return self._fetch(self._upstream_page_sql, (project,)) is not None

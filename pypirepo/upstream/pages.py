@@ -80,9 +80,10 @@ class KeyedLocks:
 
 class UpstreamPages:
     def __init__(self, client: UpstreamClient, engine, config, memory: int = 2048,
-                 lull: Lull | None = None):
+                 lull: Lull | None = None, serials=None):
         self.client = client
         self.engine = engine
+        self.serials = serials  # pypirepo.cache.Serials: the cheap "is a page kept?" read
         self.writer = PageWriter(engine, lull)
         self.config = config
         self.locks = KeyedLocks()
@@ -121,8 +122,11 @@ class UpstreamPages:
 
     def _load(self, project: str) -> tuple[Listing | None, bool]:
         """(listing from the database, whether it is still fresh)."""
-        with self.engine.connect() as conn:
-            row = UpstreamCache(conn).page(project)
+        if self.serials is not None and not self.serials.has_upstream_page(project):
+            row = None
+        else:
+            with self.engine.connect() as conn:
+                row = UpstreamCache(conn).page(project)
         listing = None
         same_upstream = True
         if row is not None:
