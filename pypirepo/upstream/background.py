@@ -12,6 +12,11 @@ from stretching those bursts:
   writing a fetched .metadata, saving upstream pages and prefetching wheels nobody asked
   for yet are work a client does not wait for. It waits until the process is nearly idle
   (never longer than `max_delay`), then does everything that piled up in one batch.
+- gather(): storing waits longer, until no new file has come in for a moment. While a
+  client's install goes on its downloads keep arriving, and once they stop the client
+  unpacks them: storing is CPU and disk work (metadata-heavy file system calls above
+  all) that would compete with that, on a developer's machine where both run, and with
+  the next client's burst on a server. Until stored, a file is served from its spool file.
 """
 
 from __future__ import annotations
@@ -78,3 +83,21 @@ class Lull:
             now = time.monotonic()
             if (time.process_time() - cpu) < self.busy * (now - started) or now >= deadline:
                 return
+
+
+def gather(jobs: queue.Queue, first, settle: float, max_delay: float,
+           hurry: threading.Event) -> list:
+    """`first` and every job that follows it until none has come for `settle` seconds,
+    `max_delay` has passed since the first, or `hurry` is set (a flush)."""
+    batch = [first]
+    started = last = time.monotonic()
+    while not hurry.is_set():
+        now = time.monotonic()
+        if now - last >= settle or now - started >= max_delay:
+            break
+        try:
+            batch.append(jobs.get(timeout=min(0.05, settle)))
+            last = time.monotonic()
+        except queue.Empty:
+            pass
+    return batch

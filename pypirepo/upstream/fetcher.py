@@ -30,12 +30,16 @@ from dataclasses import dataclass
 from .. import distinfo, names, records
 from ..cache import MetadataCache
 from ..records import FileRecord, parse_time, utcnow
-from .background import Lull, Workers
+from .background import Lull, Workers, gather
 from .client import UpstreamClient, UpstreamError, UpstreamUnavailable
 
 log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
+# Storing waits until no verified file has come in for STORE_SETTLE seconds (see
+# background.gather), STORE_MAX_DELAY at most.
+STORE_SETTLE = 0.5
+STORE_MAX_DELAY = 5.0
 RUNNING, VERIFIED, FAILED = "running", "verified", "failed"
 MISMATCH_MEMORY = 60.0
 
@@ -157,6 +161,7 @@ class FileFetcher:
         self._stored: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._store_queue: queue.Queue = queue.Queue()
         self._storer: threading.Thread | None = None
+        self._hurry = threading.Event()  # flush(): store what is queued now
         # .metadata files fetched for a client and not written to storage yet (the storer
         # writes them after the burst): served from here meanwhile.
         self._sidecars: dict[str, bytes] = {}
@@ -266,9 +271,11 @@ class FileFetcher:
 
     def _store_loop(self) -> None:
         while True:
-            batch = [self._store_queue.get()]
-            if self.lull is not None:
-                self.lull.wait()  # clients have their bytes; storing can wait for a lull
+            # Clients have their bytes; storing waits until their installs are over.
+            batch = gather(self._store_queue, self._store_queue.get(), STORE_SETTLE,
+                           STORE_MAX_DELAY, self._hurry)
+            if self.lull is not None and not self._hurry.is_set():
+                self.lull.wait()
             batch += _drain(self._store_queue)
             sidecars = [item for item in batch if isinstance(item, _Sidecar)]
             batch = [item for item in batch if not isinstance(item, _Sidecar)]
@@ -308,11 +315,16 @@ class FileFetcher:
                     self._store_queue.task_done()
 
     def flush(self, timeout: float = 30.0) -> None:
-        """Wait until every verified fetch is stored (tests and benchmarks)."""
+        """Wait until every verified fetch is stored (tests and benchmarks), storing
+        without waiting for the clients to be done."""
         deadline = time.monotonic() + timeout
-        while (self._prefetch_queue.unfinished_tasks or self._store_queue.unfinished_tasks
-               or self._flights) and time.monotonic() < deadline:
-            time.sleep(0.005)
+        self._hurry.set()
+        try:
+            while (self._prefetch_queue.unfinished_tasks or self._store_queue.unfinished_tasks
+                   or self._flights) and time.monotonic() < deadline:
+                time.sleep(0.005)
+        finally:
+            self._hurry.clear()
 
     def _land(self, flight: Flight, stored: bool) -> None:
         key = (flight.project, flight.filename)

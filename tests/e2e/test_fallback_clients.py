@@ -142,6 +142,8 @@ def check_mode(srv, mode, result, sandbox, python):
     assert result.returncode == 0, result.stdout
     # Our fb-private 1.0, never the upstream's 50.0 (private wins).
     assert installed(sandbox, python) == WANT
+    if mode == "cache":
+        _settle(srv)  # files are stored once the client's install is over
     origins = stored_upstream_files(srv)
     assert origins["fb_private-1.0-py3-none-any.whl"] == "private"
     if mode == "cache":

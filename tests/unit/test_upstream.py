@@ -344,3 +344,36 @@ def test_lull_waits_while_the_process_is_busy_at_most_max_delay():
     finally:
         stop.set()
         spinner.join()
+
+
+def test_gather_waits_for_quiet_bounded_and_hurried():
+    import queue
+    import time
+
+    from pypirepo.upstream.background import gather
+
+    jobs, hurry = queue.Queue(), threading.Event()
+
+    def feed(n, every):
+        for i in range(n):
+            time.sleep(every)
+            jobs.put(i)
+
+    feeder = threading.Thread(target=feed, args=(5, 0.05))
+    feeder.start()
+    started = time.monotonic()
+    batch = gather(jobs, "first", settle=0.2, max_delay=5.0, hurry=hurry)
+    feeder.join()
+    # Jobs kept coming every 50 ms: all of them joined the batch, then 200 ms of quiet.
+    assert batch == ["first", 0, 1, 2, 3, 4]
+    assert 0.4 <= time.monotonic() - started < 2.0
+    feeder = threading.Thread(target=feed, args=(40, 0.02))
+    feeder.start()
+    started = time.monotonic()
+    batch = gather(jobs, "first", settle=0.2, max_delay=0.3, hurry=hurry)
+    assert time.monotonic() - started < 0.5 and len(batch) < 41  # never past max_delay
+    feeder.join()
+    hurry.set()
+    started = time.monotonic()
+    assert gather(jobs, "first", settle=10, max_delay=10, hurry=hurry)[0] == "first"
+    assert time.monotonic() - started < 0.1  # a flush does not wait
