@@ -264,7 +264,9 @@ def rebuild_note(s3: dict) -> str:
         "still reads one record per file, and moto is Python, about 1.5 ms of CPU per GET "
         "and 0.4 ms per listed object (py-spy) on the same 2 cores as pypirepo. That run "
         "writes the snapshot, as does any start-up reconcile that had to fetch over 1,000 "
-        "records (or a tenth of them), so only the first rebuild of a bucket pays it. "
+        "records (or a tenth of them), so a bucket pays it once, the first time a database "
+        "is rebuilt from it (an index upgraded with its database intact has no snapshot "
+        "until then). "
         "The snapshot is only a cache: records whose listed etag differs from its entry "
         "(rewritten by a yank, added since) are fetched, and a damaged one means one GET "
         "per record again, never a wrong index.")

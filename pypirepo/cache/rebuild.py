@@ -15,6 +15,7 @@ last wins. Local storage skips all this: reading its files is cheaper than stat(
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import logging
 import time
@@ -100,6 +101,26 @@ def _parse(key: str, raw: bytes) -> FileRecord | None:
         return None
 
 
+def _pinnable(etag: str | None, raw: bytes) -> bool:
+    """Whether the text read may stand for the listed etag in the next snapshot.
+
+    The GET came after the listing, so the text is never older than the etag. It can be
+    newer; that only costs a fetch next time, unless the object was rewritten back to
+    bytes with the listed etag (a yank then an unyank, while this ran). Etags that never
+    repeat (GCS, Azure, local) rule that out; an MD5 etag (S3) must be this text's MD5.
+    """
+    if not etag:
+        return False
+    try:
+        raw.decode()
+    except UnicodeDecodeError:  # JSON in UTF-16/32: not worth a snapshot entry
+        return False
+    bare = etag.strip('"')
+    if len(bare) == 32 and all(c in "0123456789abcdef" for c in bare.lower()):
+        return hashlib.md5(raw, usedforsecurity=False).hexdigest() == bare.lower()
+    return True
+
+
 def reconcile(storage: Storage, session_factory, progress=None) -> ReconcileResult:
     started = time.monotonic()
     result = ReconcileResult()
@@ -147,9 +168,7 @@ def reconcile(storage: Storage, session_factory, progress=None) -> ReconcileResu
                 rec = _parse(key, raw)
                 if rec is not None:
                     batch.append(rec)
-                    # The GET came after the listing, so the text is at least as new as
-                    # the listed etag: at worst the next rebuild fetches it again.
-                    if etags is not None and key in etags:
+                    if etags is not None and _pinnable(etags.get(key), raw):
                         fresh[key] = (etags[key], raw.decode())
             if len(batch) >= BATCH:
                 result.added += cache.bulk_add(batch)

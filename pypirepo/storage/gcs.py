@@ -244,10 +244,13 @@ class GCSStorage(RemoteStorage):
         cut = len(self.prefix)
         with _errors():
             # Only the fields a listing needs: a smaller answer per 1,000 objects.
-            fields = "items(name,size,updated,etag),nextPageToken"
+            # The generation as version token: it grows on every write, where an etag may
+            # repeat when the same bytes come back (the emulator's is the content's MD5).
+            fields = "items(name,size,updated,generation),nextPageToken"
             for blob in self.client.list_blobs(self.bucket, prefix=self.prefix + prefix,
                                                page_size=1000, fields=fields):
-                yield ObjectInfo(blob.name[cut:], blob.size, blob.updated, blob.etag)
+                yield ObjectInfo(blob.name[cut:], blob.size, blob.updated,
+                                 str(blob.generation) if blob.generation else None)
 
     def signed_url(self, key: str, expires: int, filename: str | None = None) -> str | None:
         if self.signer is None:

@@ -157,6 +157,30 @@ def test_rewritten_record_is_refetched_and_deleted_file_dropped(snap_store, fres
     assert rows(engine) == found
 
 
+def test_a_record_rewritten_during_the_rebuild_is_not_pinned_to_the_old_etag(snap_store,
+                                                                            fresh_db):
+    recs = [make_record(i) for i in range(COUNT)]
+    for rec in recs:
+        put_record(snap_store, rec)
+    read_many = snap_store.read_many
+
+    def yank_and_unyank_around_the_reads(keys):
+        # After the listing: a yank lands before the GET, its unyank right after, which
+        # leaves bytes (and on S3 the MD5 etag) equal to what the listing saw.
+        put_record(snap_store, make_record(0, yanked=True))
+        got = list(read_many(keys))
+        put_record(snap_store, recs[0])
+        return iter(got)
+
+    snap_store.read_many = yank_and_unyank_around_the_reads
+    factory, _engine = fresh_db()
+    assert reconcile(snap_store, factory).snapshot_written
+    del snap_store.read_many
+    factory, engine = fresh_db()
+    assert reconcile(snap_store, factory).added == COUNT
+    assert not rows(engine)[recs[0].filename][0]  # storage says unyanked, and so do we
+
+
 def test_corrupt_snapshot_falls_back_to_one_get_per_record(snap_store, fresh_db):
     _recs, expected = seeded(snap_store, fresh_db)
     snap_store.put_bytes(SNAPSHOT_KEY, b"not gzip at all")
