@@ -97,15 +97,17 @@ def _reconcile_on_start(mode: str, storage, session_factory, serials) -> None:
 
     from .cache.rebuild import reconcile
 
-    def run():
-        result = reconcile(storage, session_factory)
+    def run(refresh_snapshot=False):
+        result = reconcile(storage, session_factory, refresh_snapshot=refresh_snapshot)
         log.info("cache reconciled with storage: +%d -%d =%d in %.2fs", result.added,
                  result.removed, result.unchanged, result.seconds)
 
     if mode == "off":
         return
     if mode == "background" or (mode == "auto" and serials.index() > 0):
-        threading.Thread(target=_logged(run), name="pypirepo-reconcile", daemon=True).start()
+        # Off the request path there is time to keep the records snapshot fresh too.
+        threading.Thread(target=_logged(lambda: run(refresh_snapshot=True)),
+                         name="pypirepo-reconcile", daemon=True).start()
     else:
         run()
 

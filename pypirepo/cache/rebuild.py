@@ -121,7 +121,15 @@ def _pinnable(etag: str | None, raw: bytes) -> bool:
     return True
 
 
-def reconcile(storage: Storage, session_factory, progress=None) -> ReconcileResult:
+def reconcile(storage: Storage, session_factory, progress=None,
+              refresh_snapshot: bool = False) -> ReconcileResult:
+    """Bring the database in line with storage.
+
+    refresh_snapshot: also bring a missing or stale records snapshot up to date, fetching
+    the records it lacks. A populated database needs no snapshot itself, so this runs
+    where time is free (the background walk at start-up); it is what lets a later rebuild
+    into an empty database (a lost database, a new deployment) skip one GET per file.
+    """
     started = time.monotonic()
     result = ReconcileResult()
     etags: dict[str, str] | None = None
@@ -181,6 +189,19 @@ def reconcile(storage: Storage, session_factory, progress=None) -> ReconcileResu
         cache.bulk_delete(gone)
         result.removed = len(gone)
         session.commit()
+    if etags is not None and refresh_snapshot and not (
+            result.fetched > SNAPSHOT_AFTER or result.fetched * 10 > len(records)):
+        if not snapshot and records:
+            snapshot = read_snapshot(storage)
+        # Stale: more than a tenth of the records are missing or rewritten since.
+        uncovered = [key for key in record_keys
+                     if key not in fresh and (snapshot.get(key) or ("",))[0] != etags.get(key)]
+        if uncovered and len(uncovered) * 10 > len(record_keys):
+            for key, raw in storage.read_many(uncovered):
+                result.fetched += 1
+                if raw is not None and _pinnable(etags.get(key), raw) \
+                        and _parse(key, raw) is not None:
+                    fresh[key] = (etags[key], raw.decode())
     if etags is not None and result.fetched and (
             result.fetched > SNAPSHOT_AFTER or result.fetched * 10 > len(records)):
         # Only texts read from storage, never rebuilt from database rows: a row can lag

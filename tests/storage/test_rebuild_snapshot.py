@@ -225,3 +225,26 @@ def test_local_storage_keeps_its_fast_path(store, fresh_db):
     result = reconcile(store, factory)
     assert (result.added, result.snapshot_written) == (COUNT, False)
     assert not store.exists(SNAPSHOT_KEY)
+
+
+def test_background_reconcile_writes_a_missing_snapshot(snap_store, fresh_db):
+    """A bucket filled by uploads has no snapshot; the start-up walk of a populated
+    database writes one, so a rebuild into an empty database afterwards is one GET."""
+    recs = [make_record(i) for i in range(COUNT)]
+    for rec in recs:
+        put_record(snap_store, rec)
+    factory, engine = fresh_db()
+    reconcile(snap_store, factory)
+    snap_store.delete(SNAPSHOT_KEY)  # as if the records had arrived by uploads
+    populated = reconcile(snap_store, factory)
+    assert not populated.snapshot_written and not snap_store.exists(SNAPSHOT_KEY)
+    refreshed = reconcile(snap_store, factory, refresh_snapshot=True)
+    assert refreshed.snapshot_written and refreshed.added == 0
+    reads = Reads(snap_store)
+    factory2, engine2 = fresh_db()
+    result = reconcile(snap_store, factory2)
+    assert (result.added, result.fetched) == (COUNT, 0)
+    assert reads.single == [SNAPSHOT_KEY] and reads.many == []
+    assert rows(engine2) == rows(engine)
+    # and a current snapshot is not rewritten
+    assert not reconcile(snap_store, factory, refresh_snapshot=True).snapshot_written
