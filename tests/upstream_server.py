@@ -24,6 +24,7 @@ In process mode, GET /_stats and POST /_control (a JSON object of switches) driv
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import hashlib
 import html
@@ -444,3 +445,20 @@ def main(argv=None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@contextlib.contextmanager
+def healthy(server):
+    """The upstream, well-behaved and with fresh counters, for one test; put back up and
+    well-behaved afterwards whatever the test switched."""
+    if server._httpd is None:
+        server.up()
+    server.normal()
+    server.idle()
+    server.reset_counters()
+    try:
+        yield server
+    finally:
+        if server._httpd is None:
+            server.up()
+        server.normal()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from upstream_server import UpstreamIndex, UpstreamServer
+from upstream_server import UpstreamIndex, UpstreamServer, healthy
 
 import distfactory
 from clients import Sandbox, start_server, tool, venv
@@ -48,15 +48,8 @@ def upstream(tmp_path_factory):
 
 @pytest.fixture
 def up(upstream):
-    if upstream._httpd is None:
-        upstream.up()
-    upstream.normal()
-    upstream.idle()
-    upstream.reset_counters()
-    yield upstream
-    if upstream._httpd is None:
-        upstream.up()
-    upstream.normal()
+    with healthy(upstream) as server:
+        yield server
 
 
 def _server(directory: Path, upstream, mode: str, **extra):

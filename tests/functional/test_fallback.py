@@ -15,7 +15,7 @@ import logging
 
 import pytest
 from helpers import ADMIN, upload
-from upstream_server import UpstreamIndex, UpstreamServer
+from upstream_server import UpstreamIndex, UpstreamServer, healthy
 
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 ALICE = ("Basic", ("alice", "alicepw"))
@@ -39,15 +39,8 @@ def upstream(tmp_path_factory):
 @pytest.fixture
 def up(upstream):
     """The upstream, well-behaved and with fresh counters, for one test."""
-    if upstream._httpd is None:
-        upstream.up()
-    upstream.normal()
-    upstream.idle()
-    upstream.reset_counters()
-    yield upstream
-    if upstream._httpd is None:
-        upstream.up()
-    upstream.normal()
+    with healthy(upstream) as server:
+        yield server
 
 
 @pytest.fixture

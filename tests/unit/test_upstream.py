@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from upstream_server import UpstreamIndex, UpstreamServer
+from upstream_server import UpstreamIndex, UpstreamServer, healthy
 
 from pypirepo.models import migrate
 from pypirepo.models.session import make_engine
@@ -136,15 +136,8 @@ def upstream(tmp_path_factory):
 
 @pytest.fixture
 def up(upstream):
-    if upstream._httpd is None:
-        upstream.up()
-    upstream.normal()
-    upstream.idle()
-    upstream.reset_counters()
-    yield upstream
-    if upstream._httpd is None:
-        upstream.up()
-    upstream.normal()
+    with healthy(upstream) as server:
+        yield server
 
 
 def test_client_json_then_304(up):
