@@ -22,6 +22,9 @@ def keys(tmp_path):
 
 def test_delete_file(project, tmp_path):
     project.authorization = ADMIN
+    # Served once first, so the process holds the project's files when the delete comes.
+    project.get("/packages/demo/demo-1.0.tar.gz")
+    project.get("/packages/demo/demo-1.0-py3-none-any.whl.metadata")
     res = project.delete("/api/projects/demo/files/demo-1.0.tar.gz")
     assert res.json == {"deleted": ["demo-1.0.tar.gz"]}
     assert "demo-1.0.tar.gz" not in project.get("/simple/demo/").text
