@@ -17,6 +17,7 @@ a lull (pypirepo.upstream.background), so a client's burst of requests is answer
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import os
@@ -24,6 +25,7 @@ import queue
 import tempfile
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -173,6 +175,10 @@ class FileFetcher:
         self._prefetching: set[tuple[str, str]] = set()
         self._mismatched: dict[tuple[str, str], tuple[float, HashMismatch]] = {}
         os.makedirs(spool_dir, exist_ok=True)
+        # Verified files wait to be stored (gather()); a server stopping meanwhile stores
+        # them first rather than leaving them to be fetched again and their spool files
+        # behind.
+        atexit.register(_store_at_exit, weakref.ref(self))
 
     def join(self, project: str, entry: dict) -> tuple[Flight | None, FlightReader | None]:
         """The running fetch of the file (started if needed) and a reader on it.
@@ -487,6 +493,16 @@ def _read_metadata(path: str, filename: str, dist) -> tuple[bytes | None, dict]:
 class _Sidecar:
     key: str
     data: bytes
+
+
+def _store_at_exit(ref, timeout: float = 10.0) -> None:
+    fetcher = ref()
+    if fetcher is None or not fetcher._store_queue.unfinished_tasks:
+        return
+    fetcher._hurry.set()
+    deadline = time.monotonic() + timeout
+    while fetcher._store_queue.unfinished_tasks and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def _drain(q: queue.Queue) -> list:

@@ -224,6 +224,26 @@ def test_cached_file_is_local_and_marked_upstream(make_fallback_app, up):
     assert meta.body == wheel.metadata
 
 
+def test_files_waiting_to_be_stored_are_stored_when_the_server_exits(make_fallback_app, up):
+    import time
+    import weakref
+
+    from pypirepo.upstream.fetcher import _store_at_exit
+
+    app = make_fallback_app("cache")
+    wheel = upstream_wheel(up, "pubpkg", "2.0")
+    app.get(f"/packages/pubpkg/{wheel.filename}")
+    fetcher = app.app.registry.fallback.fetcher
+    deadline = time.monotonic() + 5
+    while not fetcher._store_queue.unfinished_tasks and time.monotonic() < deadline:
+        time.sleep(0.005)
+    # Verified and queued; storing waits for the client to be done, an exit does not.
+    assert f"packages/pubpkg/{wheel.filename}.json" not in stored(app)
+    _store_at_exit(weakref.ref(fetcher))
+    assert f"packages/pubpkg/{wheel.filename}.json" in stored(app)
+    assert not fetcher._flights
+
+
 def test_metadata_fetched_verified_and_cached(make_fallback_app, up):
     app = make_fallback_app("cache", pypi__upstream_prefetch="false")
     wheel = upstream_wheel(up, "pubpkg", "1.0")
