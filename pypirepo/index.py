@@ -49,7 +49,7 @@ class ProjectFiles:
     one query per serial serves its pages, its downloads and the fallback."""
 
     serial: int
-    rows: list  # cache.file_rows(): sorted by filename
+    rows: list  # Serials.file_rows(): sorted by filename
     by_name: dict
     private: list  # uploaded here
     upstream: list  # cached from the upstream index
@@ -172,7 +172,7 @@ class IndexService:
         key = ("files", name, "")
         held = self.pages.get(key, serial)
         if held is None:
-            held = ProjectFiles.of(serial, self.cache.file_rows(project_id))
+            held = ProjectFiles.of(serial, self.serials.file_rows(project_id))
             self.pages.put(key, held)
         return held
 
@@ -224,8 +224,8 @@ class IndexService:
         return row
 
     def file_row(self, project: str, filename: str):
-        """A file's plain row (the columns of cache.file_rows()) for serving it: the
-        freshness query and a dict lookup once the project's files are held."""
+        """A file's plain row (a cache.FileRow) for serving it: the freshness query and
+        a dict lookup once the project's files are held."""
         held = self.project_files(project)
         row = held.by_name.get(filename) if held is not None else None
         if row is None:

@@ -8,6 +8,7 @@ page caches in every process that shares the database learn that a page is stale
 from __future__ import annotations
 
 import threading
+from collections import namedtuple
 from collections.abc import Iterable
 
 from sqlalchemy import delete, func, insert, select, update
@@ -17,9 +18,10 @@ from ..models import Event, File, IndexState, Project
 from ..records import FileRecord, utcnow
 
 
-# What the simple API and downloads need of a file; file_rows() returns these columns.
+# What the simple API and downloads need of a file; Serials.file_rows() returns these.
 FILE_ROW_COLUMNS = ("filename", "version", "origin", "sha256", "requires_python", "yanked",
                     "yanked_reason", "size", "upload_time", "metadata_sha256")
+FileRow = namedtuple("FileRow", FILE_ROW_COLUMNS)
 _FILES = File.__table__
 
 
@@ -54,14 +56,6 @@ class MetadataCache:
     def files(self, project_id: int) -> list[File]:
         stmt = select(File).where(File.project_id == project_id).order_by(File.filename)
         return list(self.session.execute(stmt).scalars())
-
-    def file_rows(self, project_id: int) -> list:
-        """The project's files as plain rows (attribute access by column name, sorted by
-        filename): what pages and downloads read. A Core statement on the session's
-        connection, so no File object is built or tracked for a read-only request."""
-        stmt = (select(*(_FILES.c[name] for name in FILE_ROW_COLUMNS))
-                .where(_FILES.c.project_id == project_id).order_by(_FILES.c.filename))
-        return self.session.connection().execute(stmt).all()
 
     def file(self, project: str, filename: str) -> File | None:
         stmt = (
@@ -273,6 +267,14 @@ class Serials:
         self._project_sql = f"SELECT id, serial FROM projects WHERE name = {mark}"
         self._index_sql = "SELECT serial FROM index_state WHERE id = 1"
         self._upstream_page_sql = f"SELECT 1 FROM upstream_pages WHERE project = {mark}"
+        self._file_rows_sql = (f"SELECT {', '.join(FILE_ROW_COLUMNS)} FROM files "
+                               f"WHERE project_id = {mark} ORDER BY filename")
+        # The column types' own conversions (SQLite keeps datetimes as text, booleans as
+        # integers), as SQLAlchemy would apply them to the same query.
+        dialect = engine.dialect
+        self._file_row_processors = [
+            _FILES.c[name].type.dialect_impl(dialect).result_processor(dialect, None)
+            for name in FILE_ROW_COLUMNS]
 
     def _connection(self):
         conn = getattr(self._local, "conn", None)
@@ -288,14 +290,14 @@ class Serials:
             self._local.pooled = pooled  # keep the detached wrapper alive with it
         return conn
 
-    def _fetch(self, sql, params):
+    def _fetch(self, sql, params, every: bool = False):
         for attempt in (1, 2):
             conn = self._connection()
             try:
                 cur = conn.cursor()
                 try:
                     cur.execute(sql, params)
-                    return cur.fetchone()
+                    return cur.fetchall() if every else cur.fetchone()
                 finally:
                     cur.close()
             except self.engine.dialect.loaded_dbapi.Error:
@@ -314,6 +316,15 @@ class Serials:
     def project(self, name: str) -> tuple[int, int] | None:
         row = self._fetch(self._project_sql, (name,))
         return (row[0], row[1]) if row else None
+
+    def file_rows(self, project_id: int) -> list[FileRow]:
+        """The project's files (sorted by filename): what its pages and downloads read,
+        once per serial. One read on this thread's connection: no session, no pool
+        checkout, no File objects."""
+        processors = self._file_row_processors
+        return [FileRow(*(value if convert is None or value is None else convert(value)
+                          for convert, value in zip(processors, row)))
+                for row in self._fetch(self._file_rows_sql, (project_id,), every=True)]
 
     def has_upstream_page(self, project: str) -> bool:
         """Whether an upstream page of the project is kept: a never-seen project (every

@@ -18,6 +18,10 @@ def test_app_on_postgres(make_app, pg_url, dists):
     upload(app, dists.wheel("demo", "1.0"), "demo", "1.0")
     upload(app, dists.sdist("demo", "1.0"), "demo", "1.0")
     assert app.get("/pypi/demo/json").json["info"]["version"] == "1.0"
+    # Served from the project's files as read on the freshness connection (types included).
+    wheel = app.get("/packages/demo/demo-1.0-py3-none-any.whl")
+    assert wheel.headers["Last-Modified"] and wheel.content_length == len(wheel.body)
+    assert app.get("/packages/demo/demo-1.0-py3-none-any.whl.metadata").body
     app.authorization = ("Basic", ("admin", "pw"))
     app.post_json("/api/projects/demo/versions/1.0/yank", {"reason": "x"})
     app.delete("/api/projects/demo/files/demo-1.0.tar.gz")
