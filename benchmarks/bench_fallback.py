@@ -289,9 +289,9 @@ def report(f: dict) -> str:
         f"- Upstream requests: {cold} during a cold pip run (pages, sidecars, wheels: the "
         "wheel a sidecar names is prefetched, `pypi.upstream_prefetch`), at most "
         f"{warm_requests} during any warm run.",
-        "- The client's own time: the same direct install with no latency added upstream. "
-        "No index can make an install faster than that, so warm / direct cannot go below "
-        "own / direct.",
+        "- The client's own time: the same direct install with no latency added upstream, "
+        "which is about what an index answering at once leaves of an install: warm / direct "
+        "cannot go much below own / direct.",
         "- pypirepo's CPU: user + system time of the server process for everything one "
         "install caused; cold includes storing the fetched files, which waits until no new "
         "file has come in for half a second (the client is unpacking by then).",
