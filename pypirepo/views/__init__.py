@@ -8,6 +8,12 @@ import json
 from pyramid.response import Response
 
 JSON_ERROR_OFFERS = ["text/plain", "application/json"]
+IMMUTABLE = "max-age=365000000, immutable"
+
+
+def immutable_cache_control(request) -> str:
+    """Files never change under their URL; `private` where reading needs a login."""
+    return IMMUTABLE if request.registry.public_read else "private, " + IMMUTABLE
 
 
 def _reason(message: str) -> str:

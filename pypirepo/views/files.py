@@ -10,11 +10,10 @@ from pyramid.view import view_config
 
 from .. import records
 from ..index import NotFound
-from . import error_response
+from . import error_response, immutable_cache_control
 from .upstream import fallback_download
 
 CHUNK = 256 * 1024
-IMMUTABLE = "max-age=365000000, immutable"
 
 
 class StorageIter:
@@ -56,7 +55,7 @@ def download(context, request):
             body = index.open_metadata(context.name, filename[: -len(records.METADATA_SUFFIX)])
             response = Response(body=body, content_type="text/plain", charset="utf-8",
                                 conditional_response=True)
-            response.cache_control = _cache_control(request)
+            response.cache_control = immutable_cache_control(request)
             return response
         row = index.file_row(context.name, filename)
     except NotFound:
@@ -80,10 +79,7 @@ def download(context, request):
     response.accept_ranges = "bytes"
     response.etag = row.sha256
     response.last_modified = row.upload_time.replace(tzinfo=dt.timezone.utc)
-    response.cache_control = _cache_control(request)
+    response.cache_control = immutable_cache_control(request)
     response.content_disposition = f'attachment; filename="{row.filename}"'
     return response
 
-
-def _cache_control(request) -> str:
-    return IMMUTABLE if request.registry.public_read else "private, " + IMMUTABLE

@@ -15,9 +15,8 @@ from ..fallback import (
     UpstreamMetadata,
     UpstreamStream,
 )
-from . import error_response
+from . import error_response, immutable_cache_control
 
-IMMUTABLE = "max-age=365000000, immutable"
 
 
 def fallback_page(request, name: str):
@@ -39,7 +38,7 @@ def fallback_download(request, name: str, filename: str):
                                head=request.method == "HEAD")
     if answer is None:
         return None
-    cache = IMMUTABLE if request.registry.public_read else "private, " + IMMUTABLE
+    cache = immutable_cache_control(request)
     if isinstance(answer, UpstreamMetadata):
         response = Response(body=answer.body, content_type="text/plain", charset="utf-8",
                             conditional_response=True)
