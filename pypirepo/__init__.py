@@ -77,7 +77,6 @@ def main(global_config, **ini):
     # The upstream fallback and its one HTTP client; uploads ask it about new names.
     registry.fallback = FallbackService.build(upstream_config, storage, session_factory,
                                               registry.access, serials)
-    app_config.extra["new_project_policy"] = registry.fallback.check_new_project
 
     config.include(".security")
     config.include(".routes")

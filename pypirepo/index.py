@@ -110,8 +110,11 @@ def file_entry(prefix: str, project: str, f: File) -> dict:
 
 class IndexService:
     def __init__(self, session_factory, serials, storage: Storage, config,
-                 page_cache: PageCache, renderer):
+                 page_cache: PageCache, renderer, new_project_policy=None):
         self._session_factory = session_factory
+        # Called with (session, project, user) before an upload; may refuse a new name
+        # (the fallback refuses names that exist upstream, STANDARDS D-05).
+        self.new_project_policy = new_project_policy
         self._session = None
         self.serials = serials
         self.storage = storage
@@ -249,9 +252,8 @@ class IndexService:
         check_digests(form, got)
         seen = inspect(form)
         project = seen.dist.project
-        policy = self.config.extra.get("new_project_policy")
-        if policy is not None:
-            policy(self.session, project, user)  # may refuse a new name (STANDARDS D-05)
+        if self.new_project_policy is not None:
+            self.new_project_policy(self.session, project, user)
 
         existing, owner = self.cache.file_and_project(form.filename)
         replacing = None

@@ -35,7 +35,7 @@ class Request(BaseRequest):
 
         reg = self.registry
         service = IndexService(reg.session_factory, reg.serials, reg.storage, reg.app_config,
-                               reg.page_cache, reg.render)
+                               reg.page_cache, reg.render, reg.fallback.check_new_project)
         self.add_finished_callback(lambda _request: service.close())
         return service
 

@@ -169,7 +169,6 @@ class AppConfig:
     bootstrap_user: str | None
     bootstrap_password_file: str | None
     users: dict[str, str] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, s: Settings) -> AppConfig:
