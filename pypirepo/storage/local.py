@@ -64,8 +64,13 @@ class LocalStorage(Storage):
     def put(self, key: str, stream: BinaryIO, size: int | None = None) -> ObjectInfo:
         path = self.path(key, for_write=True)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
+            except FileNotFoundError:
+                # The folder is there for every write but a project's first: create it
+                # only then, not with a mkdir walk on every write.
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
         except OSError as exc:
             raise StorageError(f"cannot write {key!r}: {exc}") from exc
         try:
