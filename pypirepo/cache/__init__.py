@@ -8,6 +8,7 @@ page caches in every process that shares the database learn that a page is stale
 from __future__ import annotations
 
 import threading
+import time
 from collections import namedtuple
 from collections.abc import Iterable
 
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from ..models import Event, File, IndexState, Project
 from ..records import FileRecord, utcnow
+from .beacon import CHANGED, RECHECK, attach
 
 
 # What the simple API and downloads need of a file; Serials.file_rows() returns these.
@@ -23,6 +25,7 @@ FILE_ROW_COLUMNS = ("filename", "version", "origin", "sha256", "requires_python"
                     "yanked_reason", "size", "upload_time", "metadata_sha256")
 FileRow = namedtuple("FileRow", FILE_ROW_COLUMNS)
 _FILES = File.__table__
+_MAX_ANSWERS = 10_000
 
 
 class MetadataCache:
@@ -88,6 +91,7 @@ class MetadataCache:
     # --- writes --------------------------------------------------------------------------
 
     def bump_serial(self, project_id: int | None = None) -> int:
+        self.session.info[CHANGED] = True  # the commit will bump the beacon
         serial = self.session.execute(
             update(IndexState).where(IndexState.id == 1)
             .values(serial=IndexState.serial + 1).returning(IndexState.serial)
@@ -258,11 +262,19 @@ class Serials:
     cost twenty times the query (session, compilation, transaction reset), and even a pool
     checkout per request is a quarter of a cached page's time, so each server thread
     keeps one autocommit connection, used for nothing but these reads.
+
+    On a SQLite file even that query is asked only when the database's beacon says that
+    something changed since it was last asked (pypirepo.cache.beacon).
     """
 
     def __init__(self, engine):
         self.engine = engine
         self._local = threading.local()
+        self._beacon = attach(engine)
+        # key -> (beacon count before the query, its answer, when it was asked). Shared by
+        # the threads: an entry is only replaced whole, and a racing older answer that
+        # lands last carries its older count, so the next read asks again.
+        self._answers: dict = {}
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._project_sql = f"SELECT id, serial FROM projects WHERE name = {mark}"
         self._index_sql = "SELECT serial FROM index_state WHERE id = 1"
@@ -310,12 +322,30 @@ class Serials:
                 if attempt == 2:
                     raise
 
+    def _unless_unchanged(self, key, ask):
+        beacon = self._beacon
+        if beacon is None:
+            return ask()
+        count = beacon.read()  # before the query: the answer is at least this fresh
+        now = time.monotonic()
+        seen = self._answers.get(key)
+        if seen is not None and seen[0] == count and now - seen[2] < RECHECK:
+            return seen[1]
+        answer = ask()
+        if len(self._answers) >= _MAX_ANSWERS:  # names asked for are the client's choice
+            self._answers.clear()
+        self._answers[key] = (count, answer, now)
+        return answer
+
     def index(self) -> int:
-        return self._fetch(self._index_sql, ())[0]
+        return self._unless_unchanged("", lambda: self._fetch(self._index_sql, ())[0])
 
     def project(self, name: str) -> tuple[int, int] | None:
-        row = self._fetch(self._project_sql, (name,))
-        return (row[0], row[1]) if row else None
+        def ask():
+            row = self._fetch(self._project_sql, (name,))
+            return (row[0], row[1]) if row else None
+
+        return self._unless_unchanged(name, ask)
 
     def file_rows(self, project_id: int) -> list[FileRow]:
         """The project's files (sorted by filename): what its pages and downloads read,

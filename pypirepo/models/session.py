@@ -32,7 +32,12 @@ def make_engine(url: str, **kw) -> Engine:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+    from ..cache.beacon import announce_commits
+
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    # Other processes on the same SQLite file learn of each change from the beacon.
+    announce_commits(factory, engine)
+    return factory
 
 
 def _make_parent(url: str) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from distfactory import upload_fields
+import requests
+from distfactory import make_sdist, make_wheel, upload_fields
+from servers import Server
 
 ADMIN = ("Basic", ("admin", "pw"))
 
@@ -24,3 +26,41 @@ def upload(app, path: Path, name: str, version: str, status=200, auth=ADMIN, fie
         )
     finally:
         app.authorization = None
+
+
+def check_processes_share_one_database(database_url: str, tmp_path: Path) -> None:
+    """Two pserve processes on one database and one storage: an upload through either
+    shows on the very next request to the other, page caches warmed before it."""
+    storage = tmp_path / "shared-storage"
+    servers = []
+    try:
+        for n in ("a", "b"):
+            d = tmp_path / n
+            d.mkdir()
+            srv = Server(d, app={"sqlalchemy.url": database_url, "storage.dir": str(storage)})
+            servers.append(srv.start())
+        a, b = servers
+        files = tmp_path / "dists"
+        for i in range(5):
+            wheel = make_wheel(files, "shared", f"1.{i}")
+            # warm b's page cache, then upload through a, then ask b at once
+            b_before = requests.get(b.url + "/simple/shared/")
+            _post(a, wheel, "shared", f"1.{i}")
+            page = requests.get(b.url + "/simple/shared/",
+                                headers={"If-None-Match": b_before.headers.get("ETag", "")})
+            assert page.status_code == 200 and wheel.name in page.text
+            assert requests.get(b.url + "/packages/shared/" + wheel.name).content == \
+                wheel.read_bytes()
+        sdist = make_sdist(files, "second", "1.0")
+        requests.get(b.url + "/simple/")
+        _post(b, sdist, "second", "1.0")
+        assert "second/" in requests.get(a.url + "/simple/").text
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def _post(server, path, name, version):
+    res = requests.post(server.url + "/legacy/", data=upload_fields(path, name, version),
+                        files={"content": (path.name, path.read_bytes())}, auth=server.auth)
+    assert res.status_code == 200, res.text

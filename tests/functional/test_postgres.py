@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from distfactory import make_sdist, make_wheel
-from helpers import upload
+from helpers import check_processes_share_one_database, upload
 from servers import Server
 
 pytestmark = pytest.mark.postgres
@@ -43,33 +42,7 @@ def test_migrate_command_on_postgres(pg_url, tmp_path):
 
 def test_two_processes_share_one_database(pg_url, tmp_path):
     """A new upload shows on the very next request to either process (no stale caches)."""
-    storage = tmp_path / "shared-storage"
-    servers = []
-    for n in ("a", "b"):
-        d = tmp_path / n
-        d.mkdir()
-        srv = Server(d, app={"sqlalchemy.url": pg_url, "storage.dir": str(storage)})
-        servers.append(srv.start())
-    a, b = servers
-    try:
-        files = tmp_path / "dists"
-        for i in range(5):
-            wheel = make_wheel(files, "shared", f"1.{i}")
-            # warm b's page cache, then upload through a, then ask b at once
-            b_before = requests.get(b.url + "/simple/shared/")
-            _post(a, wheel, "shared", f"1.{i}")
-            page = requests.get(b.url + "/simple/shared/",
-                                headers={"If-None-Match": b_before.headers.get("ETag", "")})
-            assert page.status_code == 200 and wheel.name in page.text
-            assert requests.get(b.url + "/packages/shared/" + wheel.name).content == \
-                wheel.read_bytes()
-        sdist = make_sdist(files, "second", "1.0")
-        requests.get(b.url + "/simple/")
-        _post(b, sdist, "second", "1.0")
-        assert "second/" in requests.get(a.url + "/simple/").text
-    finally:
-        for s in servers:
-            s.stop()
+    check_processes_share_one_database(pg_url, tmp_path)
 
 
 def test_concurrent_start_up_reconcile(pg_url, tmp_path, dists):
@@ -107,11 +80,3 @@ def test_concurrent_start_up_reconcile(pg_url, tmp_path, dists):
     finally:
         for s in servers + procs:
             s.stop()
-
-
-def _post(server, path, name, version):
-    from distfactory import upload_fields
-
-    res = requests.post(server.url + "/legacy/", data=upload_fields(path, name, version),
-                        files={"content": (path.name, path.read_bytes())}, auth=server.auth)
-    assert res.status_code == 200, res.text
