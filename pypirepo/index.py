@@ -255,14 +255,15 @@ class IndexService:
         if self.new_project_policy is not None:
             self.new_project_policy(self.session, project, user)
 
-        existing, owner = self.cache.file_and_project(form.filename)
+        claimed = self.cache.filename_owner(form.filename)
         replacing = None
-        if existing is not None:
-            if existing.sha256 == got.sha256 and owner == project:
+        if claimed is not None:
+            sha256, owner = claimed
+            if sha256 == got.sha256 and owner == project:
                 return f"File {form.filename} already exists with the same content; nothing to do."
             if not self.config.allow_overwrite or owner != project:
-                raise _exists(form.filename, existing.sha256)
-            replacing = existing
+                raise _exists(form.filename, sha256)
+            replacing = self.cache.file_by_name(form.filename)
         else:
             twin = self.cache.file_by_digest(project, got.sha256)
             if twin is not None:
@@ -301,9 +302,9 @@ class IndexService:
         try:
             if replacing is not None:
                 self.cache.replace_file(replacing, record)
-                row = replacing
+                project_id = replacing.project_id
             else:
-                row = self.cache.add_file(record)
+                project_id = self.cache.add_file(record)
             if core is not None:
                 keys.append(records.metadata_key(record.project, record.filename))
                 self.storage.put_bytes(keys[-1], core)
@@ -311,7 +312,7 @@ class IndexService:
             self.storage.put(keys[-1], stream, record.size)
             keys.append(records.record_key(record.project, record.filename))
             self.storage.put_bytes(keys[-1], record.to_json())
-            self.cache.bump_serial(row.project_id)
+            self.cache.bump_serial(project_id)
             self.cache.record_event("upload", record.uploader, record.project,
                                     record.version, record.filename)
             self.session.commit()

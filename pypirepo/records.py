@@ -96,3 +96,4 @@ class FileRecord:
 
 _FIELDS = frozenset(f.name for f in fields(FileRecord))
 _ROW_FIELDS = tuple(f.name for f in fields(FileRecord) if f.name not in ("project", "display_name"))
+FileRecord.ROW_FIELDS = _ROW_FIELDS  # the files table's columns, in a fixed order

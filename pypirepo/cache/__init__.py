@@ -25,6 +25,8 @@ FILE_ROW_COLUMNS = ("filename", "version", "origin", "sha256", "requires_python"
                     "yanked_reason", "size", "upload_time", "metadata_sha256")
 FileRow = namedtuple("FileRow", FILE_ROW_COLUMNS)
 _FILES = File.__table__
+_PROJECTS = Project.__table__
+_EVENTS = Event.__table__
 _MAX_ANSWERS = 10_000
 
 
@@ -39,9 +41,7 @@ class MetadataCache:
 
     def project_serial(self, name: str) -> tuple[int, int] | None:
         """(project id, serial) for a normalized name, or None."""
-        row = self.session.execute(
-            select(Project.id, Project.serial).where(Project.name == name)
-        ).first()
+        row = self._run("project_serial", (name,)).first()
         return (row[0], row[1]) if row else None
 
     def project_names(self) -> list[tuple[str, str]]:
@@ -68,57 +68,50 @@ class MetadataCache:
         )
         return self.session.execute(stmt).scalar()
 
-    def file_and_project(self, filename: str) -> tuple[File, str] | tuple[None, None]:
-        """The file of that name and its project's name, in one query."""
-        row = self.session.execute(
-            select(File, Project.name).join(Project, File.project_id == Project.id)
-            .where(File.filename == filename)
-        ).first()
-        return (row[0], row[1]) if row else (None, None)
+    def filename_owner(self, filename: str) -> tuple[str, str] | None:
+        """(sha256, project name) of the file of that name, if any: what an upload
+        checks first, without loading a File."""
+        row = self._run("filename_owner", (filename,)).first()
+        return (row[0], row[1]) if row else None
 
     def file_by_name(self, filename: str) -> File | None:
         return self.session.execute(select(File).where(File.filename == filename)).scalar()
 
     def file_by_digest(self, project: str, sha256: str) -> tuple[str, str] | None:
         """(filename, sha256) of a file of the project with these bytes, if any."""
-        stmt = (
-            select(File.filename, File.sha256).join(Project, File.project_id == Project.id)
-            .where(Project.name == project, File.sha256 == sha256).limit(1)
-        )
-        row = self.session.execute(stmt).first()
+        row = self._run("file_by_digest", (project, sha256)).first()
         return (row[0], row[1]) if row else None
 
     # --- writes --------------------------------------------------------------------------
 
+    def _run(self, name: str, params: tuple):
+        """One of the hot statements (_DriverSQL), in the session's transaction."""
+        statements = _DriverSQL.of(self.session.get_bind().dialect)
+        return self.session.connection().exec_driver_sql(getattr(statements, name), params)
+
     def bump_serial(self, project_id: int | None = None) -> int:
         self.session.info[CHANGED] = True  # the commit will bump the beacon
-        serial = self.session.execute(
-            update(IndexState).where(IndexState.id == 1)
-            .values(serial=IndexState.serial + 1).returning(IndexState.serial)
-        ).scalar()
+        serial = self._run("bump_index", ()).scalar()
         if project_id is not None:
-            self.session.execute(
-                update(Project).where(Project.id == project_id).values(serial=serial)
-            )
+            self._run("set_project_serial", (serial, project_id))
         return serial
 
     def ensure_project(self, name: str, display_name: str) -> int:
         found = self.project_serial(name)
         if found:
             return found[0]
-        project = Project(name=name, display_name=display_name, serial=0, created=utcnow())
-        self.session.add(project)
-        self.session.flush()
-        return project.id
+        statements = _DriverSQL.of(self.session.get_bind().dialect)
+        return self._run("insert_project",
+                         statements.project_values(name, display_name, utcnow())).scalar()
 
-    def add_file(self, record: FileRecord) -> File:
-        """Insert the row, which claims the filename until commit; the caller bumps the
-        serial just before committing, so the serial's row lock is held only briefly."""
+    def add_file(self, record: FileRecord) -> int:
+        """Insert the row, which claims the filename until commit; returns the project's
+        id. The caller bumps the serial just before committing, so the serial's row lock
+        is held only briefly."""
         project_id = self.ensure_project(record.project, record.display_name)
-        row = File(project_id=project_id, **record.row())
-        self.session.add(row)
-        self.session.flush()
-        return row
+        statements = _DriverSQL.of(self.session.get_bind().dialect)
+        self._run("insert_file", statements.file_values(record, project_id))
+        return project_id
 
     def replace_file(self, row: File, record: FileRecord) -> None:
         for key, value in record.row().items():
@@ -156,8 +149,9 @@ class MetadataCache:
     def record_event(self, action: str, user: str | None, project: str,
                      version: str | None = None, filename: str | None = None,
                      detail: str | None = None) -> None:
-        self.session.add(Event(time=utcnow(), user=user, action=action, project=project,
-                               version=version, filename=filename, detail=detail))
+        statements = _DriverSQL.of(self.session.get_bind().dialect)
+        self._run("insert_event", statements.event_values(
+            utcnow(), user, action, project, version, filename, detail))
 
     def record_events(self, action: str, records: list[FileRecord], detail: str | None = None,
                       user: str | None = None) -> None:
@@ -248,6 +242,72 @@ def _insert_ignore(dialect: str, model, keys: list[str]):
 
         return sqlite_insert(table).on_conflict_do_nothing(index_elements=keys)
     return insert(table)
+
+
+class _DriverSQL:
+    """The statements of an upload, as the driver's own SQL.
+
+    Built by SQLAlchemy Core, bumping the serial alone took 0.4 ms (statement objects,
+    cache keys, parameter processing), the same through exec_driver_sql 0.06 ms; an upload
+    makes seven of them. They still run on the session's connection, in its transaction,
+    with SQLAlchemy's error wrapping (an IntegrityError is the same). Values go through the
+    columns' own bind conversions (datetimes as SQLite stores them, JSON, booleans), so a
+    row reads back exactly as one the ORM wrote.
+    """
+
+    _made: dict = {}
+
+    @classmethod
+    def of(cls, dialect) -> _DriverSQL:
+        made = cls._made.get(dialect.name)
+        if made is None:
+            made = cls._made[dialect.name] = cls(dialect)
+        return made
+
+    def __init__(self, dialect):
+        m = "?" if dialect.paramstyle == "qmark" else "%s"
+        self.project_serial = f"SELECT id, serial FROM projects WHERE name = {m}"
+        self.filename_owner = ("SELECT f.sha256, p.name FROM files f JOIN projects p "
+                               f"ON f.project_id = p.id WHERE f.filename = {m}")
+        self.file_by_digest = ("SELECT f.filename, f.sha256 FROM files f JOIN projects p "
+                               f"ON f.project_id = p.id WHERE p.name = {m} AND f.sha256 = {m} "
+                               "LIMIT 1")
+        self.bump_index = ("UPDATE index_state SET serial = serial + 1 WHERE id = 1 "
+                           "RETURNING serial")
+        self.set_project_serial = f"UPDATE projects SET serial = {m} WHERE id = {m}"
+        self._project_cols = ("name", "display_name", "serial", "created")
+        self._file_cols = ("project_id",) + FileRecord.ROW_FIELDS
+        self._event_cols = ("time", "user", "action", "project", "version", "filename",
+                            "detail")
+        self.insert_project = _insert_sql(_PROJECTS, self._project_cols, m) + " RETURNING id"
+        self.insert_file = _insert_sql(_FILES, self._file_cols, m)
+        self.insert_event = _insert_sql(_EVENTS, self._event_cols, m)
+        self._convert = {t.name: [_binder(t.c[c], dialect) for c in cols] for t, cols in (
+            (_PROJECTS, self._project_cols), (_FILES, self._file_cols),
+            (_EVENTS, self._event_cols))}
+
+    def _values(self, table, values) -> tuple:
+        return tuple(v if convert is None or v is None else convert(v)
+                     for convert, v in zip(self._convert[table.name], values))
+
+    def project_values(self, name, display_name, created) -> tuple:
+        return self._values(_PROJECTS, (name, display_name, 0, created))
+
+    def file_values(self, record: FileRecord, project_id: int) -> tuple:
+        return self._values(_FILES, (project_id,) + tuple(
+            getattr(record, name) for name in FileRecord.ROW_FIELDS))
+
+    def event_values(self, *values) -> tuple:
+        return self._values(_EVENTS, values)
+
+
+def _insert_sql(table, columns, mark) -> str:
+    names = ", ".join('"%s"' % c for c in columns)  # quoted: "user" is reserved on PostgreSQL
+    return f"INSERT INTO {table.name} ({names}) VALUES ({', '.join([mark] * len(columns))})"
+
+
+def _binder(column, dialect):
+    return column.type.dialect_impl(dialect).bind_processor(dialect)
 
 
 def _chunks(items, n):
