@@ -10,9 +10,14 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+import multipart
+
 from . import distinfo, names
 
 CHUNK = 1024 * 1024
+# Form fields (descriptions included) stay in memory up to this size; the file part
+# beyond it spools to a temporary file, so memory does not grow with the upload.
+SPOOL_LIMIT = 1024 * 1024
 
 # Aliases some clients send for the core-metadata field names (STANDARDS U-04).
 ALIASES = {
@@ -62,8 +67,37 @@ def _clean(value) -> str | None:
     return None if value in ("", "UNKNOWN") else value
 
 
-def parse_form(post) -> UploadForm:
-    """Build an UploadForm from a WebOb MultiDict of the multipart body."""
+class Body:
+    """A parsed multipart body: text fields, and the parts that carried a file."""
+
+    def __init__(self, fields, files):
+        self.fields, self.files = fields, files
+
+    def close(self) -> None:
+        for _name, part in self.files.iterallitems():
+            part.close()
+
+
+def read_body(environ, max_size: int) -> Body:
+    """Parse the request's multipart/form-data body (raises UploadError).
+
+    `multipart` rather than WebOb's cgi-based parser: 0.1 ms instead of 0.6 ms for a
+    twine upload of a small wheel, and no use of the cgi module, which Python 3.13 drops.
+    """
+    try:
+        fields, files = multipart.parse_form_data(
+            environ, strict=True, spool_limit=SPOOL_LIMIT, memory_limit=16 * SPOOL_LIMIT,
+            disk_limit=max_size + SPOOL_LIMIT, part_limit=1000)
+    except multipart.MultipartError as exc:
+        raise bad(f"Malformed multipart/form-data body: {exc}") from None
+    if not fields and not files:
+        raise bad("Malformed multipart/form-data body: no fields.")
+    return Body(fields, files)
+
+
+def parse_form(body: Body) -> UploadForm:
+    """Build an UploadForm from the parsed multipart body."""
+    post = body.fields
     action = post.get(":action")
     if action in ("submit", "submit_pkg_info", "doc_upload"):
         raise UploadError(410, f"The {action!r} action is no longer supported.")
@@ -73,22 +107,24 @@ def parse_form(post) -> UploadForm:
         raise bad("Unknown protocol version.")
 
     fields: dict = {}
-    for key in post.keys():
+    for key in set(post.keys()) | set(body.files.keys()):
         if key.startswith(":") or key in FILE_FIELDS:
             continue
-        values = post.getall(key)
-        if any(hasattr(v, "file") for v in values):
+        parts = body.files.getall(key)
+        if any(part.filename for part in parts):
             raise bad(f"{key}: Should not be a tuple.")
+        # A text field over the spool limit arrives as a part without a filename.
+        values = post.getall(key) + [part.value for part in parts]
         norm = ALIASES.get(key, key)
         if norm in MULTI:
             fields.setdefault(norm, []).extend(v for v in map(_clean, values) if v)
         else:
             fields[norm] = _clean(values[-1])
 
-    content = post.get("content")
-    if content is None or not hasattr(content, "file"):
+    content = body.files.get("content")
+    if content is None or not content.filename:
         raise bad("Upload payload does not have a file.")
-    ctype = getattr(content, "type", "") or ""
+    ctype = content.content_type or ""
     if ctype.startswith("image/"):
         raise bad("Invalid distribution file.")
 

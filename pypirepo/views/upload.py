@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyramid.response import Response
 from pyramid.view import view_config
 
-from ..upload import UploadError, parse_form
+from ..upload import UploadError, parse_form, read_body
 from . import error_response
 
 
@@ -21,15 +21,15 @@ def upload(context, request):
     if not (request.content_type or "").startswith("multipart/form-data"):
         return error_response(request, 400, "Uploads must be multipart/form-data.")
     try:
-        post = request.POST
-        if not post:
-            raise ValueError("empty form")
-    except Exception:  # noqa: BLE001 - any parser failure is the client's malformed body
-        return error_response(request, 400, "Malformed multipart/form-data body.")
+        body = read_body(request.environ, limit)
+    except UploadError as exc:
+        return error_response(request, exc.status, exc.message)
     try:
-        form = parse_form(post)
+        form = parse_form(body)
         message = request.index.upload(form, request.pypirepo_user)
     except UploadError as exc:
         return error_response(request, exc.status, exc.message)
+    finally:
+        body.close()  # the spooled file part, now in storage or refused
     return Response(body=(message + "\n").encode(), content_type="text/plain", charset="utf-8")
 

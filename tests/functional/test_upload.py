@@ -260,3 +260,39 @@ def test_upload_records_event_and_uploader(app, dists):
     events = app.get("/api/projects/demo/events").json["events"]
     assert events[0]["action"] == "upload" and events[0]["user"] == "admin"
     assert events[0]["filename"] == w.name
+
+
+def test_text_field_over_the_spool_limit_is_still_text(app, dists):
+    """A field too big to keep in memory arrives as a part without a filename; it is the
+    same text field all the same (a long README sent as a description, say)."""
+    from distfactory import upload_fields
+
+    from pypirepo.upload import SPOOL_LIMIT, parse_form, read_body
+
+    w = dists.wheel("demo", "1.0")
+    description = "long " * (SPOOL_LIMIT // 5 + 100)
+    req = app.RequestClass.blank("/legacy/", POST={
+        **upload_fields(w, "demo", "1.0"), "description": description,
+        "content": (w.name, w.read_bytes())})
+    body = read_body(req.environ, 10 * SPOOL_LIMIT)
+    try:
+        assert "description" in body.files.keys()  # spooled, as the parser does
+        form = parse_form(body)
+        assert form.fields["description"] == description.strip()
+        assert form.content.read() == w.read_bytes()
+    finally:
+        body.close()
+    upload(app, w, "demo", "1.0", fields={"description": description})
+
+
+def test_truncated_multipart_says_why(app, dists, tmp_path):
+    from distfactory import upload_fields
+
+    w = dists.wheel("demo", "1.0")
+    app.authorization = ADMIN
+    req = app.RequestClass.blank("/legacy/", POST={**upload_fields(w, "demo", "1.0"),
+                                                   "content": (w.name, w.read_bytes())})
+    cut = req.body[: len(req.body) // 2]
+    res = app.post("/legacy/", params=cut, content_type=req.environ["CONTENT_TYPE"], status=400)
+    assert "Malformed multipart/form-data body" in res.text
+    assert stored_files(tmp_path) == []
