@@ -80,7 +80,7 @@ def main(global_config, **ini):
 
     config.include(".security")
     config.include(".routes")
-    config.scan(".views")
+    config.include(".views")
     return config.make_wsgi_app()
 
 

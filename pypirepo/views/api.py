@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pyramid.view import view_config
 
 from ..index import NotFound
-from . import error_response, json_response, redirect
+from . import error_response, json_response, redirect, view_config
 
 
 @view_config(route_name="json_project", request_method="GET", permission="read")

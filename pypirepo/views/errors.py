@@ -1,9 +1,8 @@
 """401 vs 403 vs 404, as every client expects them (STANDARDS A-01, A-02, D-06)."""
 
 from pyramid.httpexceptions import HTTPNotFound
-from pyramid.view import forbidden_view_config, notfound_view_config
 
-from . import error_response
+from . import error_response, forbidden_view_config, notfound_view_config
 
 
 @forbidden_view_config()

@@ -6,11 +6,10 @@ import datetime as dt
 
 from pyramid.httpexceptions import HTTPFound
 from pyramid.response import Response
-from pyramid.view import view_config
 
 from .. import records
 from ..index import NotFound
-from . import error_response, immutable_cache_control
+from . import error_response, immutable_cache_control, view_config
 from .upstream import fallback_download
 
 CHUNK = 256 * 1024

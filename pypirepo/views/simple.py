@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from pyramid.response import Response
-from pyramid.view import view_config
 
-from . import error_response, redirect
+from . import error_response, redirect, view_config
 from .upstream import fallback_page
 
 HTML = "text/html"

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from pyramid.response import Response
-from pyramid.view import view_config
 
 from ..upload import UploadError, parse_form, read_body
-from . import error_response
+from . import error_response, view_config
 
 
 @view_config(route_name="upload0", permission="upload")

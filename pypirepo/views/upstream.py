@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pyramid.httpexceptions import HTTPFound
 from pyramid.response import Response
-from pyramid.view import view_config
 
 from ..fallback import (
     FallbackDenied,
@@ -15,7 +14,7 @@ from ..fallback import (
     UpstreamMetadata,
     UpstreamStream,
 )
-from . import error_response, immutable_cache_control
+from . import error_response, immutable_cache_control, view_config
 
 
 
