@@ -65,6 +65,8 @@ def resolve_credentials(request):
     """(user, error) for the request."""
     from .request import INVALID_LOGIN
 
+    if "HTTP_AUTHORIZATION" not in request.environ:
+        return None, None  # anonymous: most reads, without WebOb's header mapping
     try:
         header = request.headers.get("Authorization")
     except UnicodeDecodeError:
