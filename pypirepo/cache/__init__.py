@@ -7,7 +7,6 @@ page caches in every process that shares the database learn that a page is stale
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import namedtuple
 from collections.abc import Iterable
@@ -316,12 +315,15 @@ def _chunks(items, n):
 
 
 class Serials:
-    """The freshness checks every index request makes, on a connection of its own thread.
+    """The freshness checks every index request makes, on connections kept for them.
 
     A page cache hit costs one of these queries and nothing else. Through the ORM it would
     cost twenty times the query (session, compilation, transaction reset), and even a pool
-    checkout per request is a quarter of a cached page's time, so each server thread
-    keeps one autocommit connection, used for nothing but these reads.
+    checkout per request is a quarter of a cached page's time, so a few autocommit
+    connections are kept for nothing but these reads, taken and put back around each
+    query by whichever thread asks (a list's pop and append). They used to be one per
+    thread: the first burst on a new server (uv asking for 30 pages at once) then opened
+    a connection in each of its 32 threads, on the path of the answers.
 
     On a SQLite file even that query is asked only when the database's beacon says that
     something changed since it was last asked (pypirepo.cache.beacon).
@@ -329,7 +331,7 @@ class Serials:
 
     def __init__(self, engine):
         self.engine = engine
-        self._local = threading.local()
+        self._idle: list = []  # (connection, its detached pool wrapper) not in use
         self._beacon = attach(engine)
         # key -> (beacon count before the query, its answer, when it was asked). Shared by
         # the threads: an entry is only replaced whole, and a racing older answer that
@@ -348,39 +350,42 @@ class Serials:
             _FILES.c[name].type.dialect_impl(dialect).result_processor(dialect, None)
             for name in FILE_ROW_COLUMNS]
 
-    def _connection(self):
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            pooled = self.engine.raw_connection()
-            conn = pooled.driver_connection
-            pooled.detach()  # ours for the thread's life; the pool must not hand it out
-            if self.engine.dialect.name == "sqlite":
-                conn.isolation_level = None  # autocommit: each read sees the latest commit
-            else:
-                conn.autocommit = True
-            self._local.conn = conn
-            self._local.pooled = pooled  # keep the detached wrapper alive with it
-        return conn
+    def _checkout(self):
+        try:
+            return self._idle.pop()
+        except IndexError:
+            pass
+        pooled = self.engine.raw_connection()
+        conn = pooled.driver_connection
+        pooled.detach()  # ours from now on; the pool must not hand it out
+        if self.engine.dialect.name == "sqlite":
+            conn.isolation_level = None  # autocommit: each read sees the latest commit
+        else:
+            conn.autocommit = True
+        return conn, pooled  # the detached wrapper is kept alive with it
 
     def _fetch(self, sql, params, every: bool = False):
         for attempt in (1, 2):
-            conn = self._connection()
+            held = self._checkout()
+            conn = held[0]
             try:
                 cur = conn.cursor()
                 try:
                     cur.execute(sql, params)
-                    return cur.fetchall() if every else cur.fetchone()
+                    rows = cur.fetchall() if every else cur.fetchone()
                 finally:
                     cur.close()
             except self.engine.dialect.loaded_dbapi.Error:
                 # A dropped connection (database restarted): open a new one, once.
-                self._local.conn = None
                 try:
                     conn.close()
                 except Exception:  # noqa: BLE001 - it is already broken
                     pass
                 if attempt == 2:
                     raise
+                continue
+            self._idle.append(held)
+            return rows
 
     def _unless_unchanged(self, key, ask):
         beacon = self._beacon
