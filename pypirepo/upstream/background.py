@@ -32,26 +32,35 @@ log = logging.getLogger(__name__)
 class Workers:
     """Daemon threads, started when no worker is idle and kept a while for the next job.
 
-    Daemon, so that stopping the server never waits for a long download to finish.
+    Daemon, so that stopping the server never waits for a long download to finish. `keep`
+    of them are started at once and never leave: the first burst on a new server (uv
+    asking for 30 wheels at once) then hands most jobs over with a queue put, where a
+    thread start would wait for the new thread to get the GIL from the busy others.
     """
 
-    def __init__(self, name: str, idle_timeout: float = 60.0):
+    def __init__(self, name: str, idle_timeout: float = 60.0, keep: int = 0):
         self.name = name
         self.idle_timeout = idle_timeout
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         # One token per worker waiting for a job; a submit takes one or starts a worker.
         self._idle = threading.Semaphore(0)
+        for _ in range(keep):
+            self._idle.release()
+            threading.Thread(target=self._work, args=(True,), daemon=True,
+                             name=name).start()
 
     def submit(self, fn, *args) -> None:
         self._jobs.put((fn, args))
         if not self._idle.acquire(blocking=False):
             threading.Thread(target=self._work, daemon=True, name=self.name).start()
 
-    def _work(self) -> None:
+    def _work(self, kept: bool = False) -> None:
         while True:
             try:
                 fn, args = self._jobs.get(timeout=self.idle_timeout)
             except queue.Empty:
+                if kept:
+                    continue  # still idle, its token still out
                 if self._idle.acquire(blocking=False):
                     return  # this worker's token taken back: no submit counts on it
                 continue  # a submit took the token: its job is on the way

@@ -44,6 +44,8 @@ STORE_SETTLE = 0.5
 STORE_MAX_DELAY = 5.0
 RUNNING, VERIFIED, FAILED = "running", "verified", "failed"
 MISMATCH_MEMORY = 60.0
+# Fetch threads kept waiting for work from the start (upstream.background.Workers).
+KEPT_WORKERS = 8
 
 
 class HashMismatch(UpstreamError):
@@ -154,7 +156,7 @@ class FileFetcher:
         self.session_factory = session_factory
         self.spool_dir = spool_dir
         self.lull = lull
-        self._workers = Workers("upstream fetch")
+        self._workers = Workers("upstream fetch", keep=KEPT_WORKERS)
         self.stats = Stats()
         self._flights: dict[tuple[str, str], Flight] = {}
         self._lock = threading.Lock()
@@ -175,6 +177,10 @@ class FileFetcher:
         self._prefetching: set[tuple[str, str]] = set()
         self._mismatched: dict[tuple[str, str], tuple[float, HashMismatch]] = {}
         os.makedirs(spool_dir, exist_ok=True)
+        # Started now, not by the first file of a burst: that one would start them while
+        # holding the lock every other request of the burst waits for.
+        self._storer = _running(None, self._store_loop, "upstream file storer")
+        self._prefetcher = _running(None, self._prefetch_loop, "upstream prefetcher")
         # Verified files wait to be stored (gather()); a server stopping meanwhile stores
         # them first rather than leaving them to be fetched again and their spool files
         # behind.

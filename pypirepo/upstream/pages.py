@@ -229,9 +229,17 @@ class PageWriter:
         self.queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        # Started now: the first page of a burst would start it while the burst's other
+        # requests wait on the lock for it.
+        self._ensure_thread()
 
     def submit(self, op) -> None:
         self.queue.put(op)
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            self._ensure_thread()
+
+    def _ensure_thread(self) -> None:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, daemon=True,
