@@ -149,6 +149,15 @@ def http_get(port: int, path: str, headers=None, timeout=5.0) -> tuple[int, byte
         conn.close()
 
 
+def compile_bytecode() -> None:
+    """Byte-compile pypirepo, as installing its wheel does. The checkout is installed in
+    editable mode, and where PYTHONDONTWRITEBYTECODE is set (as on these machines) every
+    start would compile the changed modules again: 0.1 s of a 0.8 s start-up that an
+    installed server never pays."""
+    subprocess.run([str(VENV_BIN / "python"), "-m", "compileall", "-q", str(REPO / "pypirepo")],
+                   check=True, timeout=120)
+
+
 def _clean_env(extra=None) -> dict:
     # Settings from the caller's shell must not change what is measured.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYPIREPO_", "TWINE_"))}
