@@ -97,7 +97,10 @@ def _build_app(ini):
     config.include(".security")
     config.include(".routes")
     config.include(".views")
-    return config.make_wsgi_app()
+    from .views.simple import CachedPages
+
+    # Cached index pages for anonymous readers skip the router (the busiest requests).
+    return CachedPages(config.make_wsgi_app(), registry)
 
 
 def _reconcile_on_start(mode: str, storage, session_factory, serials) -> None:

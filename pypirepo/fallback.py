@@ -154,6 +154,20 @@ class FallbackService:
 
     # --- project pages -----------------------------------------------------------------------
 
+    def local_page(self, index, name: str, prefix: str) -> tuple[bool, Page | None]:
+        """(True, our page or None) when the fallback has nothing to add to what we hold:
+        it is off or not for this name, or the name is held here, not merged, and no file
+        of the upstream's is cached under it. (False, None) when project_page() must
+        decide, which may ask the upstream. Never asks the upstream itself."""
+        cfg = self.config
+        if not cfg.fetch_allowed(name):
+            return True, index.project_page(name, prefix)
+        held = index.project_files(name)
+        if held is not None and held.private and not held.upstream \
+                and not cfg.may_merge(name):
+            return True, index.project_page(name, prefix)
+        return False, None
+
     def project_page(self, index, name: str, prefix: str, user: str | None) -> Page | None:
         """The page to serve for a project: ours (index.project_page), upstream's files
         with our URLs, or both merged.
@@ -162,16 +176,15 @@ class FallbackService:
         FallbackDenied or UpstreamFailed.
         """
         cfg = self.config
-        if not cfg.fetch_allowed(name):
-            return index.project_page(name, prefix)
+        decided, page = self.local_page(index, name, prefix)
+        if decided:
+            return page
         held = index.project_files(name)
         if held is not None:
             rows, private, cached, serial = held.rows, held.private, held.upstream, held.serial
         else:
             rows, private, cached, serial = [], [], [], 0
         if private and not cfg.may_merge(name):
-            if not cached:
-                return index.project_page(name, prefix)
             # Files fetched before the name became private are hidden, not merged.
             return self._build(name, prefix, f"private:{serial}", serial,
                                lambda: [file_entry(prefix, name, r) for r in private])

@@ -31,13 +31,18 @@ class Request(BaseRequest):
 
     @reify
     def index(self):
-        from .index import IndexService
-
-        reg = self.registry
-        service = IndexService(reg.session_factory, reg.serials, reg.storage, reg.app_config,
-                               reg.page_cache, reg.render, reg.fallback.check_new_project)
+        service = index_service(self.registry)
         self.add_finished_callback(lambda _request: service.close())
         return service
+
+
+def index_service(registry):
+    """The request's IndexService (its database session is opened only if needed)."""
+    from .index import IndexService
+
+    return IndexService(registry.session_factory, registry.serials, registry.storage,
+                        registry.app_config, registry.page_cache, registry.render,
+                        registry.fallback.check_new_project)
 
 
 INVALID_LOGIN = "Invalid username or password."

@@ -217,3 +217,68 @@ def test_yanked_rendering(loaded):
     by_name = {f["filename"]: f for f in data["files"]}
     assert by_name[files["wheel"].name]["yanked"] == "broken <b>"
     assert by_name[files["local"].name]["yanked"] is False
+
+
+class _Counting:
+    """Wraps the Pyramid app behind CachedPages to count what reaches the router."""
+
+    def __init__(self, app):
+        self.app, self.calls = app, 0
+
+    def __call__(self, environ, start_response):
+        self.calls += 1
+        return self.app(environ, start_response)
+
+
+@pytest.fixture
+def counted(loaded):
+    app, files = loaded
+    router = app.app.app = _Counting(app.app.app)
+    return app, router
+
+
+SAME = ("ETag", "Cache-Control", "Vary", "Content-Type", "Content-Length")
+
+
+@pytest.mark.parametrize("path", ["/simple/", "/simple/foo-bar-baz/"])
+@pytest.mark.parametrize("accept", [None, JSON, "*/*"])
+def test_cached_pages_answer_as_the_views_do(counted, path, accept):
+    """CachedPages answers anonymous reads without the router, byte for byte and header
+    for header as the view (reached here through a query string it ignores)."""
+    app, router = counted
+    headers = {"Accept": accept} if accept else {}
+    slow = app.get(path + "?via=router", headers=headers)
+    calls = router.calls
+    fast = app.get(path, headers=headers)
+    assert router.calls == calls  # answered in front of the router
+    assert fast.body == slow.body and fast.status == slow.status
+    assert [fast.headers.get(h) for h in SAME] == [slow.headers.get(h) for h in SAME]
+    app.get(path, headers=dict(headers, **{"If-None-Match": fast.headers["ETag"]}),
+            status=304)
+    head = app.head(path, headers=headers)
+    assert head.body == b"" and head.headers["Content-Length"] == fast.headers["Content-Length"]
+    assert router.calls == calls
+
+
+@pytest.mark.parametrize("path,status", [
+    ("/simple/Foo.Bar_baz/", 301), ("/simple/nope/", 404), ("/simple/foo-bar-baz", 301),
+    ("/simple/a/b/", 404), ("/simple/foo-bar-baz/?format=" + JSON, 200),
+])
+def test_cached_pages_leave_the_rest_to_the_views(counted, path, status):
+    app, router = counted
+    calls = router.calls
+    app.get(path, status=status)
+    assert router.calls == calls + 1
+
+
+def test_cached_pages_never_answer_a_login_or_a_closed_index(make_app, dists):
+    from helpers import ADMIN
+
+    app = make_app(pypi__default_read="authenticated")
+    upload(app, dists.wheel("demo", "1.0"), "demo", "1.0")
+    app.get("/simple/demo/", status=401)
+    app.get("/simple/", status=401)
+    app.authorization = ADMIN
+    assert "demo-1.0" in app.get("/simple/demo/").text
+    app.authorization = ("Basic", ("admin", "wrong"))
+    app.get("/simple/demo/", status=401)
