@@ -267,10 +267,17 @@ def report(f: dict) -> str:
     warm_requests = max(max(f[k]["warm_upstream_requests"]) for k in f if "-" in k)
     cold = f["tree-pip"]["cold_upstream_requests"][-1]
     own = {s: f[f"{s}-uv"]["floor_median"] / f[f"{s}-uv"]["direct_median"] for s in SCENARIOS}
-    out_of_reach = [what[s] for s in SCENARIOS if own[s] > TARGETS["warm"]]
-    reach = ("so warm ≤ 0.5 × direct is out of reach of any index for "
-             + " and ".join(out_of_reach) if out_of_reach
-             else "so the warm target is within reach of an index")
+    # Within 5% of the target, run-to-run noise decides; beyond it, no index can help.
+    beyond = [what[s] for s in SCENARIOS if own[s] > TARGETS["warm"] * 1.05]
+    at = [what[s] for s in SCENARIOS if TARGETS["warm"] * 0.95 <= own[s] <= TARGETS["warm"] * 1.05]
+    reach = []
+    if beyond:
+        reach.append("warm ≤ 0.5 × direct is out of reach of any index for "
+                     + " and ".join(beyond))
+    if at:
+        reach.append("for " + " and ".join(at) + " the target sits at the client's own time, "
+                     "so run-to-run noise decides whether it is met")
+    reach = "; ".join(reach) if reach else "the warm target is within reach of an index"
     lines += [
         "",
         "How:",
@@ -302,7 +309,7 @@ def report(f: dict) -> str:
         "asks in parallel and waits for few round trips, so its own work is most of its "
         f"time: own / direct is {own['tree']:.2f} for the tree and {own['flat']:.2f} for 30 "
         "names at once. That is roughly what is left with an index that answers at once "
-        f"(up to run-to-run noise), {reach}. Cold, uv meets the same upstream round trips "
+        f"(up to run-to-run noise): {reach}. Cold, uv meets the same upstream round trips "
         "through "
         "pypirepo, plus the server's own work per request under one GIL, which a burst of "
         "30 requests queues on, on the same two cores as uv and the upstream.",
