@@ -41,6 +41,10 @@ class LocalStorage(Storage):
 
     @classmethod
     def from_settings(cls, settings) -> LocalStorage:
+        if settings.get_value("storage.redirect", as_bool, False):
+            # Nothing could sign a URL for a file on our disk: downloads always stream.
+            raise ConfigError("storage.redirect", "local storage cannot hand out download "
+                              "URLs; leave it false (downloads stream through pypirepo)")
         root = settings.get_value("storage.dir", as_str)
         try:
             return cls(root, fsync=settings.get_value("storage.fsync", as_bool, False))

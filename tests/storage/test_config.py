@@ -16,6 +16,7 @@ S3 = {"pypirepo.storage": "s3", "storage.bucket": "b-1", "storage.access_key": "
       "storage.endpoint_url": "http://127.0.0.1:9"}
 GCS = {"pypirepo.storage": "gcs", "storage.bucket": "b-1",
        "storage.emulator_host": "http://127.0.0.1:9"}
+LOCAL = {"pypirepo.storage": "local", "storage.dir": "/tmp/pypirepo-config-test"}
 AZURE = {"pypirepo.storage": "azure", "storage.container": "c-1",
          "storage.account_url": "http://127.0.0.1:9/devstoreaccount1",
          "storage.account_key": "a2V5"}
@@ -56,6 +57,7 @@ def build(base: dict, **changes):
      "storage.redirect"),
     (AZURE, {"account_url": None, "connection_string": "nonsense"},
      "storage.connection_string"),
+    (LOCAL, {"redirect": "true"}, "storage.redirect"),  # no URL to hand out for a file
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_a_bad_setting_names_its_key(base, changes, key):
     with pytest.raises(ConfigError) as caught:
