@@ -92,6 +92,52 @@ def test_uv_publish_check_url_skips_and_catches_a_mismatch(server, sandbox, tmp_
     assert simple_files(server, "uv-pkg") == hashes(dists)
 
 
+def test_uv_publish_index_from_pyproject_skips_existing(server, sandbox, tmp_path):
+    """`uv publish --index NAME` with a [[tool.uv.index]] entry in the project's pyproject:
+    uploads go to its publish-url, and its url serves as the check URL."""
+    uv = tool("uv")
+    user, password = server.auth
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "uv-index-pkg"\nversion = "1.0"\n\n'
+        '[[tool.uv.index]]\nname = "pypirepo"\n'
+        f'url = "{server.url}/simple/"\npublish-url = "{server.url}/legacy/"\n'
+    )
+    dists = make_dists(project / "dist", "uv-index-pkg")
+    publish = [uv, "publish", "--index", "pypirepo", "-u", user, "-p", password]
+    # The sandbox sets UV_NO_CONFIG=1, under which uv ignores the project's pyproject.toml
+    # ("No indexes were found"); the index has to come from there. The user config uv may
+    # read now is the sandbox's own (empty) XDG_CONFIG_HOME.
+    env = {"UV_NO_CONFIG": "0"}
+
+    # No file arguments: uv takes dist/* of the project.
+    first = sandbox.run(publish, cwd=project, env=env, timeout=60).stdout
+    assert f"Publishing 2 files to {server.url}/legacy/" in first
+    for path in dists:
+        assert f"Uploading {path.name}" in first
+    assert simple_files(server, "uv-index-pkg") == hashes(dists)
+
+    # Only the check against the index url can tell uv to skip: our upload endpoint
+    # answers identical bytes with a plain 200, after which uv would say "Uploading".
+    second = sandbox.run(publish, cwd=project, env=env, timeout=60).stdout
+    for path in dists:
+        assert f"File {path.name} already exists, skipping" in second
+    assert "Uploading" not in second
+    assert simple_files(server, "uv-index-pkg") == hashes(dists)
+
+    # Different bytes under the stored filename: the check URL catches it before the
+    # upload, so the error is uv's hash mismatch; the server's "File already exists"
+    # refusal is never reached.
+    changed = rebuild_wheel(tmp_path / "rebuilt", "uv-index-pkg")
+    assert changed.name == dists[0].name and sha256(changed) != sha256(dists[0])
+    proc = sandbox.run(publish + [changed], cwd=project, env=env, timeout=60, check=False)
+    assert proc.returncode != 0
+    assert "do not match" in proc.stdout and sha256(changed) in proc.stdout
+    assert "Uploading" not in proc.stdout
+    assert simple_files(server, "uv-index-pkg") == hashes(dists)
+
+
 def poetry_project(directory, name):
     directory.mkdir(parents=True)
     (directory / "pyproject.toml").write_text(
