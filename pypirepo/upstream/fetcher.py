@@ -18,6 +18,7 @@ a lull (pypirepo.upstream.background), so a client's burst of requests is answer
 from __future__ import annotations
 
 import atexit
+import fcntl
 import hashlib
 import logging
 import os
@@ -44,6 +45,7 @@ STORE_SETTLE = 0.5
 STORE_MAX_DELAY = 5.0
 RUNNING, VERIFIED, FAILED = "running", "verified", "failed"
 MISMATCH_MEMORY = 60.0
+SPOOL_PREFIX = "pypirepo-fetch-"
 # Fetch threads kept waiting for work from the start (upstream.background.Workers).
 KEPT_WORKERS = 8
 
@@ -67,8 +69,11 @@ class Flight:
         self.project = project
         self.entry = entry
         self.filename = entry["filename"]
-        fd, self.path = tempfile.mkstemp(prefix="pypirepo-fetch-", dir=spool_dir)
-        os.close(fd)
+        fd, self.path = tempfile.mkstemp(prefix=SPOOL_PREFIX, dir=spool_dir)
+        # Held until the spool file is removed: a process that starts later and finds
+        # the file unlocked knows its owner died (sweep_orphans).
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._owner_fd: int | None = fd
         self.cond = threading.Condition()
         self.started = threading.Event()
         self.written = 0
@@ -106,6 +111,12 @@ class Flight:
         with self.cond:
             self.written += n
             self.cond.notify_all()
+
+    def release(self) -> None:
+        """After the spool file is gone: let go of the owner's lock."""
+        fd, self._owner_fd = self._owner_fd, None
+        if fd is not None:
+            os.close(fd)
 
     def _finish(self, state: str, error: UpstreamError | None = None) -> None:
         with self.cond:
@@ -177,6 +188,7 @@ class FileFetcher:
         self._prefetching: set[tuple[str, str]] = set()
         self._mismatched: dict[tuple[str, str], tuple[float, HashMismatch]] = {}
         os.makedirs(spool_dir, exist_ok=True)
+        sweep_orphans(spool_dir)
         # Started now, not by the first file of a burst: that one would start them while
         # holding the lock every other request of the burst waits for.
         self._storer = _running(None, self._store_loop, "upstream file storer")
@@ -353,6 +365,7 @@ class FileFetcher:
             os.unlink(flight.path)
         except FileNotFoundError:
             pass
+        flight.release()
 
     def _download(self, flight: Flight) -> None:
         entry = flight.entry
@@ -518,6 +531,42 @@ def _drain(q: queue.Queue) -> list:
             items.append(q.get_nowait())
         except queue.Empty:
             return items
+
+
+def sweep_orphans(spool_dir: str, min_age: float = 60.0) -> int:
+    """Remove spool files whose process died mid-fetch (a crash, a SIGKILL): a live owner
+    holds a lock on each of its files, so an unlocked one older than `min_age` seconds
+    (past the instant between creating a file and locking it) is nobody's. The spool
+    folder may be shared by several servers, and the system's temporary folder by the
+    whole machine: only our own prefix is looked at. Returns how many were removed."""
+    removed = 0
+    cutoff = time.time() - min_age
+    try:
+        entries = list(os.scandir(spool_dir))
+    except OSError:
+        return 0
+    for entry in entries:
+        if not entry.name.startswith(SPOOL_PREFIX):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False) or entry.stat().st_mtime > cutoff:
+                continue
+            fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # its owner is alive
+        else:
+            os.unlink(entry.path)
+            removed += 1
+        finally:
+            os.close(fd)
+    if removed:
+        log.info("removed %d spool file(s) left by a server that stopped mid-fetch from %s",
+                 removed, spool_dir)
+    return removed
 
 
 def _running(thread: threading.Thread | None, target, name: str) -> threading.Thread:

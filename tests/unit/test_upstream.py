@@ -370,3 +370,41 @@ def test_gather_waits_for_quiet_bounded_and_hurried():
     started = time.monotonic()
     assert gather(jobs, "first", settle=10, max_delay=10, hurry=hurry)[0] == "first"
     assert time.monotonic() - started < 0.1  # a flush does not wait
+
+
+def test_spool_files_of_dead_fetches_are_swept_live_ones_kept(tmp_path):
+    """A fetch holds a lock on its spool file; a server starting later removes the files
+    nobody holds (their process died mid-fetch), never a live one, a young one, or
+    anything that is not ours."""
+    import fcntl
+    import os
+    import time
+
+    from pypirepo.upstream.fetcher import SPOOL_PREFIX, Flight, sweep_orphans
+
+    old = time.time() - 3600
+
+    def spool(name, age=old):
+        path = tmp_path / name
+        path.write_bytes(b"partial")
+        os.utime(path, (age, age))
+        return path
+
+    orphan = spool(SPOOL_PREFIX + "dead")
+    young = spool(SPOOL_PREFIX + "young", age=time.time())
+    foreign = spool("someone-elses-file")
+    held = spool(SPOOL_PREFIX + "held")
+    fd = os.open(held, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as a live server holds its files
+    flight = Flight("demo", {"filename": "demo-1.0-py3-none-any.whl"}, str(tmp_path))
+    os.utime(flight.path, (old, old))
+    try:
+        assert sweep_orphans(str(tmp_path)) == 1
+        assert not orphan.exists()
+        assert young.exists() and foreign.exists() and held.exists()
+        assert os.path.exists(flight.path)  # its own lock keeps it
+    finally:
+        os.close(fd)
+        flight.release()
+    assert sweep_orphans(str(tmp_path)) == 2  # both let go: now nobody's
+    assert os.path.exists(flight.path) is False and not held.exists()
