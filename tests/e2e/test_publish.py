@@ -42,6 +42,14 @@ def hashes(paths):
     return {p.name: sha256(p) for p in paths}
 
 
+
+def project_dir(tmp_path, pyproject: str):
+    """A project folder holding just this pyproject.toml."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(pyproject)
+    return project
+
 def test_twine_upload_is_idempotent_and_refuses_changed_bytes(server, sandbox, tmp_path):
     twine = tool("twine")
     user, password = server.auth
@@ -97,13 +105,10 @@ def test_uv_publish_index_from_pyproject_skips_existing(server, sandbox, tmp_pat
     uploads go to its publish-url, and its url serves as the check URL."""
     uv = tool("uv")
     user, password = server.auth
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(
+    project = project_dir(tmp_path, (
         '[project]\nname = "uv-index-pkg"\nversion = "1.0"\n\n'
         '[[tool.uv.index]]\nname = "pypirepo"\n'
-        f'url = "{server.url}/simple/"\npublish-url = "{server.url}/legacy/"\n'
-    )
+        f'url = "{server.url}/simple/"\npublish-url = "{server.url}/legacy/"\n'))
     dists = make_dists(project / "dist", "uv-index-pkg")
     publish = [uv, "publish", "--index", "pypirepo", "-u", user, "-p", password]
     # The sandbox sets UV_NO_CONFIG=1, under which uv ignores the project's pyproject.toml
@@ -176,9 +181,7 @@ def test_poetry_publish_skip_existing(server, sandbox, tmp_path):
 def test_pdm_publish_skip_existing(server, sandbox, tmp_path):
     pdm = tool("pdm")
     user, password = server.auth
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "pyproject.toml").write_text('[project]\nname = "pdm-pkg"\nversion = "1.0"\n')
+    project = project_dir(tmp_path, '[project]\nname = "pdm-pkg"\nversion = "1.0"\n')
     stored = hashes(make_dists(project / "dist", "pdm-pkg"))
     publish = [pdm, "publish", "--no-build", "-r", f"{server.url}/legacy/",
                "-u", user, "-P", password, "--skip-existing"]
@@ -200,12 +203,9 @@ def test_pdm_publish_skip_existing(server, sandbox, tmp_path):
 def test_hatch_publish_probes_plus_simple(server, sandbox, tmp_path):
     hatch = tool("hatch")
     user, password = server.auth
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(
+    project = project_dir(tmp_path, (
         '[project]\nname = "hatch-pkg"\nversion = "1.0"\n\n'
-        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
-    )
+        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'))
     dists = make_dists(project / "dist", "hatch-pkg")
     publish = [hatch, "publish", "-r", f"{server.url}/legacy/", "-u", user, "-a", password,
                "-n"] + dists
