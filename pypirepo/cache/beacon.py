@@ -48,6 +48,8 @@ class Beacon:
             os.close(fd)
             raise
         self._fd = fd
+        # Engines come and go (tests make hundreds): the descriptor goes with its beacon.
+        weakref.finalize(self, os.close, fd)
 
     def read(self) -> int:
         return _COUNTER.unpack_from(self._map)[0]
@@ -59,9 +61,6 @@ class Beacon:
             _COUNTER.pack_into(self._map, 0, value)
         return value
 
-    def close(self) -> None:
-        self._map.close()
-        os.close(self._fd)
 
 
 class _locked:
