@@ -286,7 +286,7 @@ def report(f: dict) -> str:
         f"projects x {len(VERSIONS)} versions, wheel + sdist each ({f['files']} files, PEP 691 "
         f"JSON, PEP 658 sidecars), {f['latency'] * 1000:.0f} ms added to every request. "
         "Project i depends on projects 2i+1 and 2i+2: a tree five levels deep.",
-        f"- Install: `pip install --isolated --no-cache-dir` and `uv pip install --no-cache` "
+        "- Install: `pip install --isolated --no-cache-dir` and `uv pip install --no-cache` "
         "into a fresh virtualenv (made before the clock starts), of the tree's root (the usual "
         "`pip install <application>`), and of all 30 names at once; wall time of the command, "
         "and all 30 packages checked to be installed.",

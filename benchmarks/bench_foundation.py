@@ -306,7 +306,6 @@ def report(f: dict, results) -> str:
         f["project_auth"], f["bare"]
     dl, up = f["download"], f["upload"]
     machine = getattr(results, "machine", {})
-    duration = "3 s (quick run)" if getattr(results, "quick", False) else "10 s"
     per_round = _per_round(3 if getattr(results, "quick", False) else 10)
 
     def page(r, ratio=True):
