@@ -136,7 +136,7 @@ class CachedPages:
                     return None
             else:
                 page = index.root_page(prefix)
-            return page_answer(environ, page, ctype, index, True)
+            return page_answer(environ, page, ctype, index, registry.public_read)
         finally:
             index.close()
 
