@@ -5,12 +5,6 @@ from __future__ import annotations
 import gc
 import logging
 
-# Start-up makes several hundred thousand long-lived objects (SQLAlchemy, Pyramid, the
-# cache's first reads); the cyclic collector walked them over and over, ~0.1 s of a 1 s
-# start. It is off from here until main() returns, then everything made so far is frozen
-# out of its way, so later collections on the request path skip it too.
-gc.disable()
-
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pyramid.authorization import Everyone
 from pyramid.config import Configurator
@@ -37,6 +31,12 @@ def make_renderer():
 
 def main(global_config, **ini):
     """The WSGI app factory `pserve` calls."""
+    # Building the app makes several hundred thousand long-lived objects (SQLAlchemy,
+    # Pyramid, the cache's first reads) that the cyclic collector would walk over and
+    # over. It is off while they are made; then they are frozen out of its way, so later
+    # collections on the request path skip them too. Only here: the console scripts
+    # import this package and keep a normal collector.
+    gc.disable()
     try:
         return _build_app(ini)
     finally:
