@@ -31,9 +31,13 @@ class Request(BaseRequest):
 
     @reify
     def index(self):
-        service = index_service(self.registry)
+        service = self.environ.pop(INDEX_SERVICE_KEY, None) or index_service(self.registry)
         self.add_finished_callback(lambda _request: service.close())
         return service
+
+
+# Where CachedPages leaves the service it used when it hands a request on to the views.
+INDEX_SERVICE_KEY = "pypirepo.index"
 
 
 def index_service(registry):

@@ -7,7 +7,7 @@ import io
 from pyramid.response import Response
 
 from .. import names
-from ..request import index_service
+from ..request import INDEX_SERVICE_KEY, index_service
 from . import error_response, redirect, view_config
 from .upstream import fallback_page
 
@@ -133,12 +133,15 @@ class CachedPages:
             if name:
                 decided, page = registry.fallback.local_page(index, name, prefix)
                 if not decided or page is None:
+                    # The view takes it from here with this service, which remembers the
+                    # project's serial: the request asks the database once, not twice.
+                    environ[INDEX_SERVICE_KEY] = index
                     return None
             else:
                 page = index.root_page(prefix)
             return page_answer(environ, page, ctype, index, registry.public_read)
         finally:
-            index.close()
+            index.close()  # its session, if one was opened; a handed-over one reopens it
 
 
 _READS = ("GET", "HEAD")
