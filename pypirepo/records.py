@@ -91,9 +91,9 @@ class FileRecord:
 
         A shallow copy: asdict() would deep-copy `info`, a third of a rebuild's time.
         """
-        return {name: getattr(self, name) for name in _ROW_FIELDS}
+        return {name: getattr(self, name) for name in ROW_FIELDS}
 
 
 _FIELDS = frozenset(f.name for f in fields(FileRecord))
-_ROW_FIELDS = tuple(f.name for f in fields(FileRecord) if f.name not in ("project", "display_name"))
-FileRecord.ROW_FIELDS = _ROW_FIELDS  # the files table's columns, in a fixed order
+# The files table's columns a record fills, in a fixed order.
+ROW_FIELDS = tuple(f.name for f in fields(FileRecord) if f.name not in ("project", "display_name"))

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from ..models import Event, File, IndexState, Project
-from ..records import FileRecord, utcnow
+from ..models import Event, File, Project
+from ..records import ROW_FIELDS, FileRecord, utcnow
 from .beacon import CHANGED, RECHECK, attach
 
 
@@ -35,12 +35,9 @@ class MetadataCache:
 
     # --- reads on the hot path -----------------------------------------------------------
 
-    def index_serial(self) -> int:
-        return self.session.execute(select(IndexState.serial).where(IndexState.id == 1)).scalar()
-
     def project_serial(self, name: str) -> tuple[int, int] | None:
         """(project id, serial) for a normalized name, or None."""
-        row = self._run("project_serial", (name,)).first()
+        row = self._run(self._sql.project_serial, (name,)).first()
         return (row[0], row[1]) if row else None
 
     def project_names(self) -> list[tuple[str, str]]:
@@ -70,7 +67,7 @@ class MetadataCache:
     def filename_owner(self, filename: str) -> tuple[str, str] | None:
         """(sha256, project name) of the file of that name, if any: what an upload
         checks first, without loading a File."""
-        row = self._run("filename_owner", (filename,)).first()
+        row = self._run(self._sql.filename_owner, (filename,)).first()
         return (row[0], row[1]) if row else None
 
     def file_by_name(self, filename: str) -> File | None:
@@ -78,38 +75,42 @@ class MetadataCache:
 
     def file_by_digest(self, project: str, sha256: str) -> tuple[str, str] | None:
         """(filename, sha256) of a file of the project with these bytes, if any."""
-        row = self._run("file_by_digest", (project, sha256)).first()
+        row = self._run(self._sql.file_by_digest, (project, sha256)).first()
         return (row[0], row[1]) if row else None
 
     # --- writes --------------------------------------------------------------------------
 
-    def _run(self, name: str, params: tuple):
+    @property
+    def _sql(self) -> _DriverSQL:
+        return _DriverSQL.of(self.session.get_bind().dialect)
+
+    def _run(self, sql: str, params: tuple):
         """One of the hot statements (_DriverSQL), in the session's transaction."""
-        statements = _DriverSQL.of(self.session.get_bind().dialect)
-        return self.session.connection().exec_driver_sql(getattr(statements, name), params)
+        return self.session.connection().exec_driver_sql(sql, params)
 
     def bump_serial(self, project_id: int | None = None) -> int:
         self.session.info[CHANGED] = True  # the commit will bump the beacon
-        serial = self._run("bump_index", ()).scalar()
+        sql = self._sql
+        serial = self._run(sql.bump_index, ()).scalar()
         if project_id is not None:
-            self._run("set_project_serial", (serial, project_id))
+            self._run(sql.set_project_serial, (serial, project_id))
         return serial
 
     def ensure_project(self, name: str, display_name: str) -> int:
         found = self.project_serial(name)
         if found:
             return found[0]
-        statements = _DriverSQL.of(self.session.get_bind().dialect)
-        return self._run("insert_project",
-                         statements.project_values(name, display_name, utcnow())).scalar()
+        sql = self._sql
+        return self._run(sql.insert_project,
+                         sql.project_values(name, display_name, utcnow())).scalar()
 
     def add_file(self, record: FileRecord) -> int:
         """Insert the row, which claims the filename until commit; returns the project's
         id. The caller bumps the serial just before committing, so the serial's row lock
         is held only briefly."""
         project_id = self.ensure_project(record.project, record.display_name)
-        statements = _DriverSQL.of(self.session.get_bind().dialect)
-        self._run("insert_file", statements.file_values(record, project_id))
+        sql = self._sql
+        self._run(sql.insert_file, sql.file_values(record, project_id))
         return project_id
 
     def replace_file(self, row: File, record: FileRecord) -> None:
@@ -148,8 +149,8 @@ class MetadataCache:
     def record_event(self, action: str, user: str | None, project: str,
                      version: str | None = None, filename: str | None = None,
                      detail: str | None = None) -> None:
-        statements = _DriverSQL.of(self.session.get_bind().dialect)
-        self._run("insert_event", statements.event_values(
+        sql = self._sql
+        self._run(sql.insert_event, sql.event_values(
             utcnow(), user, action, project, version, filename, detail))
 
     def record_events(self, action: str, records: list[FileRecord], detail: str | None = None,
@@ -264,7 +265,7 @@ class _DriverSQL:
         return made
 
     def __init__(self, dialect):
-        m = "?" if dialect.paramstyle == "qmark" else "%s"
+        m = _mark(dialect)
         self.project_serial = f"SELECT id, serial FROM projects WHERE name = {m}"
         self.filename_owner = ("SELECT f.sha256, p.name FROM files f JOIN projects p "
                                f"ON f.project_id = p.id WHERE f.filename = {m}")
@@ -275,7 +276,7 @@ class _DriverSQL:
                            "RETURNING serial")
         self.set_project_serial = f"UPDATE projects SET serial = {m} WHERE id = {m}"
         self._project_cols = ("name", "display_name", "serial", "created")
-        self._file_cols = ("project_id",) + FileRecord.ROW_FIELDS
+        self._file_cols = ("project_id",) + ROW_FIELDS
         self._event_cols = ("time", "user", "action", "project", "version", "filename",
                             "detail")
         self.insert_project = _insert_sql(_PROJECTS, self._project_cols, m) + " RETURNING id"
@@ -293,11 +294,15 @@ class _DriverSQL:
         return self._values(_PROJECTS, (name, display_name, 0, created))
 
     def file_values(self, record: FileRecord, project_id: int) -> tuple:
-        return self._values(_FILES, (project_id,) + tuple(
-            getattr(record, name) for name in FileRecord.ROW_FIELDS))
+        return self._values(_FILES, (project_id, *record.row().values()))
 
     def event_values(self, *values) -> tuple:
         return self._values(_EVENTS, values)
+
+
+def _mark(dialect) -> str:
+    """The driver's parameter marker: SQLite's qmark, else format/pyformat's %s."""
+    return "?" if dialect.paramstyle == "qmark" else "%s"
 
 
 def _insert_sql(table, columns, mark) -> str:
@@ -337,8 +342,8 @@ class Serials:
         # the threads: an entry is only replaced whole, and a racing older answer that
         # lands last carries its older count, so the next read asks again.
         self._answers: dict = {}
-        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        self._project_sql = f"SELECT id, serial FROM projects WHERE name = {mark}"
+        mark = _mark(engine.dialect)
+        self._project_sql = _DriverSQL.of(engine.dialect).project_serial
         self._index_sql = "SELECT serial FROM index_state WHERE id = 1"
         self._upstream_page_sql = f"SELECT 1 FROM upstream_pages WHERE project = {mark}"
         self._file_rows_sql = (f"SELECT {', '.join(FILE_ROW_COLUMNS)} FROM files "

@@ -89,9 +89,6 @@ def attach(engine: Engine) -> Beacon | None:
     return beacon
 
 
-def of(engine) -> Beacon | None:
-    return _beacons.get(engine)
-
 
 CHANGED = "pypirepo.changed"  # session.info key: this transaction bumped the serial
 
