@@ -9,7 +9,7 @@ from __future__ import annotations
 from pyramid.decorator import reify
 from pyramid.request import Request as BaseRequest
 
-from .security import resolve_credentials
+from .security import INVALID_LOGIN, resolve_credentials
 
 
 class Request(BaseRequest):
@@ -48,5 +48,3 @@ def index_service(registry):
                         registry.app_config, registry.page_cache, registry.render,
                         registry.fallback.check_new_project)
 
-
-INVALID_LOGIN = "Invalid username or password."

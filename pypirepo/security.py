@@ -61,10 +61,11 @@ class SecurityPolicy:
         return []
 
 
+INVALID_LOGIN = "Invalid username or password."
+
+
 def resolve_credentials(request):
     """(user, error) for the request."""
-    from .request import INVALID_LOGIN
-
     if "HTTP_AUTHORIZATION" not in request.environ:
         return None, None  # anonymous: most reads, without WebOb's header mapping
     try:

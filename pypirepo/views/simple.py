@@ -8,6 +8,7 @@ from pyramid.response import Response
 
 from .. import names
 from ..request import INDEX_SERVICE_KEY, index_service
+from ..routes import READS
 from . import error_response, redirect, view_config
 from .upstream import fallback_page
 
@@ -105,7 +106,7 @@ class CachedPages:
         self.open = registry.access.open_to_everyone("read", None)
 
     def __call__(self, environ, start_response):
-        if self.open and environ["REQUEST_METHOD"] in _READS \
+        if self.open and environ["REQUEST_METHOD"] in READS \
                 and environ.get("PATH_INFO", "").startswith("/simple/") \
                 and "HTTP_AUTHORIZATION" not in environ and not environ.get("QUERY_STRING"):
             answer = self._answer(environ)
@@ -144,7 +145,6 @@ class CachedPages:
             index.close()  # its session, if one was opened; a handed-over one reopens it
 
 
-_READS = ("GET", "HEAD")
 _STATUS = {200: "200 OK", 304: "304 Not Modified"}
 
 
