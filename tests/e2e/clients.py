@@ -116,6 +116,21 @@ def start_server(directory: Path, **app) -> Server:
     return srv.start()
 
 
+# What virtualenv puts into a new venv on its own.
+SEEDS = {"pip", "setuptools", "wheel"}
+
+
+def installed(sandbox: Sandbox, python) -> dict:
+    """name -> version of what a venv holds (its seeds left out), read by the venv's own
+    interpreter."""
+    out = sandbox.run([python, "-c", (
+        "import importlib.metadata as m\n"
+        "for d in m.distributions(): print(d.metadata['Name'], d.version)"
+    )], timeout=30).stdout
+    found = dict(line.split() for line in out.splitlines() if line.strip())
+    return {k: v for k, v in found.items() if k not in SEEDS}
+
+
 def venv(sandbox: Sandbox, path: Path) -> Path:
     """A fresh, empty virtualenv (uv is quick at this); returns its python."""
     sandbox.run([tool("uv"), "venv", "-q", "--python", sys.executable, path], timeout=60)

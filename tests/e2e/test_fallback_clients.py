@@ -23,11 +23,10 @@ import requests
 from upstream_server import UpstreamIndex, UpstreamServer, healthy
 
 import distfactory
-from clients import Sandbox, start_server, tool, venv
+from clients import Sandbox, installed, start_server, tool, venv
 
 pytestmark = pytest.mark.e2e
 
-SEEDS = {"pip", "setuptools", "wheel"}
 # Size of the large-file test's wheel; set PYPIREPO_TEST_LARGE_MB=3000 for a multi-GB run.
 LARGE_MB = int(os.environ.get("PYPIREPO_TEST_LARGE_MB", "1100"))
 
@@ -93,15 +92,6 @@ def servers(tmp_path_factory, upstream):
 @pytest.fixture
 def sandbox(tmp_path):
     return Sandbox(tmp_path / "sandbox")
-
-
-def installed(sandbox, python) -> dict:
-    out = sandbox.run([python, "-c", (
-        "import importlib.metadata as m\n"
-        "for d in m.distributions(): print(d.metadata['Name'], d.version)"
-    )], timeout=30).stdout
-    found = dict(line.split() for line in out.splitlines() if line.strip())
-    return {k: v for k, v in found.items() if k not in SEEDS}
 
 
 def stored_upstream_files(srv) -> dict[str, str]:

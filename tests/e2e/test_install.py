@@ -13,7 +13,7 @@ import pytest
 import requests
 
 import distfactory
-from clients import Sandbox, sha256, start_server, tool, venv
+from clients import Sandbox, installed, sha256, start_server, tool, venv
 
 pytestmark = pytest.mark.e2e
 
@@ -26,8 +26,6 @@ WORLD = [
     ("pyreq", "2.0", {"requires_python": ">=4"}),
 ]
 # What a resolver must pick for `chain-top pyreq` on this interpreter.
-# What virtualenv puts into a new venv on its own.
-SEEDS = {"pip", "setuptools", "wheel"}
 EXPECTED = {"chain-top": "1.0", "chain-base": "1.0", "localver": "1.0+cpu", "pyreq": "1.0"}
 
 
@@ -54,16 +52,6 @@ def server(tmp_path_factory):
 @pytest.fixture
 def sandbox(tmp_path):
     return Sandbox(tmp_path / "sandbox")
-
-
-def installed(sandbox, python) -> dict:
-    """name -> version of what a venv holds, read by the venv's own interpreter."""
-    out = sandbox.run([python, "-c", (
-        "import importlib.metadata as m\n"
-        "for d in m.distributions(): print(d.metadata['Name'], d.version)"
-    )], timeout=30).stdout
-    found = dict(line.split() for line in out.splitlines() if line.strip())
-    return {k: v for k, v in found.items() if k not in SEEDS}
 
 
 def pip(sandbox, python, server, *args):
