@@ -81,12 +81,11 @@ class S3Storage(RemoteStorage):
                                                thread_name_prefix="s3-upload")
         self._direct = None
 
-    def _direct_reads(self, verify) -> None:
+    def _direct_reads(self) -> None:
         """A connection pool for read_many's presigned GETs, verifying TLS as boto3 does."""
         self._direct = urllib3.PoolManager(
             num_pools=4, maxsize=self.parallelism + 8, block=False,
-            cert_reqs="CERT_REQUIRED" if verify is not False else "CERT_NONE",
-            ca_certs=get_cert_path(verify) if verify is not False else None)
+            cert_reqs="CERT_REQUIRED", ca_certs=get_cert_path(True))
 
     @classmethod
     def from_settings(cls, settings) -> S3Storage:
@@ -152,7 +151,7 @@ class S3Storage(RemoteStorage):
         part_size = cls._part_size(settings, "storage.part_size", 8 * MiB, _MIN_PART)
         self = cls(client, bucket, prefix, extra_args=extra, part_size=part_size)
         self._common_settings(settings)
-        self._direct_reads(True)
+        self._direct_reads()
         self._check("storage.endpoint_url" if endpoint_url else "storage.region")
         return self
 
