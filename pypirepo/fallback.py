@@ -22,18 +22,13 @@ upstream problem. `pypi.upstream_min_age` hides upstream files younger than that
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import logging
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
-from pyramid.authorization import Authenticated, Everyone
-
 from . import names, records
+from .access import principal
 from .cache.upstream import UpstreamCache
-from .index import API_VERSION, Page, file_entry, file_url
+from .index import API_VERSION, Page, PageCache, file_entry, file_url, make_page
 from .interfaces import ObjectNotFound
 from .records import format_time, parse_time, utcnow
 from .upload import UploadError
@@ -95,8 +90,8 @@ class FallbackService:
         self.storage = storage
         self.session_factory = session_factory
         self._metadata_locks = KeyedLocks()
-        self._built: OrderedDict = OrderedDict()  # (name, prefix) -> (token, Page)
-        self._built_lock = threading.Lock()
+        # (name, prefix) -> the page, under a token of everything it is built from.
+        self._built = PageCache()
         self._may_fetch = self._principals(config.cache_update)
 
     @classmethod
@@ -121,18 +116,7 @@ class FallbackService:
 
     @staticmethod
     def _principals(words: list[str]) -> set[str]:
-        out = set()
-        for w in words:
-            if w == "everyone":
-                out.add(Everyone)
-            elif w == "authenticated":
-                out.add(Authenticated)
-            elif w.startswith("group:"):
-                out.add(w)
-            else:
-                out.add("user:" + w)
-        out.add("group:admin")
-        return out
+        return {w if w.startswith("group:") else principal(w) for w in words} | {"group:admin"}
 
     def may_fetch(self, user: str | None) -> bool:
         return bool(self._may_fetch.intersection(self.access.principals(user)))
@@ -246,17 +230,10 @@ class FallbackService:
         return [files[k] for k in sorted(files)]
 
     def _build(self, name, prefix, token, serial, entries) -> Page:
-        key = (name, prefix)
-        with self._built_lock:
-            hit = self._built.get(key)
-            if hit is not None and hit[0] == token:
-                self._built.move_to_end(key)
-                return hit[1]
-        page = self._page(serial, name, entries())
-        with self._built_lock:
-            self._built[key] = (token, page)
-            while len(self._built) > 4096:
-                self._built.popitem(last=False)
+        page = self._built.get((name, prefix), token)
+        if page is None:
+            page = self._page(serial, name, entries())
+            self._built.put((name, prefix), page, token)
         return page
 
     @staticmethod
@@ -267,14 +244,12 @@ class FallbackService:
                 versions.add(names.parse_filename(e["filename"]).version)
             except names.InvalidFilename:
                 pass
-        data = {
+        return make_page(serial, {
             "meta": {"api-version": API_VERSION, "_last-serial": serial},
             "name": name,
             "files": entries,
             "versions": sorted(versions, key=names.version_key),
-        }
-        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
-        return Page(serial, data, f'"{digest}"', {"template": "detail"})
+        }, "detail")
 
     # --- files ---------------------------------------------------------------------------------
 

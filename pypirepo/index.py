@@ -64,8 +64,9 @@ class ProjectFiles:
 class PageCache:
     """A small LRU of rendered pages keyed by (kind, name, url prefix).
 
-    Entries carry the serial they were built at; a reader compares it with the serial in
-    the database (one indexed lookup), so a change by any process is seen at once.
+    Each entry carries the version it was built at: the serial for our own pages, which
+    a reader compares with the serial in the database, so a change by any process is
+    seen at once; the fallback's pages use a token of everything they are built from.
     """
 
     def __init__(self, maxsize: int = 4096):
@@ -73,17 +74,17 @@ class PageCache:
         self._lock = threading.Lock()
         self.maxsize = maxsize
 
-    def get(self, key, serial):
+    def get(self, key, version):
         with self._lock:
-            page = self._items.get(key)
-            if page is None or page.serial != serial:
+            entry = self._items.get(key)
+            if entry is None or entry[0] != version:
                 return None
             self._items.move_to_end(key)
-            return page
+            return entry[1]
 
-    def put(self, key, page):
+    def put(self, key, value, version):
         with self._lock:
-            self._items[key] = page
+            self._items[key] = (version, value)
             self._items.move_to_end(key)
             while len(self._items) > self.maxsize:
                 self._items.popitem(last=False)
@@ -106,6 +107,13 @@ def file_entry(prefix: str, project: str, f: File) -> dict:
         "core-metadata": {"sha256": f.metadata_sha256} if f.metadata_sha256 else False,
     }
     return entry
+
+
+def make_page(serial: int, data: dict, template: str) -> Page:
+    # The ETag is a digest of the content, so it stays right even if serials restart
+    # (a rebuilt database) and agrees across processes.
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
+    return Page(serial, data, f'"{digest}"', {"template": template})
 
 
 class IndexService:
@@ -153,8 +161,8 @@ class IndexService:
                 "meta": {"api-version": API_VERSION, "_last-serial": serial},
                 "projects": [{"name": display, "_normalized": name} for name, display in projects],
             }
-            page = self._page(serial, data, "index")
-            self.pages.put(key, page)
+            page = make_page(serial, data, "index")
+            self.pages.put(key, page, serial)
         return page
 
     def project_serial(self, name: str) -> tuple[int, int] | None:
@@ -176,7 +184,7 @@ class IndexService:
         held = self.pages.get(key, serial)
         if held is None:
             held = ProjectFiles.of(serial, self.serials.file_rows(project_id))
-            self.pages.put(key, held)
+            self.pages.put(key, held, serial)
         return held
 
     def project_page(self, name: str, prefix: str) -> Page | None:
@@ -197,15 +205,9 @@ class IndexService:
                 "files": [file_entry(prefix, name, f) for f in files],
                 "versions": sorted({f.version for f in files}, key=names.version_key),
             }
-            page = self._page(serial, data, "detail")
-            self.pages.put(key, page)
+            page = make_page(serial, data, "detail")
+            self.pages.put(key, page, serial)
         return page
-
-    def _page(self, serial: int, data: dict, template: str) -> Page:
-        # The ETag is a digest of the content, so it stays right even if serials restart
-        # (a rebuilt database) and agrees across processes.
-        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
-        return Page(serial, data, f'"{digest}"', {"template": template})
 
     def body(self, page: Page, content_type: str) -> bytes:
         body = page.bodies.get(content_type)

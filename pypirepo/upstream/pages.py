@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..cache.upstream import FOUND, NOT_FOUND, UpstreamCache
-from ..records import utcnow
+from ..records import format_time, utcnow
 from .background import Lull
 from .client import UpstreamClient, UpstreamNotFound, UpstreamUnavailable
 
@@ -277,7 +277,7 @@ def _first_seen(files: list[dict], held: Listing | None) -> list[dict]:
     """Remember when each file first appeared: the cooldown's clock when the upstream
     gives no upload time (PEP 503 pages never do)."""
     before = held.by_name if held is not None else {}
-    now = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = format_time(utcnow())
     for f in files:
         old = before.get(f["filename"])
         f["first_seen"] = (old or {}).get("first_seen") or now
