@@ -23,7 +23,7 @@ import requests
 from upstream_server import UpstreamIndex, UpstreamServer, healthy
 
 import distfactory
-from clients import Sandbox, installed, start_server, tool, venv
+from clients import installed, start_server, tool, venv
 
 pytestmark = pytest.mark.e2e
 
@@ -87,11 +87,6 @@ def servers(tmp_path_factory, upstream):
     yield get
     for srv in started.values():
         srv.stop()
-
-
-@pytest.fixture
-def sandbox(tmp_path):
-    return Sandbox(tmp_path / "sandbox")
 
 
 def stored_upstream_files(srv) -> dict[str, str]:

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 import distfactory
-from clients import Sandbox, installed, sha256, start_server, tool, venv
+from clients import installed, sha256, start_server, tool, venv
 
 pytestmark = pytest.mark.e2e
 
@@ -47,11 +47,6 @@ def server(tmp_path_factory):
     srv.dist_dir = dist_dir
     yield srv
     srv.stop()
-
-
-@pytest.fixture
-def sandbox(tmp_path):
-    return Sandbox(tmp_path / "sandbox")
 
 
 def pip(sandbox, python, server, *args):

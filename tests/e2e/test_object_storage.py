@@ -22,16 +22,11 @@ import pytest
 import requests
 
 import distfactory
-from clients import Sandbox, sha256, start_server, tool, venv
+from clients import sha256, start_server, tool, venv
 
 pytestmark = pytest.mark.e2e
 MiB = 1024 * 1024
 BACKENDS = ["s3", "gcs", "azure"]
-
-
-@pytest.fixture
-def sandbox(tmp_path):
-    return Sandbox(tmp_path / "sandbox")
 
 
 def pip_install(sandbox, python, index_url, *args):

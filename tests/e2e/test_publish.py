@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 import distfactory
-from clients import Sandbox, sha256, simple_files, start_server, tool
+from clients import sha256, simple_files, start_server, tool
 
 pytestmark = pytest.mark.e2e
 
@@ -20,11 +20,6 @@ def server(tmp_path_factory):
     srv = start_server(tmp_path_factory.mktemp("publish-server"))
     yield srv
     srv.stop()
-
-
-@pytest.fixture
-def sandbox(tmp_path):
-    return Sandbox(tmp_path / "sandbox")
 
 
 def make_dists(directory, name, version="1.0", **wheel_kw):
