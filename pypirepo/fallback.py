@@ -353,7 +353,7 @@ class FallbackService:
             if held is not None:
                 return held
             try:
-                data = self.fetcher.fetch_metadata(name, entry)
+                data = self.fetcher.fetch_metadata(entry)
             except UpstreamNotFound:
                 return None
             except UpstreamError as exc:

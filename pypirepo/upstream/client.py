@@ -64,7 +64,6 @@ class UpstreamFile:
         self.response = response
         self.url = url
         self.headers = response.headers
-        self.status_code = response.status
         self._done = False
 
     def stream(self, chunk: int):

@@ -50,7 +50,6 @@ def _names(words: list[str]) -> frozenset[str]:
 class UpstreamConfig:
     mode: str = "none"
     url: str = ""  # the upstream simple index, ending in '/'
-    always_show_upstream: bool = False
     cache_update: list[str] = field(default_factory=lambda: ["authenticated"])
     disallow: frozenset[str] = frozenset()
     allow: frozenset[str] = frozenset()  # names that may merge with or shadow upstream
@@ -118,7 +117,6 @@ class UpstreamConfig:
         return cls(
             mode=mode,
             url=url,
-            always_show_upstream=always,
             cache_update=cache_update,
             disallow=_names(s.get_value("pypi.disallow_fallback", as_list, [])),
             allow=allow,

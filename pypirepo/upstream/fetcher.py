@@ -54,14 +54,6 @@ class HashMismatch(UpstreamError):
     pass
 
 
-@dataclass
-class Stats:
-    fetches: int = 0
-    prefetches: int = 0
-    stored: int = 0
-    mismatches: int = 0
-
-
 class Flight:
     """One upstream file being fetched into a spool file."""
 
@@ -168,7 +160,6 @@ class FileFetcher:
         self.spool_dir = spool_dir
         self.lull = lull
         self._workers = Workers("upstream fetch", keep=KEPT_WORKERS)
-        self.stats = Stats()
         self._flights: dict[tuple[str, str], Flight] = {}
         self._lock = threading.Lock()
         # Files that just failed their hash check: clients retry (pip does, five times),
@@ -246,7 +237,6 @@ class FileFetcher:
                                 or key in self._mismatched:
                             continue  # a client's download started it meanwhile
                         self._start(key, entry)
-                        self.stats.prefetches += 1
                 except Exception:  # noqa: BLE001 - a prefetch is only a head start
                     log.exception("could not prefetch %s", key[1])
                 finally:
@@ -268,7 +258,6 @@ class FileFetcher:
     def _start(self, key: tuple[str, str], entry: dict) -> Flight:
         flight = Flight(key[0], entry, self.spool_dir)
         self._flights[key] = flight
-        self.stats.fetches += 1
         self._workers.submit(self._run, flight)
         return flight
 
@@ -359,7 +348,6 @@ class FileFetcher:
                 self._stored[key] = None
                 while len(self._stored) > 10000:
                     self._stored.popitem(last=False)
-                self.stats.stored += 1
             self._flights.pop(key, None)
         try:
             os.unlink(flight.path)
@@ -402,7 +390,6 @@ class FileFetcher:
                 f"{flight.filename}"))
             return
         if flight.sha256 != entry["sha256"]:
-            self.stats.mismatches += 1
             log.error("hash mismatch for upstream file %s: the index says sha256 %s, the file "
                       "has %s; not stored, not served", flight.filename, entry["sha256"],
                       flight.sha256)
@@ -480,7 +467,7 @@ class FileFetcher:
             cache.record_events("cache", stored, detail="fetched from upstream")
             session.commit()
 
-    def fetch_metadata(self, project: str, entry: dict) -> bytes:
+    def fetch_metadata(self, entry: dict) -> bytes:
         """The PEP 658 sidecar of an upstream wheel, verified when a hash is advertised."""
         url = entry["url"] + records.METADATA_SUFFIX
         response = self.client.open_file(url)
@@ -490,7 +477,6 @@ class FileFetcher:
             response.close()
         advertised = entry.get("core_metadata")
         if isinstance(advertised, str) and hashlib.sha256(data).hexdigest() != advertised:
-            self.stats.mismatches += 1
             raise HashMismatch(f"the upstream {entry['filename']}.metadata does not match the "
                                f"sha256 its index advertises; it was not stored")
         return data

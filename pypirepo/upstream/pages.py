@@ -116,10 +116,6 @@ class UpstreamPages:
             return hit[1]
         return None
 
-    def forget(self, project: str) -> None:
-        with self._memory_lock:
-            self._memory.pop(project, None)
-
     def _load(self, project: str) -> tuple[Listing | None, bool]:
         """(listing from the database, whether it is still fresh)."""
         if self.serials is not None and not self.serials.has_upstream_page(project):

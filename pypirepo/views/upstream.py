@@ -21,20 +21,15 @@ from . import error_response, immutable_cache_control, view_config
 def fallback_page(request, name: str):
     """The project's page: what we hold, with (or replaced by) upstream's files when the
     fallback applies; None for a 404."""
-    fallback = request.registry.fallback
-    if not fallback.config.enabled:
-        return request.index.project_page(name, request.script_name)
-    return fallback.project_page(request.index, name, request.script_name,
-                                 request.pypirepo_user)
+    return request.registry.fallback.project_page(request.index, name, request.script_name,
+                                                  request.pypirepo_user)
 
 
 def fallback_download(request, name: str, filename: str):
     """A response for a file we hold no row for, or None for a plain 404."""
-    fallback = request.registry.fallback
-    if not fallback.config.enabled:
-        return None
-    answer = fallback.download(request.index, name, filename, request.pypirepo_user,
-                               head=request.method == "HEAD")
+    answer = request.registry.fallback.download(request.index, name, filename,
+                                                request.pypirepo_user,
+                                                head=request.method == "HEAD")
     if answer is None:
         return None
     cache = immutable_cache_control(request)
