@@ -48,6 +48,8 @@ class ChunkStream(io.RawIOBase):
 
     Holds at most one chunk, so reading a large object costs one chunk of memory; errors
     raised while fetching pass through `translate` so callers see only our exceptions.
+    Callers wrap it in io.BufferedReader, which only calls readinto and readall, so
+    those two are all it implements.
     """
 
     def __init__(self, chunks: Iterator[bytes], translate: Callable[[BaseException], BaseException]
@@ -80,16 +82,6 @@ class ChunkStream(io.RawIOBase):
         target[:n] = self._buf[:n]
         self._buf = self._buf[n:]
         return n
-
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            return self.readall()
-        while not self._buf:
-            if not self._next():
-                return b""
-        data = bytes(self._buf[:size])
-        self._buf = self._buf[len(data):]
-        return data
 
     def readall(self) -> bytes:
         parts = [bytes(self._buf)]
