@@ -35,8 +35,8 @@ from azure.storage.blob import (
 )
 
 from ..interfaces import ObjectInfo, ObjectNotFound, StorageError
-from ..settings import ConfigError, as_int, as_str
-from .remote import MiB, ChunkStream, RemoteStorage, check_key, parse_prefix
+from ..settings import ConfigError, as_str
+from .remote import MiB, ChunkStream, RemoteStorage, check_key, parse_prefix, pooled
 
 # Azure's own limit on a block.
 _MAX_BLOCK = 4000 * MiB
@@ -85,16 +85,11 @@ class AzureStorage(RemoteStorage):
     def from_settings(cls, settings) -> AzureStorage:
         container = settings.get_value("storage.container", as_str)
         prefix = parse_prefix(settings.get_value("storage.prefix", as_str, ""))
-        parallelism = settings.get_value("storage.parallelism", as_int, 32)
+        parallelism = cls._parallelism(settings)
         block_size = cls._part_size(settings, "storage.part_size", 8 * MiB, 1 * MiB)
         if block_size > _MAX_BLOCK:
             raise ConfigError("storage.part_size", "Azure blocks are at most 4000 MiB")
-        # One pooled session shared by every thread (read_many runs `parallelism` at once).
-        session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4,
-                                                pool_maxsize=max(parallelism, 1) + 8)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
+        session = pooled(requests.Session(), parallelism)
         sizes = dict(
             # Anything larger than one block is staged block by block: memory holds a few
             # blocks whatever the file's size, and the blob appears only at commit.
@@ -123,7 +118,7 @@ class AzureStorage(RemoteStorage):
             key = "storage.connection_string" if connection_string else "storage.account_url"
             raise ConfigError(key, str(exc)) from None
         self = cls(service, container, prefix, block_size=block_size, session=session)
-        self._common_settings(settings)
+        self._common_settings(settings, parallelism)
         if self.redirect_expires is not None and not self._can_sign():
             raise ConfigError("storage.redirect", "signing download URLs needs the account "
                               "key or default (Entra ID) credentials, not a SAS token")

@@ -29,8 +29,8 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 from google.oauth2 import service_account
 
 from ..interfaces import ObjectInfo, ObjectNotFound, StorageError
-from ..settings import ConfigError, as_int, as_str
-from .remote import MiB, ChunkStream, RemoteStorage, check_key, parse_prefix, ranged_chunks
+from ..settings import ConfigError, as_str
+from .remote import MiB, ChunkStream, RemoteStorage, check_key, parse_prefix, pooled, ranged_chunks
 
 _SCOPES = ("https://www.googleapis.com/auth/devstorage.read_write",)
 # Resumable chunks must be multiples of 256 KiB.
@@ -86,7 +86,7 @@ class GCSStorage(RemoteStorage):
         if emulator and "://" not in emulator:
             raise ConfigError("storage.emulator_host", "needs a scheme, e.g. http://host:port")
         credentials_file = cls._optional(settings, "storage.credentials_file")
-        parallelism = settings.get_value("storage.parallelism", as_int, 32)
+        parallelism = cls._parallelism(settings)
         chunk_size = cls._part_size(settings, "storage.part_size", 8 * MiB, _CHUNK_MULTIPLE,
                                     _CHUNK_MULTIPLE)
 
@@ -113,13 +113,7 @@ class GCSStorage(RemoteStorage):
             credentials = AnonymousCredentials()
             project = project or "emulator"
 
-        # One pooled session shared by every thread: read_many runs `parallelism` requests
-        # at once, and requests' default pool of 10 would drop connections.
-        session = AuthorizedSession(credentials)
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4,
-                                                pool_maxsize=max(parallelism, 1) + 8)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
+        session = pooled(AuthorizedSession(credentials), parallelism)
         options = {"api_endpoint": emulator} if emulator else None
         try:
             client = storage.Client(project=project, credentials=credentials, _http=session,
@@ -128,7 +122,7 @@ class GCSStorage(RemoteStorage):
             raise ConfigError("storage.project", str(exc)) from None
         self = cls(client, bucket, prefix, signer=signer, api_access_endpoint=emulator,
                    chunk_size=chunk_size)
-        self._common_settings(settings)
+        self._common_settings(settings, parallelism)
         if self.redirect_expires is not None and signer is None:
             raise ConfigError("storage.redirect", "signed URLs need credentials: set "
                               "storage.credentials_file")

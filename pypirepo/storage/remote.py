@@ -2,7 +2,7 @@
 
 Each backend keeps its SDK calls in its own module; this one holds the pieces that have
 nothing to do with any SDK: key rules, the prefix, reading a stream in parts, a readable
-stream over fetched chunks, and the download-redirect settings.
+stream over fetched chunks, a shared connection pool, and the common settings.
 """
 
 from __future__ import annotations
@@ -10,6 +10,9 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
+
+import requests
+from requests.adapters import HTTPAdapter
 
 from ..interfaces import Storage, check_key  # noqa: F401 - check_key is re-exported
 from ..settings import ConfigError, as_bool, as_duration, as_int, as_size, as_str
@@ -112,6 +115,18 @@ def ranged_chunks(fetch: Callable[[int, int], bytes], start: int, stop: int,
         pos += len(data)
 
 
+def pooled(session: requests.Session, parallelism: int) -> requests.Session:
+    """The session, mounted with one connection pool that every thread shares.
+
+    read_many runs `parallelism` requests at once, and requests' default pool of 10 would
+    drop connections; the 8 over are for the uploads and listings running beside it.
+    """
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=parallelism + 8)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
 class RemoteStorage(Storage):
     """Settings every object-store backend reads the same way."""
 
@@ -122,10 +137,16 @@ class RemoteStorage(Storage):
     #: part / block / chunk size for streamed uploads and downloads: memory per transfer
     part_size = 8 * MiB
 
-    def _common_settings(self, settings) -> None:
-        self.parallelism = settings.get_value("storage.parallelism", as_int, DEFAULT_PARALLELISM)
-        if self.parallelism < 1:
+    @staticmethod
+    def _parallelism(settings) -> int:
+        # Read before the backend sizes its connection pools from it.
+        parallelism = settings.get_value("storage.parallelism", as_int, DEFAULT_PARALLELISM)
+        if parallelism < 1:
             raise ConfigError("storage.parallelism", "must be at least 1")
+        return parallelism
+
+    def _common_settings(self, settings, parallelism: int) -> None:
+        self.parallelism = parallelism
         if settings.get_value("storage.redirect", as_bool, False):
             self.redirect_expires = settings.get_value("storage.redirect_expires", as_duration,
                                                        900.0)

@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 from botocore.httpsession import get_cert_path
 
 from ..interfaces import ObjectInfo, ObjectNotFound, StorageError
-from ..settings import ConfigError, as_int, as_str, one_of
+from ..settings import ConfigError, as_str, one_of
 from .remote import MiB, ChunkStream, RemoteStorage, check_key, parse_prefix, read_full
 
 log = logging.getLogger(__name__)
@@ -129,12 +129,12 @@ class S3Storage(RemoteStorage):
         if storage_class:
             extra["StorageClass"] = storage_class.upper()
 
-        parallelism = settings.get_value("storage.parallelism", as_int, 32)
+        parallelism = cls._parallelism(settings)
         addressing = settings.get_value("storage.addressing_style",
                                         one_of("auto", "path", "virtual"), "auto")
         config = Config(
             # Every read_many worker and upload part needs its own pooled connection.
-            max_pool_connections=max(parallelism, 1) + 8,
+            max_pool_connections=parallelism + 8,
             s3={"addressing_style": addressing},
             # Presigned URLs must be SigV4: KMS-encrypted objects and newer regions need it.
             signature_version="s3v4",
@@ -150,7 +150,7 @@ class S3Storage(RemoteStorage):
                               str(exc)) from None
         part_size = cls._part_size(settings, "storage.part_size", 8 * MiB, _MIN_PART)
         self = cls(client, bucket, prefix, extra_args=extra, part_size=part_size)
-        self._common_settings(settings)
+        self._common_settings(settings, parallelism)
         self._direct_reads()
         self._check("storage.endpoint_url" if endpoint_url else "storage.region")
         return self
