@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+from distfactory import upload_fields
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -165,6 +166,15 @@ class Server:
     @property
     def auth(self):
         return ("admin", self.password)
+
+    def upload(self, path: Path, name: str, version: str, timeout: float | None = None):
+        """Post a file to /legacy/ as the admin, with the fields twine sends; it must be
+        taken (200)."""
+        res = requests.post(f"{self.url}/legacy/", auth=self.auth, timeout=timeout,
+                            data=upload_fields(path, name, version),
+                            files={"content": (path.name, path.read_bytes())})
+        assert res.status_code == 200, res.text
+        return res
 
 
 def pg_bin() -> Path:

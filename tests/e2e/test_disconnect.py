@@ -91,10 +91,7 @@ def test_disconnect_mid_upload_stores_nothing(server, tmp_path, size, sent_fract
 
     # Still serving, and the same file uploads cleanly afterwards.
     assert requests.get(f"{server.url}/_health", timeout=10).ok
-    res = requests.post(f"{server.url}/legacy/", auth=server.auth, timeout=60,
-                        data=distfactory.upload_fields(wheel, name, "1.0"),
-                        files={"content": (wheel.name, wheel.read_bytes())})
-    assert res.status_code == 200, res.text
+    server.upload(wheel, name, "1.0", timeout=60)
     page = requests.get(f"{server.url}/simple/{name}/", timeout=10)
     assert page.status_code == 200 and wheel.name in page.text
     assert len(stored_files(server)) > len(before)

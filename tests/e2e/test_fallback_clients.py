@@ -65,10 +65,7 @@ def _server(directory: Path, upstream, mode: str, **extra):
     srv = start_server(directory, **settings)
     try:
         private = distfactory.make_wheel(directory / "dists", "fb-private", "1.0")
-        res = requests.post(f"{srv.url}/legacy/", auth=srv.auth, timeout=30,
-                            data=distfactory.upload_fields(private, "fb-private", "1.0"),
-                            files={"content": (private.name, private.read_bytes())})
-        assert res.status_code == 200, res.text
+        srv.upload(private, "fb-private", "1.0", timeout=30)
     except BaseException:
         srv.stop()  # no fixture owns it yet
         raise

@@ -35,12 +35,7 @@ def server(tmp_path_factory):
     dist_dir = tmp_path_factory.mktemp("install-dists")
     for name, version, kw in WORLD:
         wheel = distfactory.make_wheel(dist_dir, name, version, **kw)
-        res = requests.post(
-            f"{srv.url}/legacy/", auth=srv.auth, timeout=30,
-            data=distfactory.upload_fields(wheel, name, version),
-            files={"content": (wheel.name, wheel.read_bytes())},
-        )
-        assert res.status_code == 200, res.text
+        srv.upload(wheel, name, version, timeout=30)
     res = requests.post(f"{srv.url}/api/projects/chain-base/versions/1.1/yank",
                         json={"reason": "broken build"}, auth=srv.auth, timeout=10)
     assert res.status_code == 200, res.text
@@ -138,12 +133,7 @@ def private_server(tmp_path_factory, server):
                        **{"pypi.default_read": "authenticated"})
     for path in sorted(server.dist_dir.glob("chain_base-*.whl")):
         name, version = path.name.split("-")[:2]
-        res = requests.post(
-            f"{srv.url}/legacy/", auth=srv.auth, timeout=30,
-            data=distfactory.upload_fields(path, name, version),
-            files={"content": (path.name, path.read_bytes())},
-        )
-        assert res.status_code == 200, res.text
+        srv.upload(path, name, version, timeout=30)
     yield srv
     srv.stop()
 

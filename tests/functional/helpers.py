@@ -45,7 +45,7 @@ def check_processes_share_one_database(database_url: str, tmp_path: Path) -> Non
             wheel = make_wheel(files, "shared", f"1.{i}")
             # warm b's page cache, then upload through a, then ask b at once
             b_before = requests.get(b.url + "/simple/shared/")
-            _post(a, wheel, "shared", f"1.{i}")
+            a.upload(wheel, "shared", f"1.{i}")
             page = requests.get(b.url + "/simple/shared/",
                                 headers={"If-None-Match": b_before.headers.get("ETag", "")})
             assert page.status_code == 200 and wheel.name in page.text
@@ -53,14 +53,8 @@ def check_processes_share_one_database(database_url: str, tmp_path: Path) -> Non
                 wheel.read_bytes()
         sdist = make_sdist(files, "second", "1.0")
         requests.get(b.url + "/simple/")
-        _post(b, sdist, "second", "1.0")
+        b.upload(sdist, "second", "1.0")
         assert "second/" in requests.get(a.url + "/simple/").text
     finally:
         for s in servers:
             s.stop()
-
-
-def _post(server, path, name, version):
-    res = requests.post(server.url + "/legacy/", data=upload_fields(path, name, version),
-                        files={"content": (path.name, path.read_bytes())}, auth=server.auth)
-    assert res.status_code == 200, res.text
