@@ -27,8 +27,8 @@ import urllib.request
 from pathlib import Path
 
 from .generate import TESTS
-from .harness import BENCHMARKS_MD, VENV_BIN, Pypirepo, free_port, load_average, \
-    replace_section, spawn
+from .harness import BENCHMARKS_MD, VENV_BIN, Pypirepo, cpu_seconds, free_port, \
+    load_average, replace_section, spawn
 
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
@@ -107,12 +107,6 @@ def install(client: str, index_url: str, work: Path, tag: str, wanted: list[str]
         raise RuntimeError(f"{client} installed {len(got)} of {PACKAGES} packages")
     shutil.rmtree(python.parent.parent, ignore_errors=True)
     return seconds
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _stats(url: str) -> dict:
@@ -200,18 +194,18 @@ def _measure(client: str, upstream_url: str, work: Path, repeat: int, scenario: 
         try:
             server.wait_for("/simple/")
             _reset(upstream_url)
-            cpu = _cpu_seconds(server.pid)
+            cpu = cpu_seconds(server.pid)
             out["cold"].append(install(client, server.url + "/simple/", work, f"cold{r}",
                                        wanted))
             out["cold_upstream_requests"].append(_requests(upstream_url))
             _settle(home / "spool")
             # The server's CPU for everything the install caused, storing included.
-            out["cold_cpu"].append(_cpu_seconds(server.pid) - cpu)
+            out["cold_cpu"].append(cpu_seconds(server.pid) - cpu)
             _reset(upstream_url)
-            cpu = _cpu_seconds(server.pid)
+            cpu = cpu_seconds(server.pid)
             out["warm"].append(install(client, server.url + "/simple/", work, f"warm{r}",
                                        wanted))
-            out["warm_cpu"].append(_cpu_seconds(server.pid) - cpu)
+            out["warm_cpu"].append(cpu_seconds(server.pid) - cpu)
             out["warm_upstream_requests"].append(_requests(upstream_url))
         finally:
             server.stop()

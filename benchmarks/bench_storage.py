@@ -38,6 +38,7 @@ from .harness import (
     BENCHMARKS_MD,
     VENV_BIN,
     Pypirepo,
+    cpu_seconds,
     proc_status,
     replace_section,
     reset_peak_rss,
@@ -54,13 +55,6 @@ BIG = 200 * 1000 * 1000
 REINDEX_TARGET = 20.0  # seconds for 10,000 files on the local S3 server (issue 4)
 KINDS = ("s3", "gcs", "azure")
 ONLY: tuple[str, ...] = ()  # --only: a subset, when checking one backend
-
-
-def cpu_seconds(pid: int) -> float:
-    import os
-
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def storage_of(settings: dict):

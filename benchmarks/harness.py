@@ -126,6 +126,12 @@ def proc_status(pid: int) -> dict[str, int]:
     return found
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def reset_peak_rss(pid: int) -> bool:
     """Reset VmHWM to the current RSS (Linux >= 4.0, own processes), so a later VmHWM is
     the peak of what happened in between rather than of the start-up."""
