@@ -110,3 +110,21 @@ def gather(jobs: queue.Queue, first, settle: float, max_delay: float,
         except queue.Empty:
             pass
     return batch
+
+
+def running(thread: threading.Thread | None, target, name: str) -> threading.Thread:
+    """The thread, or a new daemon one started when there is none (or it died)."""
+    if thread is None or not thread.is_alive():
+        thread = threading.Thread(target=target, daemon=True, name=name)
+        thread.start()
+    return thread
+
+
+def drain(q: queue.Queue) -> list:
+    """Everything waiting in the queue now, without blocking."""
+    items = []
+    while True:
+        try:
+            items.append(q.get_nowait())
+        except queue.Empty:
+            return items

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from .. import distinfo, names, records
 from ..cache import MetadataCache
 from ..records import FileRecord, parse_time, utcnow
-from .background import Lull, Workers, gather
+from .background import Lull, Workers, drain, gather, running
 from .client import UpstreamClient, UpstreamError, UpstreamUnavailable
 
 log = logging.getLogger(__name__)
@@ -182,8 +182,8 @@ class FileFetcher:
         sweep_orphans(spool_dir)
         # Started now, not by the first file of a burst: that one would start them while
         # holding the lock every other request of the burst waits for.
-        self._storer = _running(None, self._store_loop, "upstream file storer")
-        self._prefetcher = _running(None, self._prefetch_loop, "upstream prefetcher")
+        self._storer = running(None, self._store_loop, "upstream file storer")
+        self._prefetcher = running(None, self._prefetch_loop, "upstream prefetcher")
         # Verified files wait to be stored (gather()); a server stopping meanwhile stores
         # them first rather than leaving them to be fetched again and their spool files
         # behind.
@@ -219,7 +219,7 @@ class FileFetcher:
                 return False
             self._prefetching.add(key)
             self._prefetch_queue.put((key, entry))
-            self._prefetcher = _running(self._prefetcher, self._prefetch_loop,
+            self._prefetcher = running(self._prefetcher, self._prefetch_loop,
                                         "upstream prefetcher")
             return True
 
@@ -228,7 +228,7 @@ class FileFetcher:
             batch = [self._prefetch_queue.get()]
             if self.lull is not None:
                 self.lull.wait()
-            batch += _drain(self._prefetch_queue)
+            batch += drain(self._prefetch_queue)
             for key, entry in batch:
                 try:
                     with self._lock:
@@ -253,7 +253,7 @@ class FileFetcher:
         with self._lock:
             self._sidecars[key] = data
             self._store_queue.put(_Sidecar(key, data))
-            self._storer = _running(self._storer, self._store_loop, "upstream file storer")
+            self._storer = running(self._storer, self._store_loop, "upstream file storer")
 
     def _start(self, key: tuple[str, str], entry: dict) -> Flight:
         flight = Flight(key[0], entry, self.spool_dir)
@@ -278,7 +278,7 @@ class FileFetcher:
             # database's write lock with the requests being served.
             with self._lock:
                 self._store_queue.put(flight)
-                self._storer = _running(self._storer, self._store_loop, "upstream file storer")
+                self._storer = running(self._storer, self._store_loop, "upstream file storer")
         else:
             self._land(flight, stored=False)
 
@@ -289,7 +289,7 @@ class FileFetcher:
                            STORE_MAX_DELAY, self._hurry)
             if self.lull is not None and not self._hurry.is_set():
                 self.lull.wait()
-            batch += _drain(self._store_queue)
+            batch += drain(self._store_queue)
             sidecars = [item for item in batch if isinstance(item, _Sidecar)]
             batch = [item for item in batch if not isinstance(item, _Sidecar)]
             for item in sidecars:
@@ -510,15 +510,6 @@ def _store_at_exit(ref, timeout: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-def _drain(q: queue.Queue) -> list:
-    items = []
-    while True:
-        try:
-            items.append(q.get_nowait())
-        except queue.Empty:
-            return items
-
-
 def sweep_orphans(spool_dir: str, min_age: float = 60.0) -> int:
     """Remove spool files whose process died mid-fetch (a crash, a SIGKILL): a live owner
     holds a lock on each of its files, so an unlocked one older than `min_age` seconds
@@ -553,11 +544,3 @@ def sweep_orphans(spool_dir: str, min_age: float = 60.0) -> int:
         log.info("removed %d spool file(s) left by a server that stopped mid-fetch from %s",
                  removed, spool_dir)
     return removed
-
-
-def _running(thread: threading.Thread | None, target, name: str) -> threading.Thread:
-    """The thread, or a new one started when there is none (or it died)."""
-    if thread is None or not thread.is_alive():
-        thread = threading.Thread(target=target, daemon=True, name=name)
-        thread.start()
-    return thread

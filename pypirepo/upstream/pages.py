@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from ..cache.upstream import FOUND, NOT_FOUND, UpstreamCache
 from ..records import format_time, utcnow
-from .background import Lull
+from .background import Lull, drain, running
 from .client import UpstreamClient, UpstreamNotFound, UpstreamUnavailable
 
 log = logging.getLogger(__name__)
@@ -237,10 +237,7 @@ class PageWriter:
 
     def _ensure_thread(self) -> None:
         with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, daemon=True,
-                                                name="upstream page writer")
-                self._thread.start()
+            self._thread = running(self._thread, self._loop, "upstream page writer")
 
     def flush(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -252,11 +249,7 @@ class PageWriter:
             batch = [self.queue.get()]
             if self.lull is not None:
                 self.lull.wait()
-            while True:
-                try:
-                    batch.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
+            batch += drain(self.queue)
             try:
                 with self.engine.begin() as conn:
                     cache = UpstreamCache(conn)
