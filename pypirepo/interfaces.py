@@ -120,19 +120,24 @@ class Storage(abc.ABC):
 
     def read_many(self, keys: Iterable[str]) -> Iterator[tuple[str, bytes | None]]:
         """(key, bytes) for each key, None where it vanished; in parallel on remote stores."""
-
-        def fetch(key):
-            try:
-                return key, self.read_bytes(key)
-            except ObjectNotFound:
-                return key, None
-
         keys = list(keys)
         if len(keys) < 4 or self.parallelism <= 1:
-            yield from map(fetch, keys)
+            # Not a backend's _read_one: its cheaper request only pays off over many keys,
+            # and read_bytes tells failures apart more exactly (a GCS 404 can be the bucket's).
+            for key in keys:
+                yield key, Storage._read_one(self, key)
             return
-        with ThreadPoolExecutor(self.parallelism) as pool:
-            yield from pool.map(fetch, keys)
+        prefix = f"{self.alias}-read" if self.alias else ""  # s3-read, ... in thread dumps
+        with ThreadPoolExecutor(self.parallelism, thread_name_prefix=prefix) as pool:
+            yield from zip(keys, pool.map(self._read_one, keys))
+
+    def _read_one(self, key: str) -> bytes | None:
+        """One object for read_many's pool, None where it vanished. Backends override it
+        with a cheaper request and come back here for anything but a plain answer."""
+        try:
+            return self.read_bytes(key)
+        except ObjectNotFound:
+            return None
 
     def close(self) -> None:
         """Release clients and pools."""

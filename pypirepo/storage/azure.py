@@ -11,8 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import threading
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 from urllib.parse import urlparse
@@ -42,6 +41,9 @@ from .remote import MiB, ChunkStream, RemoteStorage, check_key, parse_prefix, po
 _MAX_BLOCK = 4000 * MiB
 # SAS start times are backdated so a client whose clock runs behind is not refused.
 _CLOCK_SKEW = dt.timedelta(minutes=5)
+# A cached read SAS is renewed this long before it expires: longer than a GET may take
+# (70 s with its timeouts), with room for a service clock a few minutes ahead.
+_SAS_RENEW = dt.timedelta(minutes=10)
 _OCTET = ContentSettings(content_type="application/octet-stream")
 
 
@@ -80,6 +82,7 @@ class AzureStorage(RemoteStorage):
         self.upload_concurrency = upload_concurrency
         self._delegation_key = None
         self._delegation_lock = threading.Lock()
+        self._sas: tuple[str, dt.datetime] | None = None  # _read_sas's, with its expiry
 
     @classmethod
     def from_settings(cls, settings) -> AzureStorage:
@@ -212,27 +215,28 @@ class AzureStorage(RemoteStorage):
         with _errors(key):
             return self._blob(key).download_blob(max_concurrency=1).readall()
 
-    def read_many(self, keys: Iterable[str]) -> Iterator[tuple[str, bytes | None]]:
-        keys = list(keys)
-        if len(keys) < 4 or self.parallelism <= 1:
-            yield from super().read_many(keys)
-            return
-        sas = self._read_sas()
-        with ThreadPoolExecutor(self.parallelism, thread_name_prefix="azure-read") as pool:
-            yield from pool.map(lambda key: self._read_small(key, sas), keys)
-
     def _read_sas(self) -> str | None:
-        """A read-only SAS for the container, for read_many's plain GETs (None: use the SDK)."""
+        """A read-only SAS for the container, for _read_one's plain GETs (None: use the SDK).
+
+        Signing costs tens of microseconds, a share of what the plain GET saves, so one SAS
+        serves every GET until it nears its expiry (two threads may both renew it: harmless).
+        """
         credential = self.service.credential
         if not getattr(credential, "account_key", None):
             return None  # a configured SAS is already in every blob URL; else the SDK
         now = dt.datetime.now(dt.timezone.utc)
-        return generate_container_sas(
+        cached = self._sas
+        if cached is not None and cached[1] - now > _SAS_RENEW:
+            return cached[0]
+        expiry = now + dt.timedelta(hours=1)
+        sas = generate_container_sas(
             self.service.account_name, self.container.container_name,
             account_key=credential.account_key, permission=ContainerSasPermissions(read=True),
-            start=now - _CLOCK_SKEW, expiry=now + dt.timedelta(hours=1))
+            start=now - _CLOCK_SKEW, expiry=expiry)
+        self._sas = (sas, expiry)
+        return sas
 
-    def _read_small(self, key: str, sas: str | None) -> tuple[str, bytes | None]:
+    def _read_one(self, key: str) -> bytes | None:
         """One small object for read_many (a rebuild reads one record per file).
 
         The SDK's download path (a pipeline of policies, a downloader object, its first
@@ -241,6 +245,7 @@ class AzureStorage(RemoteStorage):
         its retries and error handling.
         """
         url = self._blob(key).url
+        sas = self._read_sas()
         if sas is not None:
             url += ("&" if "?" in url else "?") + sas
         if "sig=" in url and self._session is not None:
@@ -250,14 +255,11 @@ class AzureStorage(RemoteStorage):
                 answer = None
             if answer is not None:
                 if answer.status_code == 200:
-                    return key, answer.content
+                    return answer.content
                 if answer.status_code == 404 and \
                         answer.headers.get("x-ms-error-code") == "BlobNotFound":
-                    return key, None
-        try:
-            return key, self.read_bytes(key)
-        except ObjectNotFound:
-            return key, None
+                    return None
+        return super()._read_one(key)
 
     def stat(self, key: str) -> ObjectInfo:
         with _errors(key):

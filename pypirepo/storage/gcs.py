@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 from urllib.parse import quote
@@ -197,15 +196,7 @@ class GCSStorage(RemoteStorage):
         with _errors(key):
             return self._blob(key).download_as_bytes(raw_download=True)
 
-    def read_many(self, keys: Iterable[str]) -> Iterator[tuple[str, bytes | None]]:
-        keys = list(keys)
-        if len(keys) < 4 or self.parallelism <= 1:
-            yield from super().read_many(keys)
-            return
-        with ThreadPoolExecutor(self.parallelism, thread_name_prefix="gcs-read") as pool:
-            yield from pool.map(self._read_small, keys)
-
-    def _read_small(self, key: str) -> tuple[str, bytes | None]:
+    def _read_one(self, key: str) -> bytes | None:
         """One small object for read_many (a rebuild reads one record per file).
 
         The client's download path (checksumming, retry wrappers, a download object per
@@ -222,13 +213,10 @@ class GCSStorage(RemoteStorage):
             answer = None
         if answer is not None:
             if answer.status_code == 200:
-                return key, answer.content
+                return answer.content
             if answer.status_code == 404:
-                return key, None
-        try:
-            return key, self.read_bytes(key)
-        except ObjectNotFound:
-            return key, None
+                return None
+        return super()._read_one(key)
 
     def stat(self, key: str) -> ObjectInfo:
         blob = self._get(key)

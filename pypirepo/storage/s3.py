@@ -11,7 +11,7 @@ import datetime as dt
 import io
 import logging
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import BinaryIO
@@ -300,15 +300,7 @@ class S3Storage(RemoteStorage):
                     yield ObjectInfo(obj["Key"][cut:], obj["Size"], _utc(obj.get("LastModified")),
                                      obj.get("ETag"))
 
-    def read_many(self, keys: Iterable[str]) -> Iterator[tuple[str, bytes | None]]:
-        keys = list(keys)
-        if len(keys) < 4 or self.parallelism <= 1:
-            yield from super().read_many(keys)
-            return
-        with ThreadPoolExecutor(self.parallelism, thread_name_prefix="s3-read") as pool:
-            yield from pool.map(self._read_small, keys)
-
-    def _read_small(self, key: str) -> tuple[str, bytes | None]:
+    def _read_one(self, key: str) -> bytes | None:
         """One small object for read_many (a rebuild reads one record per file).
 
         botocore spends about 2 ms of CPU on every call (event hooks, signing, parsing),
@@ -328,13 +320,10 @@ class S3Storage(RemoteStorage):
                 answer = None
             if answer is not None:
                 if answer.status == 200:
-                    return key, answer.data
+                    return answer.data
                 if answer.status == 404 and b"<Code>NoSuchKey</Code>" in answer.data:
-                    return key, None
-        try:
-            return key, self.read_bytes(key)
-        except ObjectNotFound:
-            return key, None
+                    return None
+        return super()._read_one(key)
 
     def signed_url(self, key: str, expires: int, filename: str | None = None) -> str | None:
         params = {"Bucket": self.bucket, "Key": self._name(key),
