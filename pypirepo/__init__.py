@@ -51,7 +51,7 @@ def _build_app(ini):
     from .fallback import FallbackService
     from .index import PageCache
     from .models import migrate
-    from .models.session import make_engine, make_session_factory
+    from .models.session import make_session_factory
     from .storage import storage_from_settings
     from .upstream.config import UpstreamConfig
 
@@ -66,12 +66,7 @@ def _build_app(ini):
         raise SystemExit(f"pypirepo: configuration error: {exc}") from None
 
     # 2. The metadata cache: schema first, then reconciled with storage (the truth).
-    engine = make_engine(app_config.database_url)
-    if app_config.auto_migrate:
-        migrate.upgrade(engine)
-    elif not migrate.is_current(engine):
-        raise SystemExit("pypirepo: the database schema is not current; "
-                         "run `pypirepo-migrate <your ini>` first")
+    engine = migrate.ready_engine(app_config.database_url, app_config.auto_migrate)
     session_factory = make_session_factory(engine)
     serials = Serials(engine)
     _reconcile_on_start(app_config.reindex_on_start, storage, session_factory, serials)

@@ -68,3 +68,17 @@ def _migration_lock(engine: Engine):
                 fcntl.flock(f, fcntl.LOCK_UN)
     else:
         yield
+
+
+def ready_engine(url: str, auto_migrate: bool) -> Engine:
+    """The engine of a database whose schema is current: migrated here when the ini
+    allows it, else a start refused with the one command that fixes it."""
+    from .session import make_engine
+
+    engine = make_engine(url)
+    if auto_migrate:
+        upgrade(engine)
+    elif not is_current(engine):
+        raise SystemExit("pypirepo: the database schema is not current; "
+                         "run `pypirepo-migrate <your ini>` first")
+    return engine

@@ -23,11 +23,8 @@ def load(ini: str):
 
 
 def engine_for(config):
-    """The engine of the ini's database, migrated first when the ini says so."""
+    """The engine of the ini's database, as the server would open it (migrated first when
+    the ini says so, refused when its schema is behind)."""
     from ..models import migrate
-    from ..models.session import make_engine
 
-    engine = make_engine(config.database_url)
-    if config.auto_migrate:
-        migrate.upgrade(engine)
-    return engine
+    return migrate.ready_engine(config.database_url, config.auto_migrate)
