@@ -2,8 +2,6 @@
 (and send_bytes) as pypirepo's servers. Whatever pypirepo's pages cost comes on top of this.
 
     python -m benchmarks.bare_app PORT [THREADS]
-
-/ answers a few bytes; /bytes/N answers N bytes of HTML-like text.
 """
 
 from __future__ import annotations
@@ -18,24 +16,10 @@ def hello(request):
     return Response(body=b"hello\n", content_type="text/plain", charset="utf-8")
 
 
-_BODIES: dict[int, bytes] = {}
-
-
-def sized(request):
-    """A body of the size asked for, to tell a page's size from its logic in the cost."""
-    n = min(int(request.matchdict["size"]), 16 * 1024 * 1024)
-    body = _BODIES.get(n)
-    if body is None:
-        body = _BODIES.setdefault(n, (b"<a href='x'>x</a>\n" * (n // 18 + 1))[:n])
-    return Response(body=body, content_type="text/html", charset="utf-8")
-
-
 def make_app():
     config = Configurator()
     config.add_route("hello", "/")
     config.add_view(hello, route_name="hello")
-    config.add_route("sized", "/bytes/{size:\\d+}")
-    config.add_view(sized, route_name="sized")
     return config.make_wsgi_app()
 
 

@@ -202,16 +202,6 @@ def _populate_local(root: str, items: list[Item]) -> int:
     return populate(local_storage(root), items)
 
 
-def copy_objects(source, target, prefix: str = "") -> int:
-    """Copy every object of one Storage into another (e.g. a cached set into S3)."""
-    n = 0
-    for obj in source.list(prefix):
-        with source.open(obj.key) as stream:
-            target.put(obj.key, stream, obj.size)
-        n += 1
-    return n
-
-
 # --- cached data sets ------------------------------------------------------------------------
 
 
