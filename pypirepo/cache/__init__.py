@@ -233,15 +233,22 @@ def _insert_ignore(dialect: str, model, keys: list[str]):
     # Core statements on the table, not the ORM entity: the ORM's bulk path costs several
     # times the INSERT itself for thousands of rows.
     table = model.__table__
+    stmt = dialect_insert(dialect, table)
+    return stmt.on_conflict_do_nothing(index_elements=keys) if stmt is not None \
+        else insert(table)
+
+
+def dialect_insert(dialect: str, table):
+    """An INSERT that takes ON CONFLICT clauses (SQLite, PostgreSQL); None elsewhere."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(table).on_conflict_do_nothing(index_elements=keys)
+        return pg_insert(table)
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        return sqlite_insert(table).on_conflict_do_nothing(index_elements=keys)
-    return insert(table)
+        return sqlite_insert(table)
+    return None
 
 
 class _DriverSQL:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ..models import File, Project
 from ..models.upstream import UpstreamPage
+from . import dialect_insert
 
 FOUND, NOT_FOUND = "found", "not_found"
 
@@ -70,12 +71,4 @@ class UpstreamCache:
 def _upsert(session):
     dialect = session.get_bind().dialect.name if isinstance(session, Session) \
         else session.dialect.name
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(UpstreamPage.__table__)
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(UpstreamPage.__table__)
-    return None
+    return dialect_insert(dialect, UpstreamPage.__table__)
