@@ -45,26 +45,18 @@ def test_two_processes_share_one_database(pg_url, tmp_path):
     check_processes_share_one_database(pg_url, tmp_path)
 
 
-def test_concurrent_start_up_reconcile(pg_url, tmp_path, dists):
+def test_concurrent_start_up_reconcile(make_app, app_settings, pg_url, tmp_path, dists):
     """Several instances starting at once on one bucket and one database all come up."""
-    from pypirepo import main
-    from webtest import TestApp
-
-    storage = tmp_path / "storage"
-    seed = TestApp(main({}, **{"sqlalchemy.url": f"sqlite:///{tmp_path}/seed.sqlite",
-                               "pypirepo.auto_migrate": "true", "storage.dir": str(storage),
-                               "auth.bootstrap_user": "admin", "auth.bootstrap_password": "pw",
-                               "pypi.default_read": "everyone"}))
+    storage = app_settings["storage.dir"]
+    seed = make_app()  # on SQLite, filling the storage the instances share
     for i in range(30):
         upload(seed, dists.wheel(f"p{i}", "1.0"), f"p{i}", "1.0")
     servers = []
     for n in ("a", "b", "c"):
         d = tmp_path / n
         d.mkdir()
-        srv = Server(d, app={"sqlalchemy.url": pg_url, "storage.dir": str(storage)})
-        srv.port = 0
+        srv = Server(d, app={"sqlalchemy.url": pg_url, "storage.dir": storage})
         servers.append(srv)
-    procs = []
     try:
         import threading
 
@@ -78,5 +70,5 @@ def test_concurrent_start_up_reconcile(pg_url, tmp_path, dists):
                 "Accept": "application/vnd.pypi.simple.v1+json"}).json()
             assert len(page["projects"]) == 30
     finally:
-        for s in servers + procs:
+        for s in servers:
             s.stop()
