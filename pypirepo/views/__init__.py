@@ -52,6 +52,14 @@ def immutable_cache_control(request) -> str:
     return IMMUTABLE if request.registry.public_read else "private, " + IMMUTABLE
 
 
+def metadata_response(request, body: bytes) -> Response:
+    """A wheel's METADATA (PEP 658), ours or fetched from the upstream."""
+    response = Response(body=body, content_type="text/plain", charset="utf-8",
+                        conditional_response=True)
+    response.cache_control = immutable_cache_control(request)
+    return response
+
+
 def _reason(message: str) -> str:
     # A status line is one line of ISO-8859-1 (warehouse does the same replacement).
     line = " ".join(message.split())

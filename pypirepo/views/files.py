@@ -9,7 +9,7 @@ from pyramid.response import Response
 
 from .. import records
 from ..index import NotFound
-from . import error_response, immutable_cache_control, view_config
+from . import error_response, immutable_cache_control, metadata_response, view_config
 from .upstream import fallback_download
 
 CHUNK = 256 * 1024
@@ -51,11 +51,8 @@ def download(context, request):
     index = request.index
     try:
         if filename.endswith(records.METADATA_SUFFIX):
-            body = index.open_metadata(context.name, filename[: -len(records.METADATA_SUFFIX)])
-            response = Response(body=body, content_type="text/plain", charset="utf-8",
-                                conditional_response=True)
-            response.cache_control = immutable_cache_control(request)
-            return response
+            return metadata_response(request, index.open_metadata(
+                context.name, filename[: -len(records.METADATA_SUFFIX)]))
         row = index.file_row(context.name, filename)
     except NotFound:
         fetched = fallback_download(request, context.name, filename)

@@ -14,7 +14,7 @@ from ..fallback import (
     UpstreamMetadata,
     UpstreamStream,
 )
-from . import error_response, immutable_cache_control, view_config
+from . import error_response, immutable_cache_control, metadata_response, view_config
 
 
 
@@ -32,12 +32,9 @@ def fallback_download(request, name: str, filename: str):
                                                 head=request.method == "HEAD")
     if answer is None:
         return None
-    cache = immutable_cache_control(request)
     if isinstance(answer, UpstreamMetadata):
-        response = Response(body=answer.body, content_type="text/plain", charset="utf-8",
-                            conditional_response=True)
-        response.cache_control = cache
-        return response
+        return metadata_response(request, answer.body)
+    cache = immutable_cache_control(request)
     assert isinstance(answer, UpstreamStream)
     # Ranges are not offered until the file is held; clients then fetch it whole (S-52).
     response = Response(content_type="application/octet-stream")
