@@ -63,6 +63,10 @@ class Storage(abc.ABC):
     alias: str = ""
     #: how many small objects read_many fetches at once; remote stores want more
     parallelism: int = 8
+    #: whether a rebuild lists etags and reads unchanged records from the records snapshot;
+    #: off where listing with per-object details costs more than reading the records
+    #: themselves (local files: a stat() each)
+    snapshot_rebuild: bool = False
     #: seconds a signed download URL stays valid when downloads answer with a redirect to
     #: the store (`storage.redirect = true`); None streams every download through the app
     redirect_expires: float | None = None

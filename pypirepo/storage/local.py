@@ -29,8 +29,6 @@ _TMP_PREFIX = ".tmp-"
 class LocalStorage(Storage):
     alias = "local"
     parallelism = 1  # local reads are cheaper than a thread hand-off
-    # Listing with a stat() per file costs more than reading the records themselves.
-    snapshot_rebuild = False
 
     def __init__(self, root: str | os.PathLike, fsync: bool = False):
         self.root = Path(root).resolve()
