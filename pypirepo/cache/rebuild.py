@@ -91,6 +91,11 @@ def write_snapshot(storage: Storage, entries: dict[str, tuple[str, str]]) -> boo
         return False
 
 
+def _worth_a_snapshot(fetched: int, total: int) -> bool:
+    """Whether a run that fetched this many of total records writes a fresh snapshot."""
+    return fetched > SNAPSHOT_AFTER or fetched * 10 > total
+
+
 def _parse(key: str, raw: bytes) -> FileRecord | None:
     try:
         return FileRecord.from_json(raw)
@@ -133,7 +138,7 @@ def reconcile(storage: Storage, session_factory, progress=None,
     records, dists, etags = scan(storage, with_etags=storage.snapshot_rebuild)
     record_keys = set(records.values())
     result.orphans = sum(1 for d in dists if d + RECORD_SUFFIX not in record_keys)
-    snapshot: dict[str, tuple[str, str]] = {}
+    snapshot: dict[str, tuple[str, str]] | None = None  # read at most once, when needed
     fresh: dict[str, tuple[str, str]] = {}  # what this run read, for the next snapshot
     with session_factory() as session:
         cache = MetadataCache(session)
@@ -183,10 +188,10 @@ def reconcile(storage: Storage, session_factory, progress=None,
         cache.bulk_delete(gone)
         result.removed = len(gone)
         session.commit()
-    if etags is not None and refresh_snapshot and not (
-            result.fetched > SNAPSHOT_AFTER or result.fetched * 10 > len(records)):
-        if not snapshot and records:
-            snapshot = read_snapshot(storage)
+    if etags is not None and refresh_snapshot and \
+            not _worth_a_snapshot(result.fetched, len(records)):
+        if snapshot is None:
+            snapshot = read_snapshot(storage) if records else {}
         # Stale: more than a tenth of the records are missing or rewritten since.
         uncovered = [key for key in record_keys
                      if key not in fresh and (snapshot.get(key) or ("",))[0] != etags.get(key)]
@@ -196,12 +201,11 @@ def reconcile(storage: Storage, session_factory, progress=None,
                 if raw is not None and _pinnable(etags.get(key), raw) \
                         and _parse(key, raw) is not None:
                     fresh[key] = (etags[key], raw.decode())
-    if etags is not None and result.fetched and (
-            result.fetched > SNAPSHOT_AFTER or result.fetched * 10 > len(records)):
+    if etags is not None and result.fetched and _worth_a_snapshot(result.fetched, len(records)):
         # Only texts read from storage, never rebuilt from database rows: a row can lag
         # behind a record another instance rewrote, and pinning it to the new etag would
         # make the snapshot lie. Unmatched entries of the old snapshot are dropped.
-        entries = {key: entry for key, entry in snapshot.items()
+        entries = {key: entry for key, entry in (snapshot or {}).items()
                    if key in record_keys and entry[0] == etags.get(key)}
         entries.update(fresh)
         result.snapshot_written = write_snapshot(storage, entries)
