@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import distfactory  # noqa: E402
 from servers import PostgreSQL, Server  # noqa: E402
+from upstream_server import healthy  # noqa: E402
 from emulators import azure_server, gcs_server, s3_server  # noqa: E402,F401 - fixtures
 
 IN_CI = os.environ.get("CI") == "true"
@@ -82,6 +83,14 @@ def server(tmp_path):
     srv.directory.mkdir()
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def up(upstream):
+    """The upstream, well-behaved and with fresh counters, for one test (each module that
+    uses it has its own `upstream` fixture)."""
+    with healthy(upstream) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from upstream_server import UpstreamIndex, UpstreamServer, healthy
+from upstream_server import UpstreamIndex, UpstreamServer
 
 import distfactory
 from clients import installed, start_server, tool, venv
@@ -43,12 +43,6 @@ def upstream(tmp_path_factory):
     server = UpstreamServer(index).start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def up(upstream):
-    with healthy(upstream) as server:
-        yield server
 
 
 def _server(directory: Path, upstream, mode: str, **extra):
@@ -174,7 +168,7 @@ def test_poetry(servers, up, sandbox, tmp_path, mode):
     packages = {p["name"]: p for p in tomllib.loads((project / "poetry.lock").read_text())
                 ["package"]}
     assert packages["fb-private"]["version"] == "1.0"
-    wheel = next(f for f in up.index.projects["fb-lib"] if f.filename.endswith("1.1-py3-none-any.whl"))
+    wheel = up.index.file("fb-lib", distfactory.wheel_name("fb-lib", "1.1"))
     hashes = {f["file"]: f["hash"] for f in packages["fb-lib"]["files"]}
     assert hashes[wheel.filename] == "sha256:" + wheel.sha256
 

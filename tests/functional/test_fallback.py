@@ -15,7 +15,8 @@ import logging
 
 import pytest
 from helpers import ADMIN, upload
-from upstream_server import UpstreamIndex, UpstreamServer, healthy
+from distfactory import wheel_name
+from upstream_server import UpstreamIndex, UpstreamServer
 
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 ALICE = ("Basic", ("alice", "alicepw"))
@@ -34,13 +35,6 @@ def upstream(tmp_path_factory):
     server = UpstreamServer(index).start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def up(upstream):
-    """The upstream, well-behaved and with fresh counters, for one test."""
-    with healthy(upstream) as server:
-        yield server
 
 
 @pytest.fixture
@@ -77,12 +71,7 @@ def stored(app) -> set[str]:
 
 
 def upstream_wheel(up, project, version):
-    return next(f for f in up.index.projects[project]
-                if f.filename.endswith(".whl") and f"-{version}-" in f.filename)
-
-
-def private_wheel(dists, name, version):
-    return dists.wheel(name, version)
+    return up.index.file(project, wheel_name(project, version))
 
 
 # --- the matrix ------------------------------------------------------------------------------
@@ -127,7 +116,7 @@ def test_matrix(make_fallback_app, up, dists, mode, held, read, cache, user):
     name = "privpkg" if held else "pubpkg"
     private = None
     if held:
-        private = private_wheel(dists, "privpkg", "1.0")
+        private = dists.wheel("privpkg", "1.0")
         upload(app, private, "privpkg", "1.0")  # an admin may claim an upstream name
     before = stored(app)
     up.reset_counters()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from upstream_server import UpstreamIndex, UpstreamServer, healthy
+from upstream_server import UpstreamIndex, UpstreamServer
 
 from pypirepo.models import migrate
 from pypirepo.models.session import make_engine
@@ -132,12 +132,6 @@ def upstream(tmp_path_factory):
     server = UpstreamServer(index).start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def up(upstream):
-    with healthy(upstream) as server:
-        yield server
 
 
 def test_client_json_then_304(up):
