@@ -99,11 +99,9 @@ class UpstreamIndex:
             path = distfactory.make_wheel(files_dir, name, version, requires_dist=requires_dist,
                                           requires_python=requires_python,
                                           payload_size=payload_size)
-            import zipfile
-
-            with zipfile.ZipFile(path) as zf:
-                meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
-                metadata = zf.read(meta)
+            # The METADATA make_wheel wrote into the wheel.
+            metadata = distfactory.metadata_text(name, version, requires_dist,
+                                                 requires_python).encode()
             added.append(self._file(project, path, age_days, requires_python, yanked, metadata))
         if sdist:
             path = distfactory.make_sdist(files_dir, name, version, requires_dist=requires_dist,
