@@ -104,8 +104,8 @@ def _parse(key: str, raw: bytes) -> FileRecord | None:
         return None
 
 
-def _pinnable(etag: str | None, raw: bytes) -> bool:
-    """Whether the text read may stand for the listed etag in the next snapshot.
+def _pinnable(etag: str | None, raw: bytes) -> str | None:
+    """The text read, when it may stand for the listed etag in the next snapshot; else None.
 
     The GET came after the listing, so the text is never older than the etag. It can be
     newer; that only costs a fetch next time, unless the object was rewritten back to
@@ -113,15 +113,16 @@ def _pinnable(etag: str | None, raw: bytes) -> bool:
     repeat (GCS, Azure, local) rule that out; an MD5 etag (S3) must be this text's MD5.
     """
     if not etag:
-        return False
+        return None
     try:
-        raw.decode()
+        text = raw.decode()
     except UnicodeDecodeError:  # JSON in UTF-16/32: not worth a snapshot entry
-        return False
+        return None
     bare = etag.strip('"')
     if len(bare) == 32 and all(c in "0123456789abcdef" for c in bare.lower()):
-        return hashlib.md5(raw, usedforsecurity=False).hexdigest() == bare.lower()
-    return True
+        if hashlib.md5(raw, usedforsecurity=False).hexdigest() != bare.lower():
+            return None
+    return text
 
 
 def reconcile(storage: Storage, session_factory, progress=None,
@@ -159,6 +160,9 @@ def reconcile(storage: Storage, session_factory, progress=None,
                 entry = snapshot.get(key)
                 rec = None
                 if entry is not None and entry[0] == etags.get(key):
+                    # Parsed as bytes, as when it was fetched: json.loads detects a BOM or
+                    # UTF-16 only in bytes, and _pinnable lets a UTF-8 BOM and ASCII-only
+                    # UTF-16 (valid UTF-8) into the snapshot.
                     rec = _parse(key, entry[1].encode())
                 if rec is None:
                     to_fetch.append(key)
@@ -175,8 +179,9 @@ def reconcile(storage: Storage, session_factory, progress=None,
                 rec = _parse(key, raw)
                 if rec is not None:
                     batch.append(rec)
-                    if etags is not None and _pinnable(etags.get(key), raw):
-                        fresh[key] = (etags[key], raw.decode())
+                    if etags is not None and \
+                            (text := _pinnable(etags.get(key), raw)) is not None:
+                        fresh[key] = (etags[key], text)
             if len(batch) >= BATCH:
                 result.added += cache.bulk_add(batch)
                 batch = []
@@ -198,9 +203,9 @@ def reconcile(storage: Storage, session_factory, progress=None,
         if uncovered and len(uncovered) * 10 > len(record_keys):
             for key, raw in storage.read_many(uncovered):
                 result.fetched += 1
-                if raw is not None and _pinnable(etags.get(key), raw) \
-                        and _parse(key, raw) is not None:
-                    fresh[key] = (etags[key], raw.decode())
+                text = None if raw is None else _pinnable(etags.get(key), raw)
+                if text is not None and _parse(key, raw) is not None:
+                    fresh[key] = (etags[key], text)
     if etags is not None and result.fetched and _worth_a_snapshot(result.fetched, len(records)):
         # Only texts read from storage, never rebuilt from database rows: a row can lag
         # behind a record another instance rewrote, and pinning it to the new etag would
