@@ -168,26 +168,24 @@ class FakeGCS(Emulator):
         return name
 
     def service_account_key(self):
-        """A throwaway service-account key file (signs URLs offline) and its public key."""
+        """A throwaway service-account key file (signs URLs offline)."""
         path = self.dir / "service-account.json"
         if not path.exists():
-            path.write_text(json.dumps(make_service_account(self.project)[0]))
+            path.write_text(json.dumps(make_service_account(self.project)))
         return path
 
-    def settings(self, bucket: str, prefix: str = "", signing: bool = True) -> dict:
-        settings = {
+    def settings(self, bucket: str, prefix: str = "") -> dict:
+        return {
             "pypirepo.storage": "gcs",
             "storage.bucket": bucket,
             "storage.prefix": prefix,
             "storage.project": self.project,
             "storage.emulator_host": self.url,
+            "storage.credentials_file": str(self.service_account_key()),
         }
-        if signing:
-            settings["storage.credentials_file"] = str(self.service_account_key())
-        return settings
 
 
-def make_service_account(project: str):
+def make_service_account(project: str) -> dict:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -204,7 +202,7 @@ def make_service_account(project: str):
         # Never contacted: the emulator takes anonymous requests and signing is local.
         "token_uri": "http://127.0.0.1:9/token",
     }
-    return info, key.public_key()
+    return info
 
 
 def azurite_binary() -> Path:
@@ -240,15 +238,9 @@ class Azurite(Emulator):
 
     create_bucket = create_container
 
-    def settings(self, container: str, prefix: str = "", how: str = "connection_string") -> dict:
-        settings = {"pypirepo.storage": "azure", "storage.container": container,
-                    "storage.prefix": prefix}
-        if how == "connection_string":
-            settings["storage.connection_string"] = self.connection_string
-        else:
-            settings["storage.account_url"] = self.account_url
-            settings["storage.account_key"] = AZURITE_KEY
-        return settings
+    def settings(self, container: str, prefix: str = "") -> dict:
+        return {"pypirepo.storage": "azure", "storage.container": container,
+                "storage.prefix": prefix, "storage.connection_string": self.connection_string}
 
 
 def missing_component(kind: str) -> str | None:
