@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .generate import TESTS
 from .harness import BENCHMARKS_MD, VENV_BIN, Pypirepo, cpu_seconds, free_port, \
-    load_average, replace_section, spawn
+    load_average, run_alone, spawn
 
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
@@ -318,15 +318,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--output", type=Path, default=BENCHMARKS_MD)
     args = parser.parse_args(argv)
-
-    class Results(dict):
-        quick = args.quick
-
-    results = Results()
-    body = run(results)
-    document = args.output.read_text() if args.output.exists() else ""
-    args.output.write_text(replace_section(document, NAME, body))
-    print(body)
+    run_alone(run, NAME, args.output, args.quick)
     return 0
 
 

@@ -40,8 +40,8 @@ from .harness import (
     Pypirepo,
     cpu_seconds,
     proc_status,
-    replace_section,
     reset_peak_rss,
+    run_alone,
 )
 
 import distfactory  # noqa: E402 - tests/ is on sys.path through .generate
@@ -340,13 +340,7 @@ def main(argv=None) -> int:
     # A stop by signal still stops the store servers we started (context managers).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    class Results(dict):
-        quick = args.quick
-
-    body = run(Results())
-    document = args.output.read_text() if args.output.exists() else ""
-    args.output.write_text(replace_section(document, NAME, body))
-    print(body)
+    run_alone(run, NAME, args.output, args.quick)
     return 0
 
 

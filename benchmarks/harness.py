@@ -340,6 +340,24 @@ def replace_section(document: str, name: str, body: str) -> str:
     return document.rstrip() + "\n\n" + block + "\n"
 
 
+class _AloneResults(dict):
+    """What a section's run(results) gets when it runs on its own: a dict for its figures,
+    and whether the run is a quick one (run.py's Results, less the machine facts)."""
+
+    def __init__(self, quick: bool):
+        super().__init__()
+        self.quick = quick
+
+
+def run_alone(run, name: str, output: Path, quick: bool) -> None:
+    """Run one section outside run.py (`python -m benchmarks.bench_<name>`): its Markdown
+    replaces name's section of output (written if missing) and is printed."""
+    body = run(_AloneResults(quick))
+    document = output.read_text() if output.exists() else ""
+    output.write_text(replace_section(document, name, body))
+    print(body)
+
+
 def replace_header(document: str, header: str) -> str:
     """document with everything before the first section marker replaced."""
     m = re.search(r"<!-- [\w-]+:begin -->", document)
