@@ -114,7 +114,12 @@ class Settings(Mapping):
 
     def get_value(self, key: str, parse: Callable[[str], Any] = as_str, default: Any = _MISSING):
         text = self.raw(key)
-        if text is None or (text.strip() == "" and default is not _MISSING):
+        # A key left blank (`sqlalchemy.url =`, as production.ini ships it) is missing:
+        # with a default it takes the default, without one it is required. No setting has
+        # a meaningful empty value, and an empty string handed on would fail far from the
+        # ini (inside SQLAlchemy or an SDK) with a message that names neither the key nor
+        # the fix.
+        if text is None or text.strip() == "":
             if default is _MISSING:
                 raise ConfigError(key, f"is required (set it in the ini or as {env_name(key)})")
             return default

@@ -48,6 +48,18 @@ def test_missing_database_url():
         AppConfig.from_settings(Settings({}, {}))
 
 
+@pytest.mark.parametrize("ini, env", [
+    ({"sqlalchemy.url": ""}, {}),  # production.ini's blank line
+    ({"sqlalchemy.url": "  "}, {}),
+    ({"sqlalchemy.url": "sqlite://"}, {"PYPIREPO_SQLALCHEMY_URL": ""}),
+])
+def test_a_blank_required_key_is_missing(ini, env):
+    with pytest.raises(ConfigError) as exc:
+        AppConfig.from_settings(Settings(ini, env))
+    assert str(exc.value) == ("sqlalchemy.url: is required (set it in the ini or as "
+                              "PYPIREPO_SQLALCHEMY_URL)")
+
+
 def test_user_without_hash():
     with pytest.raises(ConfigError, match="user.bob"):
         AppConfig.from_settings(Settings(dict(BASE, **{"user.bob": ""}), {}))
