@@ -9,7 +9,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pyramid.authorization import Everyone
 from pyramid.config import Configurator
 
-from .settings import AppConfig, ConfigError, Settings
+from .settings import AppConfig, Settings, one_line_exit
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +57,14 @@ def _build_app(ini):
 
     # 1. Settings: the ini overlaid by PYPIREPO_* variables, validated before anything runs.
     settings = Settings(ini)
-    try:
+    with one_line_exit():
         app_config = AppConfig.from_settings(settings)
         storage = storage_from_settings(settings)
         password = bootstrap_password(app_config, settings)
         upstream_config = UpstreamConfig.from_settings(settings)
-    except ConfigError as exc:
-        raise SystemExit(f"pypirepo: configuration error: {exc}") from None
-
-    # 2. The metadata cache: schema first, then reconciled with storage (the truth).
-    engine = migrate.ready_engine(app_config.database_url, app_config.auto_migrate)
+        # 2. The metadata cache: schema first (a database that cannot be used stops the
+        #    start here, saying why), then reconciled with storage (the truth).
+        engine = migrate.ready_engine(app_config.database_url, app_config.auto_migrate)
     session_factory = make_session_factory(engine)
     serials = Serials(engine)
     _reconcile_on_start(app_config.reindex_on_start, storage, session_factory, serials)

@@ -8,6 +8,7 @@ value stops the start with one line that names the key.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -24,6 +25,23 @@ class ConfigError(Exception):
     def __init__(self, key: str, message: str):
         super().__init__(f"{key}: {message}")
         self.key = key
+
+
+class StartError(Exception):
+    """Something the settings point at (the database, a bucket) cannot be used, so the
+    start stops. str() is the one line for the operator, naming the setting to check."""
+
+
+@contextlib.contextmanager
+def one_line_exit():
+    """Every entry point (pserve's app factory, the console scripts) stops on a bad setting
+    or an unusable database with one line and exit status 1, never a traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise SystemExit(f"pypirepo: configuration error: {exc}") from None
+    except StartError as exc:
+        raise SystemExit(f"pypirepo: {exc}") from None
 
 
 def env_name(key: str) -> str:
