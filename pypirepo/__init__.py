@@ -46,7 +46,7 @@ def main(global_config, **ini):
 
 def _build_app(ini):
     """Settings, storage, database, services, routes: reads like a table of contents."""
-    from .access import ConfigAccess, bootstrap_password
+    from .access import ConfigAccess, bootstrap_password, login_summary
     from .cache import Serials
     from .fallback import FallbackService
     from .index import PageCache
@@ -80,6 +80,11 @@ def _build_app(ini):
     registry.session_factory = session_factory
     registry.serials = serials
     registry.access = ConfigAccess(app_config, password)
+    # Said once the server is listening (server.py), after the URL; a warning now when
+    # nobody can log in, so a closed index that answers 401 to all says why.
+    registry.login_summary, nobody = login_summary(app_config, settings, password)
+    if nobody:
+        log.warning(nobody)
     registry.public_read = Everyone in [p for p in registry.access.read]
     registry.page_cache = PageCache()
     registry.render = make_renderer()

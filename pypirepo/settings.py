@@ -147,9 +147,16 @@ class Settings(Mapping):
             raise ConfigError(key, str(exc)) from None
 
     def prefixed(self, prefix: str) -> dict[str, str]:
-        """Every ini key starting with prefix (e.g. 'user.'), with env overrides applied."""
-        keys = [k for k in self._ini if k.startswith(prefix)]
-        return {k[len(prefix):]: self.raw(k) for k in keys}
+        """Every key starting with prefix (e.g. 'user.'): the ini's, with env overrides
+        applied, and those declared by the environment alone (PYPIREPO_USER_ALICE declares
+        user.alice: a name from the environment is lower case, with underscores)."""
+        found = {k[len(prefix):]: self.raw(k) for k in self._ini if k.startswith(prefix)}
+        env_prefix = env_name(prefix)
+        overrides = {env_name(prefix + name) for name in found}
+        for var, value in self._env.items():
+            if var.startswith(env_prefix) and var != env_prefix and var not in overrides:
+                found[var[len(env_prefix):].lower()] = value
+        return found
 
     def environ(self, name: str) -> str | None:
         """A non-setting environment variable (e.g. the usual cloud credential chain)."""
