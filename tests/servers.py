@@ -1,4 +1,4 @@
-"""Starting real servers as plain processes for the tests (see shared/BACKENDS.md).
+"""Starting real servers as plain processes for the tests.
 
 Every server binds 127.0.0.1 on a free port, logs to a file, is polled until it answers
 (failing fast if the process dies), and is stopped by the PID we started.
@@ -185,7 +185,7 @@ def pg_bin() -> Path:
 
 
 class PostgreSQL:
-    """A throwaway PostgreSQL cluster (BACKENDS.md section 4)."""
+    """A throwaway PostgreSQL cluster of Debian's postgresql-15, trusting local logins."""
 
     def __init__(self):
         self.dir = Path(tempfile.mkdtemp(prefix="pg-", dir="/tmp"))

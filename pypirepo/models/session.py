@@ -20,7 +20,8 @@ def make_engine(url: str, **kw) -> Engine:
                           "postgresql+psycopg://<user>:<password>@<host>/<database>)") from None
     except ImportError as exc:  # the dialect's driver
         raise ConfigError("sqlalchemy.url", f"needs the database driver {exc.name!r} (for "
-                          "PostgreSQL: pip install 'pypirepo[postgresql]')") from None
+                          "PostgreSQL, install pypirepo with its extra: pip install "
+                          "'.[postgresql]' in its checkout)") from None
     except OSError as exc:  # the SQLite file's folder
         raise unusable(url, f"cannot create the folder {exc.filename}: {exc.strerror}") from None
 
