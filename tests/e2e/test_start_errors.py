@@ -108,6 +108,7 @@ def test_unusable_postgres_says_what_failed(postgres, tmp_path, case, command):
     assert "schema is not current" not in line
 
 
+@pytest.mark.postgres
 def test_empty_postgres_database_still_asks_for_a_migration(pg_url, tmp_path):
     """The one case that really is "no schema" keeps its advice."""
     status, lines = run("pserve", small_ini(tmp_path, pg_url))
