@@ -9,7 +9,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pyramid.authorization import Everyone
 from pyramid.config import Configurator
 
-from .settings import AppConfig, ConfigError, Settings
+from .settings import AppConfig, Settings, one_line_exit
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def main(global_config, **ini):
 
 def _build_app(ini):
     """Settings, storage, database, services, routes: reads like a table of contents."""
-    from .access import ConfigAccess, bootstrap_password
+    from .access import ConfigAccess, bootstrap_password, login_summary
     from .cache import Serials
     from .fallback import FallbackService
     from .index import PageCache
@@ -57,16 +57,14 @@ def _build_app(ini):
 
     # 1. Settings: the ini overlaid by PYPIREPO_* variables, validated before anything runs.
     settings = Settings(ini)
-    try:
+    with one_line_exit():
         app_config = AppConfig.from_settings(settings)
         storage = storage_from_settings(settings)
         password = bootstrap_password(app_config, settings)
         upstream_config = UpstreamConfig.from_settings(settings)
-    except ConfigError as exc:
-        raise SystemExit(f"pypirepo: configuration error: {exc}") from None
-
-    # 2. The metadata cache: schema first, then reconciled with storage (the truth).
-    engine = migrate.ready_engine(app_config.database_url, app_config.auto_migrate)
+        # 2. The metadata cache: schema first (a database that cannot be used stops the
+        #    start here, saying why), then reconciled with storage (the truth).
+        engine = migrate.ready_engine(app_config.database_url, app_config.auto_migrate)
     session_factory = make_session_factory(engine)
     serials = Serials(engine)
     _reconcile_on_start(app_config.reindex_on_start, storage, session_factory, serials)
@@ -82,6 +80,11 @@ def _build_app(ini):
     registry.session_factory = session_factory
     registry.serials = serials
     registry.access = ConfigAccess(app_config, password)
+    # Said once the server is listening (server.py), after the URL; a warning now when
+    # nobody can log in, so a closed index that answers 401 to all says why.
+    registry.login_summary, nobody = login_summary(app_config, settings, password)
+    if nobody:
+        log.warning(nobody)
     registry.public_read = Everyone in [p for p in registry.access.read]
     registry.page_cache = PageCache()
     registry.render = make_renderer()

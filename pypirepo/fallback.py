@@ -7,14 +7,15 @@
   fetched, verified against the upstream's sha256, stored (origin "upstream") and from
   then on served locally.
 
-Private wins (STANDARDS D-03): a project with any private file lists only its private
-files and never consults the upstream, unless its name is on `pypi.upstream_allow`
+Private wins, so a public project can never stand in for a private one (dependency
+confusion): a project with any private file lists only its private files and never
+consults the upstream, unless its name is on `pypi.upstream_allow`
 (`pypi.always_show_upstream = true` allows every name, as in pypicloud). A new private
-name that exists upstream needs an admin or the allow-list (D-05).
+name that exists upstream needs an admin or the allow-list.
 
 Who may make us ask the upstream is `pypi.cache_update`; read permission itself is
 checked by the views before anything here runs, so an anonymous caller is asked to log
-in instead of being sent upstream (D-06, A-05). Cached pages and files are served when
+in instead of being sent upstream (a 401, never a redirect or a 404). Cached pages and files are served when
 the upstream is down (stale, logged); a project never seen gives a 502 naming the
 upstream problem. `pypi.upstream_min_age` hides upstream files younger than that.
 """
@@ -377,7 +378,7 @@ class FallbackService:
 
     def check_new_project(self, session, project: str, user: str | None) -> None:
         """Refuse a new private name that exists upstream, unless an admin or the
-        allow-list says so (STANDARDS D-05). Raises UploadError."""
+        allow-list says so: nobody else may claim a public name here. Raises UploadError."""
         cfg = self.config
         if not (cfg.enabled and cfg.check_uploads and cfg.fetch_allowed(project)):
             return

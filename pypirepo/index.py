@@ -91,7 +91,8 @@ class PageCache:
 
 
 def file_url(prefix: str, project: str, filename: str) -> str:
-    # quote() turns a local version's '+' into %2B (STANDARDS S-56).
+    # quote() turns a local version's '+' into %2B, as the public index writes it (some
+    # proxies and servers read a bare '+' as a space). Downloads take both spellings.
     return f"{prefix}/packages/{project}/{quote(filename)}"
 
 
@@ -121,7 +122,7 @@ class IndexService:
                  page_cache: PageCache, renderer, new_project_policy=None):
         self._session_factory = session_factory
         # Called with (session, project, user) before an upload; may refuse a new name
-        # (the fallback refuses names that exist upstream, STANDARDS D-05).
+        # (the fallback refuses names that exist upstream unless an admin uploads).
         self.new_project_policy = new_project_policy
         self._session = None
         self.serials = serials

@@ -1,7 +1,7 @@
 """Where the shipped templates and migrations are.
 
-In a wheel they sit inside the package (setup.cfg maps them there); in a checkout they
-are the top-level folders the design card asks for.
+In a wheel they sit inside the package (setup.py maps them there); in a checkout they
+are the folders at the top of the checkout.
 """
 
 from pathlib import Path

@@ -8,6 +8,7 @@ value stops the start with one line that names the key.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -24,6 +25,23 @@ class ConfigError(Exception):
     def __init__(self, key: str, message: str):
         super().__init__(f"{key}: {message}")
         self.key = key
+
+
+class StartError(Exception):
+    """Something the settings point at (the database, a bucket) cannot be used, so the
+    start stops. str() is the one line for the operator, naming the setting to check."""
+
+
+@contextlib.contextmanager
+def one_line_exit():
+    """Every entry point (pserve's app factory, the console scripts) stops on a bad setting
+    or an unusable database with one line and exit status 1, never a traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise SystemExit(f"pypirepo: configuration error: {exc}") from None
+    except StartError as exc:
+        raise SystemExit(f"pypirepo: {exc}") from None
 
 
 def env_name(key: str) -> str:
@@ -114,7 +132,12 @@ class Settings(Mapping):
 
     def get_value(self, key: str, parse: Callable[[str], Any] = as_str, default: Any = _MISSING):
         text = self.raw(key)
-        if text is None or (text.strip() == "" and default is not _MISSING):
+        # A key left blank (`sqlalchemy.url =`, as production.ini ships it) is missing:
+        # with a default it takes the default, without one it is required. No setting has
+        # a meaningful empty value, and an empty string handed on would fail far from the
+        # ini (inside SQLAlchemy or an SDK) with a message that names neither the key nor
+        # the fix.
+        if text is None or text.strip() == "":
             if default is _MISSING:
                 raise ConfigError(key, f"is required (set it in the ini or as {env_name(key)})")
             return default
@@ -124,9 +147,16 @@ class Settings(Mapping):
             raise ConfigError(key, str(exc)) from None
 
     def prefixed(self, prefix: str) -> dict[str, str]:
-        """Every ini key starting with prefix (e.g. 'user.'), with env overrides applied."""
-        keys = [k for k in self._ini if k.startswith(prefix)]
-        return {k[len(prefix):]: self.raw(k) for k in keys}
+        """Every key starting with prefix (e.g. 'user.'): the ini's, with env overrides
+        applied, and those declared by the environment alone (PYPIREPO_USER_ALICE declares
+        user.alice: a name from the environment is lower case, with underscores)."""
+        found = {k[len(prefix):]: self.raw(k) for k in self._ini if k.startswith(prefix)}
+        env_prefix = env_name(prefix)
+        overrides = {env_name(prefix + name) for name in found}
+        for var, value in self._env.items():
+            if var.startswith(env_prefix) and var != env_prefix and var not in overrides:
+                found[var[len(env_prefix):].lower()] = value
+        return found
 
     def environ(self, name: str) -> str | None:
         """A non-setting environment variable (e.g. the usual cloud credential chain)."""

@@ -19,7 +19,8 @@ CHUNK = 1024 * 1024
 # beyond it spools to a temporary file, so memory does not grow with the upload.
 SPOOL_LIMIT = 1024 * 1024
 
-# Aliases some clients send for the core-metadata field names (STANDARDS U-04).
+# Aliases some clients send for the core-metadata field names (the upload form's names
+# differ from METADATA's, and not every client uses the same ones).
 ALIASES = {
     "provides_extras": "provides_extra",
     "import_name": "import_names",

@@ -1,4 +1,4 @@
-"""Local object-storage servers as plain processes (shared/BACKENDS.md sections 1-3).
+"""Local object-storage servers as plain processes (the README's "Trying a backend locally").
 
 - S3: moto's S3 app alone, on Werkzeug, in its own process (run this file:
   `python emulators.py moto-s3 PORT`). moto's `moto_server` CLI routes every request

@@ -1,4 +1,4 @@
-"""Starting real servers as plain processes for the tests (see shared/BACKENDS.md).
+"""Starting real servers as plain processes for the tests.
 
 Every server binds 127.0.0.1 on a free port, logs to a file, is polled until it answers
 (failing fast if the process dies), and is stopped by the PID we started.
@@ -185,7 +185,7 @@ def pg_bin() -> Path:
 
 
 class PostgreSQL:
-    """A throwaway PostgreSQL cluster (BACKENDS.md section 4)."""
+    """A throwaway PostgreSQL cluster of Debian's postgresql-15, trusting local logins."""
 
     def __init__(self):
         self.dir = Path(tempfile.mkdtemp(prefix="pg-", dir="/tmp"))
@@ -214,6 +214,28 @@ class PostgreSQL:
                         "127.0.0.1", "-p", str(self.port), name], check=True,
                        capture_output=True)
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
+
+    def add_role_with_password(self, name: str, password: str) -> None:
+        """A role that must log in with its password: the cluster trusts every other role,
+        so pg_hba.conf gets a scram-sha-256 line for this one, read on a reload."""
+        import psycopg
+
+        with psycopg.connect(self.url.replace("+psycopg", ""), autocommit=True) as conn:
+            conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
+        hba = self.dir / "data" / "pg_hba.conf"
+        hba.write_text(f"host all {name} 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+        subprocess.run(["runuser", "-u", "postgres", "--", str(self.bin / "pg_ctl"), "-D",
+                        str(self.dir / "data"), "reload"], check=True, capture_output=True)
+
+        def refused():  # the reload is a signal: wait until the postmaster has read it
+            try:
+                psycopg.connect(f"postgresql://{name}:wrong@127.0.0.1:{self.port}/postgres",
+                                connect_timeout=2).close()
+            except psycopg.OperationalError as exc:
+                return "password authentication failed" in str(exc)
+            return False
+
+        wait_until(refused, timeout=10, what="pg_hba.conf reload")
 
     def stop(self):
         subprocess.run(["runuser", "-u", "postgres", "--", str(self.bin / "pg_ctl"), "-D",

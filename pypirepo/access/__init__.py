@@ -18,6 +18,8 @@ from pathlib import Path
 from passlib.context import CryptContext
 from pyramid.authorization import ALL_PERMISSIONS, Allow, Authenticated, Everyone
 
+from ..settings import env_name
+
 log = logging.getLogger(__name__)
 
 PASSWORDS = CryptContext(
@@ -139,6 +141,36 @@ class ConfigAccess:
 
     def project_acl(self, name: str) -> list:
         return self.root_acl()
+
+
+HOW_TO_ADD_A_USER = ("make a password hash with `pypirepo-hash-password` and add "
+                     "`user.<name> = <hash>` to [app:main] (or set PYPIREPO_USER_<NAME>=<hash>); "
+                     "`auth.admins = <name>` makes them an admin")
+
+
+def login_summary(config, settings, bootstrap_password: str | None) -> tuple[str, str | None]:
+    """Who can log in, for the line that says the server is ready ("user admin, password
+    in var/admin-password"), and the warning to log when nobody can: a production ini
+    without users starts and then answers 401 to everyone, with nothing in the log."""
+    parts = []
+    if config.bootstrap_user and bootstrap_password:
+        if settings.raw("auth.bootstrap_password"):
+            where = f"from {env_name('auth.bootstrap_password')} or auth.bootstrap_password"
+        else:
+            where = f"in {config.bootstrap_password_file}"
+        parts.append(f"user {config.bootstrap_user}, password {where}")
+    if config.users:
+        names = sorted(config.users)
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        parts.append(f"users {shown}")
+    if parts:
+        return "; ".join(parts), None
+    if Everyone in [principal(w) for w in config.default_read]:
+        problem = "anyone may read, but nobody can log in to upload"
+    else:
+        problem = "nobody can log in, so every request is refused (401)"
+    return "no user can log in yet", f"no user is defined: {problem}. To add one, " \
+        f"{HOW_TO_ADD_A_USER}."
 
 
 def bootstrap_password(config, settings) -> str | None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from ..paths import resource_dir
+from ..settings import StartError
+from .session import make_engine, unusable
 
 # The newest revision in migrations/versions. A test checks it against alembic's own
 # view, so that a start-up can tell "current" with one query, without importing alembic.
@@ -25,17 +27,36 @@ def alembic_config(engine: Engine):
     return cfg
 
 
-def is_current(engine: Engine) -> bool:
+@contextlib.contextmanager
+def connect(engine: Engine):
+    """A connection, or a StartError that says why there is none (refused, wrong password,
+    no such database, not a database file), naming sqlalchemy.url."""
     try:
-        with engine.connect() as conn:
+        conn = engine.connect()
+    except DBAPIError as exc:
+        raise unusable(engine.url, exc) from None
+    with conn:
+        yield conn
+
+
+def is_current(engine: Engine) -> bool:
+    with connect(engine) as conn:
+        try:
             rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
-    except DBAPIError:
-        return False  # no alembic_version table yet: an empty database
+        except DBAPIError as exc:
+            # Only now (off the common path) ask whether the table is there at all: an
+            # empty database has none, anything else is a real failure to report.
+            conn.rollback()
+            if not inspect(conn).has_table("alembic_version"):
+                return False
+            raise unusable(engine.url, exc) from None
     return rows == [SCHEMA_HEAD]
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    if revision == "head" and is_current(engine):
+    # Asked for every revision: a database that cannot be reached is reported by connect(),
+    # not by a traceback from inside alembic.
+    if is_current(engine) and revision == "head":
         return  # the common case at start-up
     from alembic import command
 
@@ -52,7 +73,7 @@ _PG_LOCK_ID = 0x7079_7069_7265
 @contextlib.contextmanager
 def _migration_lock(engine: Engine):
     if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
+        with connect(engine) as conn:
             conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _PG_LOCK_ID})
             try:
                 yield
@@ -73,12 +94,10 @@ def _migration_lock(engine: Engine):
 def ready_engine(url: str, auto_migrate: bool) -> Engine:
     """The engine of a database whose schema is current: migrated here when the ini
     allows it, else a start refused with the one command that fixes it."""
-    from .session import make_engine
-
     engine = make_engine(url)
     if auto_migrate:
         upgrade(engine)
     elif not is_current(engine):
-        raise SystemExit("pypirepo: the database schema is not current; "
+        raise StartError("the database schema is not current; "
                          "run `pypirepo-migrate <your ini>` first")
     return engine

@@ -3,11 +3,38 @@
 from __future__ import annotations
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
+
+from ..settings import ConfigError, StartError
 
 
 def make_engine(url: str, **kw) -> Engine:
+    """The engine of `sqlalchemy.url`; a URL SQLAlchemy cannot use is a ConfigError
+    (nothing is connected yet: see migrate.connect for a database that cannot be reached)."""
+    try:
+        return _make_engine(url, **kw)
+    except ArgumentError as exc:  # unparsable, or an unknown dialect
+        raise ConfigError("sqlalchemy.url", f"{exc} (expected sqlite:///<path> or "
+                          "postgresql+psycopg://<user>:<password>@<host>/<database>)") from None
+    except ImportError as exc:  # the dialect's driver
+        raise ConfigError("sqlalchemy.url", f"needs the database driver {exc.name!r} (for "
+                          "PostgreSQL, install pypirepo with its extra: pip install "
+                          "'.[postgresql]' in its checkout)") from None
+    except OSError as exc:  # the SQLite file's folder
+        raise unusable(url, f"cannot create the folder {exc.filename}: {exc.strerror}") from None
+
+
+def unusable(url, exc: BaseException | str) -> StartError:
+    """The one line for a database that cannot be used: the URL (password masked) and the
+    driver's own reason, which says what failed (refused, password, missing database)."""
+    reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+    shown = make_url(url).render_as_string(hide_password=True)
+    return StartError(f"cannot use the database of sqlalchemy.url ({shown}): {reason}")
+
+
+def _make_engine(url: str, **kw) -> Engine:
     if url.startswith("sqlite"):
         _make_parent(url)
         # One file shared by waitress' threads (and maybe by several processes): WAL lets
@@ -42,8 +69,6 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def _make_parent(url: str) -> None:
     from pathlib import Path
-
-    from sqlalchemy.engine import make_url
 
     database = make_url(url).database
     if database and database != ":memory:" and not database.startswith("file:"):

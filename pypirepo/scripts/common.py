@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 from pyramid.paster import get_appsettings, setup_logging
 
-from ..settings import AppConfig, ConfigError, Settings
+from ..settings import AppConfig, Settings, one_line_exit
 
 
 def load(ini: str):
@@ -16,15 +14,14 @@ def load(ini: str):
     except Exception:  # noqa: BLE001 - an ini without logging sections is fine
         pass
     settings = Settings(get_appsettings(ini))
-    try:
+    with one_line_exit():
         return settings, AppConfig.from_settings(settings)
-    except ConfigError as exc:
-        sys.exit(f"pypirepo: configuration error: {exc}")
 
 
 def engine_for(config):
     """The engine of the ini's database, as the server would open it (migrated first when
-    the ini says so, refused when its schema is behind)."""
+    the ini says so, refused when its schema is behind or the database can't be used)."""
     from ..models import migrate
 
-    return migrate.ready_engine(config.database_url, config.auto_migrate)
+    with one_line_exit():
+        return migrate.ready_engine(config.database_url, config.auto_migrate)

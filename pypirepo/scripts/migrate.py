@@ -6,6 +6,7 @@ import argparse
 
 from ..models import migrate
 from ..models.session import make_engine
+from ..settings import one_line_exit
 from .common import load
 
 
@@ -15,6 +16,6 @@ def main(argv=None):
     parser.add_argument("revision", nargs="?", default="head")
     args = parser.parse_args(argv)
     _settings, config = load(args.ini)
-    engine = make_engine(config.database_url)
-    migrate.upgrade(engine, args.revision)
+    with one_line_exit():
+        migrate.upgrade(make_engine(config.database_url), args.revision)
     print(f"database at revision {args.revision}")

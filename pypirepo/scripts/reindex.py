@@ -8,7 +8,7 @@ import time
 
 from ..cache.rebuild import reconcile
 from ..models.session import make_session_factory
-from ..settings import ConfigError
+from ..settings import one_line_exit
 from ..storage import storage_from_settings
 from .common import engine_for, load
 
@@ -45,10 +45,8 @@ def main(argv=None):
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     settings, config = load(args.ini)
-    try:
+    with one_line_exit():
         storage = storage_from_settings(settings)
-    except ConfigError as exc:
-        sys.exit(f"pypirepo: configuration error: {exc}")
     result = reconcile(storage, make_session_factory(engine_for(config)),
                        progress=None if args.quiet else Progress())
     print(f"added {result.added}, removed {result.removed}, unchanged {result.unchanged}"

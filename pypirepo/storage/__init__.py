@@ -32,7 +32,8 @@ def storage_class(name: str) -> type[Storage]:
         if name.lower() in BACKENDS:
             raise ConfigError(
                 "pypirepo.storage",
-                f"backend {name!r} needs {exc.name!r}: pip install 'pypirepo[{name.lower()}]'",
+                f"backend {name!r} needs {exc.name!r}: install pypirepo with its extra "
+                f"(pip install '.[{name.lower()}]' in its checkout)",
             ) from None
         raise ConfigError("pypirepo.storage", f"cannot import {module_name!r}") from None
     cls = getattr(module, attr, None)

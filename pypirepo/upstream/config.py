@@ -73,7 +73,7 @@ class UpstreamConfig:
         return self.enabled and name not in self.disallow
 
     def may_merge(self, name: str) -> bool:
-        """Whether a project with private files may also list upstream's (D-03)."""
+        """Whether a project with private files may also list upstream's."""
         return "*" in self.allow or name in self.allow
 
     def cooldown(self, name: str) -> float:
@@ -101,7 +101,7 @@ class UpstreamConfig:
         allow = _names(s.get_value("pypi.upstream_allow", as_list, []))
         if always:
             # pypicloud's switch merges every private project with upstream; we keep its
-            # meaning, but it is the unsafe setting D-03 warns about, so say so.
+            # meaning, but it lets a public project stand in for a private one, so say so.
             log.warning("pypi.always_show_upstream = true: every private project is merged "
                         "with upstream releases of the same name (dependency confusion risk)")
             allow = allow | {"*"}

@@ -63,7 +63,9 @@ def _check(entry: dict, project: str) -> dict | None:
         return None
     entry["sha256"] = entry["sha256"].lower()
     if dist.packagetype != names.WHEEL:
-        entry["core_metadata"] = None  # STANDARDS S-42: never advertise it for sdists
+        # Never advertised for an sdist: its PKG-INFO is not the metadata of what gets
+        # installed, and the public index only offers it for wheels.
+        entry["core_metadata"] = None
     return entry
 
 

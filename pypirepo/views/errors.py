@@ -1,4 +1,6 @@
-"""401 vs 403 vs 404, as every client expects them (STANDARDS A-01, A-02, D-06)."""
+"""401 vs 403 vs 404, as every client expects them: an anonymous caller who may not read
+gets 401 with a Basic challenge (so pip asks keyring), a logged-in one 403, and an
+authorization failure is never turned into a 404 (uv would try its next index)."""
 
 from pyramid.httpexceptions import HTTPNotFound
 

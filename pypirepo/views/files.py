@@ -68,7 +68,7 @@ def download(context, request):
         if url:
             return HTTPFound(location=url, headers={"Cache-Control": "private, no-store"})
     # application/octet-stream, set explicitly: guessing would add Content-Encoding: gzip
-    # to a .tar.gz and clients would unpack it before hashing (STANDARDS S-50).
+    # to a .tar.gz and clients would unpack it before hashing.
     response = Response(content_type="application/octet-stream", conditional_response=True)
     response.app_iter = StorageIter(request.registry.storage, key)
     response.content_length = row.size

@@ -36,7 +36,7 @@ def fallback_download(request, name: str, filename: str):
         return metadata_response(request, answer.body)
     cache = immutable_cache_control(request)
     assert isinstance(answer, UpstreamStream)
-    # Ranges are not offered until the file is held; clients then fetch it whole (S-52).
+    # Ranges are not offered until the file is held; clients then fetch it whole.
     response = Response(content_type="application/octet-stream")
     if answer.reader is not None:
         response.app_iter = answer.reader
@@ -50,7 +50,7 @@ def fallback_download(request, name: str, filename: str):
 
 @view_config(context=FallbackDenied)
 def fallback_denied(exc, request):
-    # Anonymous: ask for credentials, which pip only sends after a 401. A user
+    # Anonymous: ask for credentials, which pip only sends after a 401. A user
     # who may not fill the cache sees the name as unknown here, as in pypicloud.
     if request.pypirepo_user is None:
         realm = request.registry.app_config.realm

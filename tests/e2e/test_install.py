@@ -1,4 +1,4 @@
-"""Installing from our /simple/ with pip, uv and poetry (STANDARDS section 6).
+"""Installing from our /simple/ with pip, uv and poetry (the clients' end-to-end matrix).
 
 One server holds a small world that exercises resolution: chain-top needs chain-base and
 localver; chain-base 1.1 is yanked (so 1.0 wins unless 1.1 is pinned); localver exists only

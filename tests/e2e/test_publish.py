@@ -1,4 +1,4 @@
-"""Publishing with the real clients: twine, uv, poetry, pdm and hatch (STANDARDS P-01..P-05).
+"""Publishing with the real clients: twine, uv, poetry, pdm and hatch.
 
 Each client gets its own project name on one shared server, so the tests stay independent.
 A re-run of the same files must never fail; different bytes under a stored filename must

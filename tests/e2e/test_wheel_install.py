@@ -1,16 +1,19 @@
-"""pypirepo's own wheel works outside the checkout (issue 2, layout).
+"""pypirepo's own wheel works outside the checkout, and building it is quiet.
 
-The wheel is built from a copy of the working tree, installed into a fresh venv in a temp
-dir (its dependencies come from the public index, as for any user), and started with
-pserve from an ini written there. If templates or migrations were left out of the wheel,
-the start-up migration or the /simple/ page fails.
+The README's production install: a wheel (and sdist) built from a copy of the working tree
+with `python -m build`, installed into a fresh venv in a temp dir (its dependencies come
+from the package index, through the machine's uv cache), and started with pserve from an
+ini written there. If templates or migrations were left out of the wheel, the start-up
+migration or the /simple/ page fails.
 """
 
 from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
 import sys
+import zipfile
 
 import pytest
 import requests
@@ -29,21 +32,51 @@ def _ignore(directory, names):
     return [n for n in names if n in NOT_SOURCE or n.endswith(".egg-info")]
 
 
-def build_wheel(sandbox: Sandbox, out):
+def build_dists(sandbox: Sandbox, out):
+    """`python -m build`: the sdist, then the wheel built from it (so MANIFEST.in counts).
+    Returns the wheel and what the build printed."""
     # Built from a copy so that build/ and *.egg-info never land in the shared checkout.
     src = sandbox.root / "src"
     shutil.copytree(REPO, src, ignore=_ignore)
-    sandbox.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", out,
-                 src], timeout=180)
+    log = sandbox.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", out, src],
+                      timeout=180).stdout
     (wheel,) = out.glob("pypirepo-*.whl")
-    return wheel
+    assert len(list(out.glob("pypirepo-*.tar.gz"))) == 1
+    return wheel, log
+
+
+def shipped_files(folder: str) -> set[str]:
+    """Every file of templates/ or migrations/, as its path inside the installed package."""
+    root = REPO / folder
+    return {f"pypirepo/{folder}/{p.relative_to(root)}" for p in root.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts}
+
+
+def machine_uv_cache() -> str:
+    """The uv cache the machine already has, so the dependencies are not fetched again."""
+    return subprocess.run([str(tool("uv")), "cache", "dir"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_building_the_wheel_is_quiet_and_ships_every_template(tmp_path):
+    wheel, log = build_dists(Sandbox(tmp_path / "sandbox"), tmp_path / "dist")
+    # setuptools' warning about data folders missing from `packages` (some 40 lines), and
+    # MANIFEST.in lines that match nothing.
+    assert "absent from the `packages` configuration" not in log, log
+    assert "no files found matching" not in log, log
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+    for folder in ("templates", "migrations"):
+        expected = shipped_files(folder)
+        assert expected and expected <= names, expected - names
 
 
 def test_wheel_installed_outside_the_checkout_serves_simple(tmp_path):
     sandbox = Sandbox(tmp_path / "sandbox")
-    wheel = build_wheel(sandbox, tmp_path / "wheel")
+    wheel, _log = build_dists(sandbox, tmp_path / "dist")
     python = venv(sandbox, tmp_path / "venv")
-    sandbox.run([tool("uv"), "pip", "install", "--python", python, wheel], timeout=300)
+    sandbox.run([tool("uv"), "pip", "install", "--python", python, wheel], timeout=300,
+                env={"UV_CACHE_DIR": machine_uv_cache()})
 
     where = sandbox.run([python, "-c", "import pypirepo; print(pypirepo.__file__)"],
                         cwd=tmp_path).stdout.strip()
@@ -62,6 +95,8 @@ def test_wheel_installed_outside_the_checkout_serves_simple(tmp_path):
         assert '<meta name="pypi:repository-version"' in res.text
     finally:
         server.stop()
+    # Pyramid imports pkg_resources; with the setuptools it gets it must not warn at start.
+    assert "pkg_resources" not in server.log, server.log
 
     # The schema came from the wheel's alembic migrations.
     with sqlite3.connect(site / "db.sqlite") as db:

@@ -1,4 +1,4 @@
-"""401 vs 403, Basic parsing, and the verified-credential cache (STANDARDS A-01, U-14)."""
+"""401 vs 403, Basic parsing, and the verified-credential cache."""
 
 import base64
 

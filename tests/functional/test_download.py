@@ -1,4 +1,4 @@
-"""Downloads: bound to project and filename, streamed, ranges, caching (STANDARDS 1.6)."""
+"""Downloads: bound to project and filename, streamed, ranges, caching."""
 
 import hashlib
 

@@ -84,7 +84,7 @@ def expected(mode, held, read, cache, user):
 
     Unlike pypicloud, a caller without read permission never reaches the fallback: the
     anonymous one is asked to log in (pip only sends credentials after a 401), a user is
-    refused (a 404 would let uv fall through to another index: STANDARDS D-06).
+    refused (a 404 would let uv fall through to another index).
     """
     if not read:
         return (403, 403) if user else (401, 401)
@@ -247,7 +247,7 @@ def test_metadata_fetched_verified_and_cached(make_fallback_app, up):
         f"packages/pubpkg/{wheel.filename}.metadata") is None
     assert app.get(f"/packages/pubpkg/{wheel.filename}.metadata").body == wheel.metadata
     assert up.stats().get(f"/files/pubpkg/{wheel.filename}.metadata") == 1
-    # An sdist has no sidecar (S-42), and the wheel itself was not fetched for it.
+    # An sdist has no sidecar, and the wheel itself was not fetched for it.
     sdist = next(f for f in up.index.projects["pubpkg"] if f.filename.endswith(".tar.gz"))
     app.get(f"/packages/pubpkg/{sdist.filename}.metadata", status=404)
     assert up.file_requests(wheel.filename) == 0

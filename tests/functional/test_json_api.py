@@ -1,4 +1,4 @@
-"""/pypi/<name>/json in the public index's shape (STANDARDS 3)."""
+"""/pypi/<name>/json in the public index's shape."""
 
 import pytest
 from helpers import ADMIN, upload

@@ -1,4 +1,4 @@
-"""The simple repository API against STANDARDS.md section 1 (S-xx items)."""
+"""The simple repository API: PEP 503/691 pages, metadata, yanking, negotiation."""
 
 import hashlib
 import html.parser
@@ -127,7 +127,7 @@ def test_html_detail_page(loaded):
         url, _, fragment = a["href"].partition("#")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         assert fragment == f"sha256={digest}"
-        # Anchor text is the last path segment (percent-decoded), S-10/S-11.
+        # Anchor text is the last path segment (percent-decoded).
         assert url.rsplit("/", 1)[1].replace("%2B", "+") == path.name
         assert "data-yanked" not in a
     wheel = by_text[files["wheel"].name]
@@ -135,10 +135,10 @@ def test_html_detail_page(loaded):
     meta = app.get(wheel["href"].split("#")[0] + ".metadata").body
     expected = "sha256=" + hashlib.sha256(meta).hexdigest()
     assert wheel["data-core-metadata"] == expected == wheel["data-dist-info-metadata"]
-    # sdists don't advertise metadata (S-42); never data-core-metadata="false" (S-15).
+    # sdists don't advertise metadata; never data-core-metadata="false".
     assert "data-core-metadata" not in by_text[files["sdist"].name]
     assert 'data-core-metadata="false"' not in app.get("/simple/foo-bar-baz/").text
-    # local versions are percent-encoded in hrefs (S-56)
+    # local versions are percent-encoded in hrefs
     assert "%2B" in by_text[files["local"].name]["href"]
 
 
@@ -161,7 +161,7 @@ def test_json_detail_page(loaded):
         assert f["size"] == path.stat().st_size and isinstance(f["size"], int)
         assert f["upload-time"].endswith("Z") and "+00:00" not in f["upload-time"]
         assert f["yanked"] is False
-        assert "dist-info-metadata" not in f  # S-24
+        assert "dist-info-metadata" not in f  # only the PEP 714 name in JSON
         assert f["url"].startswith("/packages/foo-bar-baz/")
     assert by_name[files["sdist"].name]["core-metadata"] is False
     assert by_name[files["wheel"].name]["requires-python"] == ">=3.8,<4"

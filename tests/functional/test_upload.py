@@ -1,4 +1,4 @@
-"""The legacy upload API: dialects, digests, filename rules, and bad input (STANDARDS 2)."""
+"""The legacy upload API: dialects, digests, filename rules, and bad input."""
 
 import hashlib
 import io

@@ -48,6 +48,18 @@ def test_missing_database_url():
         AppConfig.from_settings(Settings({}, {}))
 
 
+@pytest.mark.parametrize("ini, env", [
+    ({"sqlalchemy.url": ""}, {}),  # production.ini's blank line
+    ({"sqlalchemy.url": "  "}, {}),
+    ({"sqlalchemy.url": "sqlite://"}, {"PYPIREPO_SQLALCHEMY_URL": ""}),
+])
+def test_a_blank_required_key_is_missing(ini, env):
+    with pytest.raises(ConfigError) as exc:
+        AppConfig.from_settings(Settings(ini, env))
+    assert str(exc.value) == ("sqlalchemy.url: is required (set it in the ini or as "
+                              "PYPIREPO_SQLALCHEMY_URL)")
+
+
 def test_user_without_hash():
     with pytest.raises(ConfigError, match="user.bob"):
         AppConfig.from_settings(Settings(dict(BASE, **{"user.bob": ""}), {}))
@@ -89,3 +101,34 @@ def test_hash_password_command_output_verifies():
     hashed = out.stdout.strip()
     assert out.returncode == 0 and hashed.startswith("$pbkdf2-sha256$")
     assert PASSWORDS.verify("hunter2", hashed) and not PASSWORDS.verify("hunter3", hashed)
+
+
+def test_users_declared_by_the_environment_alone():
+    s = Settings(dict(BASE, **{"user.bob": "bob-hash", "user.Carol.X": "carol-hash"}),
+                 {"PYPIREPO_USER_ALICE": "alice-hash", "PYPIREPO_USER_BOB": "bob-env-hash",
+                  "PYPIREPO_USER_CAROL_X": "carol-env-hash", "PYPIREPO_USER_": "nameless",
+                  "PYPIREPO_USERS": "not a user"})
+    assert AppConfig.from_settings(s).users == {
+        "bob": "bob-env-hash",  # an override of the ini's line
+        "Carol.X": "carol-env-hash",  # an override keeps the ini's spelling of the name
+        "alice": "alice-hash",  # declared by the environment alone: lower case
+    }
+
+
+def test_a_user_declared_by_the_environment_needs_a_hash():
+    with pytest.raises(ConfigError, match="user.alice: needs a password hash"):
+        AppConfig.from_settings(Settings(BASE, {"PYPIREPO_USER_ALICE": " "}))
+
+
+@pytest.mark.parametrize("listen, port, expected", [
+    ("localhost:6543", 7000, "localhost:7000"),
+    ("0.0.0.0:6543 [::1]:6543", 0, "0.0.0.0:0 [::1]:0"),
+    ("[::]:80", 8080, "[::]:8080"),
+    ("example", 81, "example:81"),
+])
+def test_server_port_replaces_every_listen_port(listen, port, expected):
+    from pypirepo.server import with_port
+
+    assert with_port({"listen": listen, "threads": "8"}, port) == {"listen": expected,
+                                                                   "threads": "8"}
+    assert with_port({"host": "127.0.0.1"}, port) == {"host": "127.0.0.1", "port": str(port)}

@@ -44,7 +44,7 @@ def test_parse_json_resolves_urls_and_keeps_pep_700_fields():
     assert wheel["sha256"] == SHA and wheel["core_metadata"] == META
     assert wheel["requires_python"] == ">=3.8" and wheel["size"] == 12
     assert wheel["yanked"] == "bad" and wheel["upload_time"] == "2024-01-02T03:04:05Z"
-    assert sdist["core_metadata"] is None  # never advertised for an sdist (S-42)
+    assert sdist["core_metadata"] is None  # never advertised for an sdist
     assert sdist["size"] is None and sdist["upload_time"] is None and sdist["yanked"] is False
 
 
