@@ -153,13 +153,18 @@ class Storage(abc.ABC):
         """copy() of each (src_key, dst_key), in parallel on remote stores (a copy there is
         a round trip of waiting); the first failure is raised once the copies in flight
         are done, and the ones not started yet are dropped."""
-        pairs = list(pairs)
+        return self._copy_all(list(pairs), self.copy)
+
+    def _copy_all(self, pairs: list[tuple[str, str]], copy) -> list[ObjectInfo]:
+        """copy(src_key, dst_key) of each pair, as copy_many describes."""
+        for src_key, dst_key in pairs:  # nothing is copied when a key is bad
+            check_key(src_key), check_key(dst_key)
         if len(pairs) < 2 or self.parallelism <= 1:
-            return [self.copy(src, dst) for src, dst in pairs]
+            return [copy(src, dst) for src, dst in pairs]
         prefix = f"{self.alias}-copy" if self.alias else ""
         with ThreadPoolExecutor(min(self.parallelism, len(pairs)),
                                 thread_name_prefix=prefix) as pool:
-            futures = [pool.submit(self.copy, src, dst) for src, dst in pairs]
+            futures = [pool.submit(copy, src, dst) for src, dst in pairs]
             try:
                 return [future.result() for future in futures]
             except BaseException:

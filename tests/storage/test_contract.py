@@ -343,8 +343,13 @@ def test_copy_many(store):
         assert store.read_bytes(dst) == f"record {i}".encode() * (i + 1)
     with pytest.raises(ObjectNotFound):
         store.copy_many([("c/dev/p0.json", "c/other/p0.json"),
-                         ("c/dev/missing.json", "c/other/missing.json")])
+                         ("c/dev/missing.json", "c/other/missing.json"),
+                         ("c/dev/p1.json", "c/other/p1.json"),
+                         ("c/dev/p2.json", "c/other/p2.json")])
     assert not store.exists("c/other/missing.json")
+    with pytest.raises(InvalidKey):  # checked before anything is copied
+        store.copy_many([("c/dev/p3.json", "c/other/p3.json"), ("c/dev/p4.json", "../p4")])
+    assert not store.exists("c/other/p3.json")
 
 
 def test_the_default_copy_works_on_every_backend(store):
@@ -379,6 +384,73 @@ def test_s3_copy_never_downloads(store):
     assert "CopyObject" in operations and operations.count("UploadPartCopy") == 2
     assert not {"GetObject", "PutObject", "UploadPart"} & set(operations), operations
     assert store.read_bytes("c/release/large.whl") == b"l" * (12 * MiB)
+
+
+@pytest.mark.backends("s3")
+def test_s3_copy_many_lists_the_sources_instead_of_asking_for_each(store, monkeypatch):
+    """One listing per source folder gives copy_many what copy() asks for with a HEAD per
+    object; sources it does not show (beyond its budget, rewritten since) still copy."""
+    operations = []
+    store.client.meta.events.register(
+        "before-call.s3", lambda model, **_: operations.append(model.name))
+    release = [f"c/dev/demo/demo-1.0-{i}-py3-none-any.whl" for i in range(6)]
+    for key in release:
+        store.put_bytes(key, key.encode())
+        store.put_bytes(key + ".metadata", b"Metadata-Version: 2.1")
+    for i in range(40):  # other versions of the project, sorting between the release's files
+        store.put_bytes(f"c/dev/demo/demo-1.0-{i}-old.tar.gz", b"old")
+    store.put_bytes("c/dev/other/other-1.0.tar.gz", b"other")
+    keys = [k for key in release for k in (key, key + ".metadata")]
+    pairs = [(k, k.replace("c/dev/", "c/release/")) for k in keys]
+    pairs.append(("c/dev/other/other-1.0.tar.gz", "c/release/other/other-1.0.tar.gz"))
+
+    operations.clear()
+    infos = store.copy_many(pairs)
+    assert [i.size for i in infos] == [len(store.read_bytes(src)) for src, _dst in pairs]
+    for src, dst in pairs:
+        assert store.read_bytes(dst) == store.read_bytes(src)
+    copies = [op for op in operations if op not in ("GetObject",)]
+    assert copies.count("ListObjectsV2") == 2  # the two folders
+    assert copies.count("CopyObject") == len(pairs)
+    # 12 wanted among 52 listed in demo/: past the budget (2 per wanted + 100) it is not
+    assert copies.count("HeadObject") == 0
+
+    # A source rewritten between the listing and its copy: S3 refuses the listed ETag
+    # (moto does not check x-amz-copy-source-if-match, so a hook answers as S3 does), and
+    # that one object is looked at again and copied as it is now.
+    listed_etag = {}
+
+    def listing(keys, real=store._list_sources):
+        found = real(keys)
+        listed_etag.update((k, v[1]) for k, v in found.items())
+        store.put_bytes(release[0], b"rewritten")  # just after the listing
+        return found
+
+    def check_etag(params, **_):
+        asked = params["headers"].get("x-amz-copy-source-if-match")
+        if asked is not None and asked == listed_etag.get(release[0]) and \
+                params["headers"]["x-amz-copy-source"].endswith(quote(release[0])):
+            return PreconditionFailed(), {"Error": {"Code": "PreconditionFailed",
+                                                    "Message": "At least one of the "
+                                                    "pre-conditions you specified did not "
+                                                    "hold"}}
+        return None
+
+    monkeypatch.setattr(store, "_list_sources", listing)
+    store.client.meta.events.register("before-call.s3.CopyObject", check_etag)
+    operations.clear()
+    infos = store.copy_many(pairs[:4])
+    assert infos[0].size == len(b"rewritten")
+    assert store.read_bytes(pairs[0][1]) == b"rewritten"
+    assert operations.count("HeadObject") == 1
+
+
+class PreconditionFailed:
+    """What botocore needs of an HTTP answer that a before-call hook returns."""
+
+    status_code = 412
+    headers: dict = {}
+    content = b""
 
 
 @pytest.mark.backends("s3")
