@@ -49,6 +49,7 @@ _MAX_BLOCK = 4000 * MiB
 _MAX_BLOCKS = 50_000
 # How long the SAS of a copy's source stays valid: one copy request (a fresh one each).
 _COPY_SAS_SECONDS = 900
+_STORAGE_SCOPE = "https://storage.azure.com/.default"
 # SAS start times are backdated so a client whose clock runs behind is not refused.
 _CLOCK_SKEW = dt.timedelta(minutes=5)
 # A cached read SAS is renewed this long before it expires: longer than a GET may take
@@ -203,9 +204,8 @@ class AzureStorage(RemoteStorage):
         block by block from the source (Put Block From URL) and committed like put()
         commits, so the new blob appears whole or not at all. Not the asynchronous Copy
         Blob: it can stay pending, and a copy that fails leaves an empty blob behind.
-        Both read the source through its URL, which must authorize itself even within
-        the account: a SAS signed with the account key or a user delegation key (as for
-        download URLs), or the configured SAS, which the SDK puts into every blob URL.
+        Both read the source through its URL, and the service needs that read authorized
+        on its own, even within the account (see _source).
         """
         source, target = self._blob(src_key), self._blob(dst_key)
         with _errors(src_key):
@@ -214,18 +214,29 @@ class AzureStorage(RemoteStorage):
             return ObjectInfo(src_key, props.size, props.last_modified)
         if props.size > self.sync_copy_size:
             return self._copy_blocks(src_key, dst_key, props)
+        url, auth = self._source(src_key)
         with _errors(src_key):
             answer = target.start_copy_from_url(
-                self._source_url(src_key), requires_sync=True,
+                url, requires_sync=True, **auth,
                 # the bytes of the version whose size we report
                 source_etag=props.etag, source_match_condition=MatchConditions.IfNotModified)
         if answer.get("copy_status") != "success":
             raise StorageError(f"azure: {dst_key}: the copy ended {answer.get('copy_status')}")
         return ObjectInfo(dst_key, props.size, answer.get("last_modified"))
 
-    def _source_url(self, key: str) -> str:
-        """The blob's URL carrying its own read authorization, for a copy's source."""
-        return self.signed_url(key, _COPY_SAS_SECONDS) or self._blob(key).url
+    def _source(self, key: str) -> tuple[str, dict]:
+        """A copy's source: the blob's URL, and how the service is to read it.
+
+        With an account key the URL carries a SAS signed for it; a configured SAS is in
+        every blob URL already; with Entra ID credentials our token goes along
+        (x-ms-copy-source-authorization), so no user delegation key is needed.
+        """
+        credential = self.service.credential
+        if not getattr(credential, "account_key", None) and hasattr(credential, "get_token"):
+            with _errors(key):
+                token = credential.get_token(_STORAGE_SCOPE).token
+            return self._blob(key).url, {"source_authorization": f"Bearer {token}"}
+        return self.signed_url(key, _COPY_SAS_SECONDS) or self._blob(key).url, {}
 
     def _copy_blocks(self, src_key: str, dst_key: str, props) -> ObjectInfo:
         """Stage the source's bytes as blocks of the target, a few at a time, and commit."""
@@ -239,9 +250,9 @@ class AzureStorage(RemoteStorage):
 
         def stage(n: int) -> None:
             offset = n * block
-            target.stage_block_from_url(ids[n], self._source_url(src_key),
-                                        source_offset=offset,
-                                        source_length=min(block, size - offset))
+            url, auth = self._source(src_key)  # fresh for each: a long copy outlives a SAS
+            target.stage_block_from_url(ids[n], url, source_offset=offset,
+                                        source_length=min(block, size - offset), **auth)
 
         try:
             with ThreadPoolExecutor(self.upload_concurrency,
