@@ -303,8 +303,8 @@ class S3Storage(RemoteStorage):
         """(size, ETag, modified) of each key that a listing of its folder shows.
 
         Each folder is listed from just before its first wanted key to its last, and no
-        further than a few objects per wanted key (fewer than the HEADs it saves cost);
-        whatever lies beyond is left to copy()."""
+        further than about two objects per wanted key, so that the listing never costs
+        more than the HEADs it saves; whatever lies beyond is left to copy()."""
         by_folder: dict[str, list[str]] = {}
         for key in keys:
             by_folder.setdefault(key.rpartition("/")[0], []).append(key)
@@ -313,10 +313,12 @@ class S3Storage(RemoteStorage):
         paginator = self.client.get_paginator("list_objects_v2")
         for folder, wanted in by_folder.items():
             first, last = self.prefix + min(wanted), self.prefix + max(wanted)
+            budget = 2 * len(wanted) + 100
             pages = paginator.paginate(
                 Bucket=self.bucket, Prefix=self.prefix + (folder + "/" if folder else ""),
                 StartAfter=first[:-1],  # lists `first` itself, and sorts before it
-                PaginationConfig={"PageSize": 1000, "MaxItems": 2 * len(wanted) + 100})
+                # pages no longer than the budget: the store lists a whole page anyway
+                PaginationConfig={"PageSize": min(budget, 1000), "MaxItems": budget})
             with _errors():
                 for obj in (obj for page in pages for obj in page.get("Contents", ())):
                     if obj["Key"] > last:
