@@ -30,7 +30,7 @@ from .harness import (
     replace_section,
 )
 
-SECTIONS = ("foundation", "storage", "fallback")
+SECTIONS = ("foundation", "storage", "fallback", "copy")
 
 
 class Results(dict):

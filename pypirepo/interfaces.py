@@ -104,6 +104,20 @@ class Storage(abc.ABC):
         """A self-authorizing URL for a direct download, or None when unsupported."""
         return None
 
+    def copy(self, src_key: str, dst_key: str) -> ObjectInfo:
+        """Store a copy of the object at src_key under dst_key, atomically like put(),
+        replacing any object there; ObjectNotFound when src_key is missing.
+
+        Backends copy inside the store (a server-side copy, a hard link), never through
+        this process; this default, for a backend that cannot, streams the object
+        through in bounded chunks.
+        """
+        check_key(src_key)
+        if check_key(dst_key) == src_key:
+            return self.stat(src_key)  # a copy onto itself changes nothing
+        with self.open(src_key) as stream:
+            return self.put(dst_key, stream)
+
     # Conveniences built on the primitives; backends may do them better.
 
     def put_bytes(self, key: str, data: bytes) -> ObjectInfo:
@@ -134,6 +148,29 @@ class Storage(abc.ABC):
         prefix = f"{self.alias}-read" if self.alias else ""  # s3-read, ... in thread dumps
         with ThreadPoolExecutor(self.parallelism, thread_name_prefix=prefix) as pool:
             yield from zip(keys, pool.map(self._read_one, keys))
+
+    def copy_many(self, pairs: Iterable[tuple[str, str]]) -> list[ObjectInfo]:
+        """copy() of each (src_key, dst_key), in parallel on remote stores (a copy there is
+        a round trip of waiting); the first failure is raised once the copies in flight
+        are done, and the ones not started yet are dropped."""
+        return self._copy_all(list(pairs), self.copy)
+
+    def _copy_all(self, pairs: list[tuple[str, str]], copy) -> list[ObjectInfo]:
+        """copy(src_key, dst_key) of each pair, as copy_many describes."""
+        for src_key, dst_key in pairs:  # nothing is copied when a key is bad
+            check_key(src_key), check_key(dst_key)
+        if len(pairs) < 2 or self.parallelism <= 1:
+            return [copy(src, dst) for src, dst in pairs]
+        prefix = f"{self.alias}-copy" if self.alias else ""
+        with ThreadPoolExecutor(min(self.parallelism, len(pairs)),
+                                thread_name_prefix=prefix) as pool:
+            futures = [pool.submit(copy, src, dst) for src, dst in pairs]
+            try:
+                return [future.result() for future in futures]
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
 
     def _read_one(self, key: str) -> bytes | None:
         """One object for read_many's pool, None where it vanished. Backends override it

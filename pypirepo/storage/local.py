@@ -121,6 +121,45 @@ class LocalStorage(Storage):
         return ObjectInfo(key, st.st_size,
                           dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc))
 
+    def copy(self, src_key: str, dst_key: str) -> ObjectInfo:
+        """A hard link to the source made beside the target and renamed into place.
+
+        Sharing the inode is safe because no object is ever changed in place: put()
+        always renames a new file over the old one, which leaves the other name alone.
+        Where linking fails (another filesystem under the root, a filesystem without
+        hard links, a link limit), the bytes are copied into a new file instead.
+        """
+        src = self._file(src_key)
+        dst = self._file(dst_key)
+        if src == dst:
+            return self.stat(src_key)
+        folder = dst[: dst.rindex("/")]
+        self._check_folder(folder, dst_key)
+        if not os.path.isfile(src):  # a folder is no object, and link() would refuse it
+            raise ObjectNotFound(src_key)
+        tmp = f"{folder}/{_TMP_PREFIX}{secrets.token_hex(8)}"
+        try:
+            try:
+                _link(src, tmp)
+            except FileNotFoundError:
+                if not os.path.isfile(src):  # it vanished since
+                    raise ObjectNotFound(src_key) from None
+                os.makedirs(folder, exist_ok=True)  # the target's first object
+                _link(src, tmp)
+        except OSError:
+            return super().copy(src_key, dst_key)  # streamed, in bounded chunks
+        try:
+            st = os.stat(tmp)
+            os.replace(tmp, dst)
+        except OSError as exc:
+            _unlink(tmp)
+            raise StorageError(f"cannot write {dst_key!r}: {exc}") from exc
+        # rename() does nothing when both names are links to one file already (this copy
+        # made before): the temporary name is then still there.
+        _unlink(tmp)
+        return ObjectInfo(dst_key, st.st_size,
+                          dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc))
+
     def open(self, key: str, start: int = 0, stop: int | None = None) -> BinaryIO:
         try:
             f = open(self._file(key), "rb")
@@ -225,6 +264,19 @@ class _Limited:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _link(src: str, dst: str) -> None:
+    # follow_symlinks: a symlinked object is copied as what a reader of it gets, not
+    # as a link whose relative target would point elsewhere from another folder.
+    os.link(src, dst, follow_symlinks=True)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _write_all(fd: int, data) -> None:

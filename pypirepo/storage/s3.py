@@ -11,7 +11,7 @@ import datetime as dt
 import io
 import logging
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import BinaryIO
@@ -19,6 +19,7 @@ from typing import BinaryIO
 import boto3
 import urllib3
 from boto3.exceptions import Boto3Error
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 from botocore.httpsession import get_cert_path
@@ -36,9 +37,16 @@ _MAX_PARTS = 10_000
 _SSE = ("AES256", "aws:kms", "aws:kms:dsse")
 
 
+def _code(exc: BaseException | None) -> str:
+    """The error code of an S3 answer ('' for anything else)."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
 def _translate(exc: BaseException, key: str | None = None) -> BaseException:
     if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
+        code = _code(exc)
         if code in _NOT_FOUND and key is not None:
             return ObjectNotFound(key)
         if code == "NoSuchBucket":
@@ -67,6 +75,9 @@ def _errors(key: str | None = None):
 
 class S3Storage(RemoteStorage):
     alias = "s3"
+    #: objects up to this size (or part_size, if larger) are copied with one CopyObject,
+    #: larger ones in parts of it (S3 allows up to 5 GiB in one CopyObject)
+    copy_part_size = 128 * MiB
 
     def __init__(self, client, bucket: str, prefix: str = "", *, extra_args: dict | None = None,
                  part_size: int = 8 * MiB, upload_concurrency: int = 3):
@@ -249,6 +260,98 @@ class S3Storage(RemoteStorage):
             answer = self.client.upload_part(Bucket=self.bucket, Key=name, UploadId=upload_id,
                                              PartNumber=number, Body=data)
         return {"PartNumber": number, "ETag": answer["ETag"]}
+
+    def copy(self, src_key: str, dst_key: str) -> ObjectInfo:
+        """A copy inside S3: CopyObject, or a multipart copy (UploadPartCopy) of a large
+        object; not a byte passes through this process.
+
+        One CopyObject is one request, what the small files of a release want. A large
+        object is copied in parts instead: a single request copying gigabytes can run past
+        the client's read timeout on stores that keep quiet until they are done, and parts
+        copy in parallel. The cut-off costs no memory either way.
+        """
+        self._name(dst_key)
+        with _errors(src_key):
+            head = self.client.head_object(Bucket=self.bucket, Key=self._name(src_key))
+        return self._copy(src_key, dst_key, head["ContentLength"], head["ETag"],
+                          head.get("LastModified"))
+
+    def copy_many(self, pairs: Iterable[tuple[str, str]]) -> list[ObjectInfo]:
+        """copy() of each pair, with one listing of the sources' folder where copy() asks
+        for each source alone (its size, whether it exists): a release's files sit side by
+        side, so that halves the requests of a promote. A source the listing missed, or
+        one rewritten since, gets copy()'s own look."""
+        pairs = list(pairs)
+        for src_key, dst_key in pairs:  # nothing is copied (nor listed) when a key is bad
+            check_key(src_key), check_key(dst_key)
+        listed = self._list_sources({src for src, _dst in pairs}) if len(pairs) >= 4 else {}
+
+        def copy(src_key: str, dst_key: str) -> ObjectInfo:
+            found = listed.get(src_key)
+            if found is None:
+                return self.copy(src_key, dst_key)
+            try:
+                return self._copy(src_key, dst_key, *found)
+            except StorageError as exc:
+                if _code(exc.__cause__) not in ("PreconditionFailed", "412"):
+                    raise
+                return self.copy(src_key, dst_key)  # rewritten since it was listed
+
+        return self._copy_all(pairs, copy)
+
+    def _list_sources(self, keys: set[str]) -> dict[str, tuple[int, str, dt.datetime]]:
+        """(size, ETag, modified) of each key that a listing of its folder shows.
+
+        Each folder is listed from just before its first wanted key to its last, and no
+        further than about two objects per wanted key, so that the listing never costs
+        more than the HEADs it saves; whatever lies beyond is left to copy()."""
+        by_folder: dict[str, list[str]] = {}
+        for key in keys:
+            by_folder.setdefault(key.rpartition("/")[0], []).append(key)
+        found = {}
+        cut = len(self.prefix)
+        paginator = self.client.get_paginator("list_objects_v2")
+        for folder, wanted in by_folder.items():
+            first, last = self.prefix + min(wanted), self.prefix + max(wanted)
+            budget = 2 * len(wanted) + 100
+            pages = paginator.paginate(
+                Bucket=self.bucket, Prefix=self.prefix + (folder + "/" if folder else ""),
+                StartAfter=first[:-1],  # lists `first` itself, and sorts before it
+                # pages no longer than the budget: the store lists a whole page anyway
+                PaginationConfig={"PageSize": min(budget, 1000), "MaxItems": budget})
+            with _errors():
+                for obj in (obj for page in pages for obj in page.get("Contents", ())):
+                    if obj["Key"] > last:
+                        break
+                    found[obj["Key"][cut:]] = (obj["Size"], obj["ETag"], obj["LastModified"])
+        return {key: found[key] for key in keys if key in found}
+
+    def _copy(self, src_key: str, dst_key: str, size: int, etag: str,
+              src_modified: dt.datetime | None) -> ObjectInfo:
+        """Copy the source version with this size and ETag (S3 refuses if it changed)."""
+        src, dst = self._name(src_key), self._name(dst_key)
+        if src == dst:
+            return ObjectInfo(src_key, size, _utc(src_modified))
+        source = {"Bucket": self.bucket, "Key": src}
+        part_size = max(self.part_size, self.copy_part_size)
+        if size <= part_size:
+            with _errors(src_key):
+                # The copy takes encryption and storage class as put() writes them, not
+                # the source's; the content type is copied with the rest of the metadata.
+                answer = self.client.copy_object(
+                    Bucket=self.bucket, Key=dst, CopySource=source, CopySourceIfMatch=etag,
+                    **self.extra_args)
+            modified = answer.get("CopyObjectResult", {}).get("LastModified")
+        else:
+            # boto3's managed copy: parts pinned to the source's ETag, aborted on failure.
+            config = TransferConfig(multipart_threshold=part_size, multipart_chunksize=part_size,
+                                    max_concurrency=self.upload_concurrency,
+                                    use_threads=True)
+            with _errors(src_key):
+                self.client.copy(source, self.bucket, dst, ExtraArgs=dict(self.extra_args),
+                                 Config=config)
+            modified = None
+        return ObjectInfo(dst_key, size, _utc(modified) or dt.datetime.now(dt.timezone.utc))
 
     def delete(self, key: str) -> None:
         with _errors(key):

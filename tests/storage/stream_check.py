@@ -1,14 +1,17 @@
 """Run in a fresh process: stream a large object into a backend and back, report memory.
 
-    python stream_check.py '<settings json>' SIZE [fail_after]
+    python stream_check.py '<settings json>' SIZE [--no-link]
 
 Prints one JSON line: sha256 in and out, and ru_maxrss (peak RSS) after warming up, after
-the upload and after the download. A fresh process, so that the peak belongs to this
-transfer alone; the source stream is generated on the fly, never held whole.
+the upload, after the download and after a copy of the object inside the store (with the
+sha256 of the copy read back). A fresh process, so that the peak belongs to this transfer
+alone; the source stream is generated on the fly, never held whole. --no-link makes every
+hard link fail, as on a filesystem without them: the local backend then copies bytes.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -55,6 +58,11 @@ def peak_rss() -> int:
 
 def main():
     settings, size = json.loads(sys.argv[1]), int(sys.argv[2])
+    if "--no-link" in sys.argv[3:]:
+        def no_link(*args, **kwargs):
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+
+        os.link = no_link
     store = storage_from_settings(Settings(settings, environ={}))
     # Warm up with a few parts' worth, so pools, threads and buffers exist before we measure.
     warm = Generated(40 * MiB, b"warm")
@@ -78,10 +86,20 @@ def main():
             got += len(chunk)
     after_get = peak_rss()
     info = store.stat("big.bin")
+
+    copied = store.copy("big.bin", "copy/big.bin")
+    after_copy = peak_rss()
+    copy_sha = hashlib.sha256()
+    with store.open("copy/big.bin") as f:
+        while chunk := f.read(MiB):
+            copy_sha.update(chunk)
     store.delete("big.bin")
+    store.delete("copy/big.bin")
     print(json.dumps({"sha_in": source.sha256.hexdigest(), "sha_out": out.hexdigest(),
                       "read": got, "stat_size": info.size, "base": base,
-                      "after_put": after_put, "after_get": after_get, "pid": os.getpid()}))
+                      "after_put": after_put, "after_get": after_get,
+                      "copy_size": copied.size, "copy_sha": copy_sha.hexdigest(),
+                      "after_copy": after_copy, "pid": os.getpid()}))
 
 
 if __name__ == "__main__":
