@@ -9,6 +9,7 @@ machine's own CA and proxy variables are cleared first, HOME points at an empty 
 
 from __future__ import annotations
 
+import configparser
 import hashlib
 import json
 import logging
@@ -23,7 +24,7 @@ import pytest
 import trustme
 from distfactory import make_wheel, wheel_name
 from helpers import upload
-from servers import ForwardProxy, Server
+from servers import REPO, ForwardProxy, Server
 from upstream_server import UpstreamIndex, UpstreamServer, healthy
 
 from pypirepo.upstream.client import UpstreamClient, UpstreamUnavailable
@@ -237,12 +238,15 @@ def test_verify_false_for_a_lab_refused_from_the_environment_in_production(
     assert any("NOT verified" in r.getMessage() for r in caplog.records)
     check_install(app, tls_up)
     # production.ini's marker: an environment variable cannot switch verification off...
+    ini = configparser.ConfigParser(defaults={"here": "."})
+    ini.read(REPO / "production.ini")
+    marker = ini.get("app:main", "pypirepo.environment")
     environ.setenv("PYPIREPO_PYPI_UPSTREAM_VERIFY", "false")
     with pytest.raises(SystemExit) as stop:
-        fallback_app(tls_up.simple_url, pypirepo__environment="production")
+        fallback_app(tls_up.simple_url, pypirepo__environment=marker)
     assert "pypi.upstream_verify" in str(stop.value) and "production" in str(stop.value)
     # ...the ini file itself can, with the warning.
-    app = fallback_app(tls_up.simple_url, pypirepo__environment="production",
+    app = fallback_app(tls_up.simple_url, pypirepo__environment=marker,
                        pypi__upstream_verify="false")
     check_install(app, tls_up)
 
