@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import email.utils
 import logging
-import os
 import secrets
 import ssl
 import time
@@ -151,7 +150,7 @@ class UpstreamClient:
         self.timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
         self.retries = retries
         self.backoff = backoff
-        self.trust = trust or resolve_trust(None, os.environ.get)
+        self.trust = trust or resolve_trust(None, {}.get)  # the system store
         self.proxies = proxies or Proxies()
         self.credentials = credentials
         self.health = Health(down_for)
