@@ -23,7 +23,7 @@ import time
 import pytest
 import trustme
 from distfactory import make_wheel, wheel_name
-from helpers import upload
+from helpers import fallback_apps, numbered, upload
 from servers import REPO, ForwardProxy, Server
 from upstream_server import UpstreamIndex, UpstreamServer, healthy
 
@@ -53,26 +53,16 @@ def environ(monkeypatch, tmp_path):
 @pytest.fixture
 def fallback_app(make_app, environ, tmp_path):
     """An app with the fallback to `url`; each one with its own database and storage."""
-    built = []
+    places = numbered(tmp_path)
+    with fallback_apps(make_app, pypi__fallback="cache", pypi__cache_update="everyone",
+                       pypi__upstream_connect_timeout="2", pypi__upstream_read_timeout="5",
+                       pypi__upstream_retries="0") as build:
+        def build_for(url, **settings):
+            database, storage = next(places)
+            return build(pypi__fallback_url=url, sqlalchemy__url=database,
+                         storage__dir=storage, **settings)
 
-    def build(url, **settings):
-        n = len(built)
-        base = {"pypi__fallback": "cache", "pypi__fallback_url": url,
-                "pypi__cache_update": "everyone", "pypi__upstream_connect_timeout": "2",
-                "pypi__upstream_read_timeout": "5", "pypi__upstream_retries": "0",
-                "sqlalchemy__url": f"sqlite:///{tmp_path}/db{n}.sqlite",
-                "storage__dir": str(tmp_path / f"storage{n}")}
-        base.update(settings)
-        app = make_app(**base)
-        built.append(app)
-        return app
-
-    yield build
-    for app in built:
-        fallback = app.app.registry.fallback
-        fallback.fetcher.flush()
-        fallback.pages.flush()
-        fallback.close()
+        yield build_for
 
 
 def check_install(app, server, project="netpkg", version="1.0"):
