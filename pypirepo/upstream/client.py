@@ -261,8 +261,12 @@ class UpstreamClient:
             sent.update(headers)
             if own is not None and own[0] == breaker.origin:
                 sent["Authorization"] = basic_auth(*own[1])
+                login = "the credentials in the file's URL on the upstream's page"
             elif route.auth is not None:
                 sent["Authorization"] = route.auth
+                login = self.credentials.source
+            else:
+                login = None
             try:
                 response = route.manager.urlopen(
                     "GET", url, headers=sent, redirect=False, retries=False,
@@ -282,7 +286,7 @@ class UpstreamClient:
                 continue
             if status in (404, 410):
                 raise UpstreamNotFound(f"the upstream index has no {mask_url(url)} ({status})")
-            raise self._status_failure(status, url, route, retry_after)
+            raise self._status_failure(status, url, route, retry_after, login)
         raise _Failed(UpstreamUnavailable(
             f"the upstream index redirected {mask_url(url)} more than {MAX_REDIRECTS} times",
             "redirects"), retry=False)
@@ -344,12 +348,14 @@ class UpstreamClient:
                 f"the upstream index timed out for {shown}: {reason}", "read timeout"), False)
         proxy = route.proxy
         if isinstance(exc, ProxyError) and proxy is not None:
-            inner = exc.original_error if getattr(exc, "original_error", None) else exc
+            inner = _describe(exc.original_error if getattr(exc, "original_error", None)
+                              else exc)
+            advice = _proxy_login_advice(proxy) if " 407 " in inner else (
+                "set pypi.upstream_proxy to another proxy (or `direct`), or list the host in "
+                "NO_PROXY")
             return _Failed(UpstreamUnavailable(
-                f"the proxy {proxy.shown} (from {proxy.source}) failed for {shown}: "
-                f"{_describe(inner)}; set pypi.upstream_proxy to another proxy (or "
-                "`direct`), or list the host in NO_PROXY"), retry=False,
-                breaker=route.breaker)
+                f"the proxy {proxy.shown} (from {proxy.source}) failed for {shown}: {inner}; "
+                f"{advice}", "proxy"), retry=False, breaker=route.breaker)
         if isinstance(exc, SSLError):
             trust = self.trust
             if "CERTIFICATE_VERIFY_FAILED" in reason or isinstance(
@@ -380,17 +386,21 @@ class UpstreamClient:
                                            "failed"), retry=False)
 
     def _status_failure(self, status: int, url: str, route: _Route,
-                        retry_after: str | None) -> _Failed:
+                        retry_after: str | None, login: str | None) -> _Failed:
         shown = mask_url(url)
         message = f"the upstream index answered {shown} with HTTP {status}"
-        if status in (401, 403, 407):
-            if route.auth is not None:
-                message += (f": it refused the credentials from {self.credentials.source}"
-                            if status != 407 else "")
+        proxy = route.proxy
+        if status == 407 and proxy is not None:
+            return _Failed(UpstreamUnavailable(
+                f"the proxy {proxy.shown} (from {proxy.source}) answered 407 for {shown}: "
+                + _proxy_login_advice(proxy), "HTTP 407"), retry=False)
+        if status in (401, 403):
+            if login is not None:
+                message += f": it refused the credentials from {login}"
             elif status == 401:
-                message += (": it wants a login; give it in pypi.fallback_url "
-                            "(https://user:password@host/...), pypi.upstream_username / "
-                            "pypi.upstream_password, or the netrc file")
+                message += (": it wants a login; give it as user:password@ before the host "
+                            "in pypi.fallback_url, as pypi.upstream_username / "
+                            "pypi.upstream_password, or in the netrc file")
             return _Failed(UpstreamUnavailable(message, f"HTTP {status}"), retry=False)
         if status == 508 or status >= 500 or status == 429:
             wait = _retry_after(retry_after) if status in (429, 503) else None
@@ -402,6 +412,12 @@ class UpstreamClient:
             return _Failed(UpstreamUnavailable(message, f"HTTP {status}"), retry,
                            route.breaker, wait)
         return _Failed(UpstreamUnavailable(message, f"HTTP {status}"), retry=False)
+
+
+def _proxy_login_advice(proxy: Proxy) -> str:
+    if proxy.auth is None:
+        return f"it wants a login: put user:password@ before the host in {proxy.source}"
+    return f"it refused the credentials in {proxy.source}"
 
 
 def _retry_after(value: str | None) -> float | None:

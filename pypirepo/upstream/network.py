@@ -270,7 +270,7 @@ class Proxy:
     def shown(self) -> str:
         """The proxy for a message: its URL, the user but never the password."""
         if self.auth is None:
-            return self.url
+            return mask_url(self.url)  # a SOCKS proxy keeps its credentials in its URL
         user = _decode_user(self.auth)
         scheme, rest = self.url.split("://", 1)
         return f"{scheme}://{quote(user, safe='')}:***@{rest}"

@@ -339,7 +339,7 @@ def test_http_through_a_proxy_lower_case_wins(fallback_app, up, proxy, environ):
     assert _seen(proxy, page, app, before) == before + 1
 
 
-def test_proxy_credentials(fallback_app, tls_up, ca_files, auth_proxy, environ, caplog):
+def test_proxy_credentials(fallback_app, tls_up, up, ca_files, auth_proxy, environ, caplog):
     bundle = {"pypi__upstream_ca_bundle": str(ca_files[0])}
     environ.setenv("HTTPS_PROXY", auth_proxy.url("proxyuser:proxy-pw"))
     before = _tunnels(auth_proxy, tls_up.port)
@@ -352,9 +352,16 @@ def test_proxy_credentials(fallback_app, tls_up, ca_files, auth_proxy, environ, 
         app = fallback_app(tls_up.simple_url, **bundle)
         res = app.get("/simple/netpkg/", status=502)
     assert f"the proxy http://proxyuser:***@127.0.0.1:{auth_proxy.port}" in res.text
-    assert "HTTPS_PROXY" in res.text and "407" in res.text
+    assert "407" in res.text and "it refused the credentials in HTTPS_PROXY" in res.text
     assert "wrong-secret" not in res.text and "wrong-secret" not in caplog.text
     assert "wrong-secret" not in json.dumps(app.get("/_health").json)
+    environ.setenv("HTTPS_PROXY", auth_proxy.url())
+    res = fallback_app(tls_up.simple_url, **bundle).get("/simple/netpkg/", status=502)
+    assert "it wants a login: put user:password@ before the host in HTTPS_PROXY" in res.text
+    # Plain http through it: the 407 is an answer of the proxy, named as such.
+    environ.setenv("HTTP_PROXY", auth_proxy.url())
+    res = fallback_app(up.simple_url).get("/simple/netpkg/", status=502)
+    assert f"the proxy {auth_proxy.url()} (from HTTP_PROXY) answered 407" in res.text
 
 
 def test_no_proxy_bypasses_and_the_setting_overrides(fallback_app, up, proxy, environ):
