@@ -393,6 +393,9 @@ def outage_report(f: dict) -> list[str]:
         "",
         "### With the upstream down (issue 8)",
         "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, after the installs "
+        "above, on the same upstream.",
+        "",
         "| client | warm install, upstream up | upstream down | down / up (target ≤ "
         f"{OUTAGE_TARGET}) | runs: fastest to slowest, up / down |",
         "| --- | --- | --- | --- | --- |",
