@@ -34,9 +34,16 @@ from .interfaces import ObjectNotFound
 from .records import format_time, parse_time, utcnow
 from .upload import UploadError
 from .upstream.background import Lull
-from .upstream.client import UpstreamClient, UpstreamError, UpstreamNotFound, UpstreamUnavailable
+from .upstream.client import (
+    VIA,
+    UpstreamClient,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamUnavailable,
+)
 from .upstream.config import UpstreamConfig
 from .upstream.fetcher import FileFetcher, FlightReader
+from .upstream.network import without_userinfo
 from .upstream.pages import FetchDenied, KeyedLocks, Listing, UpstreamPages
 
 log = logging.getLogger(__name__)
@@ -52,6 +59,11 @@ class FallbackDenied(Exception):
 
 class UpstreamFailed(Exception):
     """The upstream could not be asked and nothing is held: a 502 naming the problem."""
+
+
+class LoopDetected(UpstreamFailed):
+    """The request was made by this server's own upstream client: the upstream (or a
+    redirect of its) leads back here. Answered at once (508), never fetched again."""
 
 
 class RedirectUpstream(Exception):
@@ -106,12 +118,36 @@ class FallbackService:
         pages = UpstreamPages(client, session_factory.kw["bind"], config, lull=lull,
                               serials=serials)
         fetcher = FileFetcher(client, storage, session_factory, config.spool_dir, lull)
-        log.info("fallback %s to %s", config.mode, config.url)
+        log.info("fallback %s to %s (CA certificates: %s; proxy: %s; credentials: %s)",
+                 config.mode, config.url, config.trust.source, config.proxies.describe(),
+                 config.credentials.source if config.credentials else "none")
         return cls(config, client, pages, fetcher, access, storage, session_factory)
 
     def close(self) -> None:
         if self.client is not None:
             self.client.close()
+
+    def health(self) -> dict:
+        """The upstream's part of /_health."""
+        if self.client is None:
+            return {"state": "off"}
+        return {"mode": self.config.mode, **self.client.state()}
+
+    @staticmethod
+    def is_own_request(via: str | None) -> bool:
+        """Whether a request was sent by this process's own upstream client."""
+        return bool(via) and VIA in via
+
+    def _failed(self, project: str, message: str, exc: UpstreamError) -> UpstreamFailed:
+        """The 502 for a client; the reason is logged once per project and state."""
+        self.client.health.report(project, exc, "answered 502")
+        return UpstreamFailed(message)
+
+    @staticmethod
+    def _loop(name: str) -> LoopDetected:
+        return LoopDetected(f"{name!r}: this request came from this server's own upstream "
+                            "client, so the upstream index (or a redirect it sent) leads back "
+                            "here; it is not fetched again")
 
     # --- who may make us fetch -------------------------------------------------------------
 
@@ -153,7 +189,8 @@ class FallbackService:
             return True, index.project_page(name, prefix)
         return False, None
 
-    def project_page(self, index, name: str, prefix: str, user: str | None) -> Page | None:
+    def project_page(self, index, name: str, prefix: str, user: str | None,
+                     looped: bool = False) -> Page | None:
         """The page to serve for a project: ours (index.project_page), upstream's files
         with our URLs, or both merged.
 
@@ -175,6 +212,8 @@ class FallbackService:
                                lambda: [file_entry(prefix, name, r) for r in private])
         if cfg.mode == "redirect" and not private:
             raise RedirectUpstream(self.client.project_url(name))
+        if looped:
+            raise self._loop(name)
         # The upstream may take a while: the request's database connection goes back to
         # the pool meanwhile, or a burst of first requests would hold every one of them.
         index.close()
@@ -191,11 +230,11 @@ class FallbackService:
                 "from the upstream index") from None
         except UpstreamUnavailable as exc:
             if rows:
-                log.warning("upstream unavailable, serving the %d file(s) of %s held here: %s",
-                            len(rows), name, exc)
+                self.client.health.report(name, exc, f"serving the {len(rows)} file(s) held "
+                                                     "here")
                 return self._rows_page(name, prefix, serial, rows)
-            raise UpstreamFailed(f"{name!r} is not held here and the upstream index is "
-                                 f"unavailable: {exc}") from None
+            raise self._failed(name, f"{name!r} is not held here and the upstream index is "
+                                     f"unavailable: {exc}", exc) from None
         if not listing.found and not rows:
             return None
         cutoff = self._cutoff(name)
@@ -255,7 +294,7 @@ class FallbackService:
     # --- files ---------------------------------------------------------------------------------
 
     def download(self, index, name: str, filename: str, user: str | None,
-                 head: bool = False):
+                 head: bool = False, looped: bool = False):
         """A file (or .metadata) we hold no row for. None means 404.
 
         Returns UpstreamStream or UpstreamMetadata; raises RedirectUpstream,
@@ -271,12 +310,16 @@ class FallbackService:
         index.close()  # as for pages: no connection held while the upstream is waited on
         if any(r.origin != "upstream" for r in rows) and not cfg.may_merge(name):
             return None
+        if looped:
+            raise self._loop(name)
         may = cfg.mode == "redirect" or self.may_fetch(user)
         entry = self._entry(name, dist_name, may)
         if entry is None or self._too_young(entry, self._cutoff(name)):
             return None
         if cfg.mode == "redirect":
-            raise RedirectUpstream(entry["url"] + (records.METADATA_SUFFIX if meta else ""))
+            # Without credentials a page's URL may carry: those are ours, not the client's.
+            raise RedirectUpstream(without_userinfo(entry["url"])
+                                   + (records.METADATA_SUFFIX if meta else ""))
         if meta:
             answer = self._metadata(name, dist_name, entry, may)
             if answer is not None and may and not any(r.filename == dist_name for r in rows):
@@ -290,7 +333,8 @@ class FallbackService:
         try:
             flight, reader = self.fetcher.join(name, entry)
         except UpstreamError as exc:
-            raise UpstreamFailed(f"{dist_name!r} could not be fetched: {exc}") from None
+            raise self._failed(name, f"{dist_name!r} could not be fetched: {exc}", exc) \
+                from None
         if flight is None:
             raise StoredMeanwhile(dist_name)
         try:
@@ -303,7 +347,8 @@ class FallbackService:
             return None
         except UpstreamError as exc:
             reader.close()
-            raise UpstreamFailed(f"{dist_name!r} could not be fetched: {exc}") from None
+            raise self._failed(name, f"{dist_name!r} could not be fetched: {exc}", exc) \
+                from None
         return UpstreamStream(reader, dist_name, flight.size, entry["sha256"])
 
     def _entry(self, name: str, filename: str, may: bool) -> dict | None:
@@ -320,8 +365,8 @@ class FallbackService:
                                  f"{_who(self.config.cache_update)} may fetch it from the "
                                  "upstream index") from None
         except UpstreamUnavailable as exc:
-            raise UpstreamFailed(f"{filename!r} is not held here and the upstream index is "
-                                 f"unavailable: {exc}") from None
+            raise self._failed(name, f"{filename!r} is not held here and the upstream index "
+                                     f"is unavailable: {exc}", exc) from None
         return entry
 
     def _aged(self, listing: Listing) -> bool:
@@ -358,8 +403,8 @@ class FallbackService:
             except UpstreamNotFound:
                 return None
             except UpstreamError as exc:
-                raise UpstreamFailed(f"{filename}.metadata could not be fetched: {exc}") \
-                    from None
+                raise self._failed(name, f"{filename}.metadata could not be fetched: {exc}",
+                                   exc) from None
             # Written to storage after the burst: the client waits for its bytes, not for
             # our disk; until then this process serves them from memory.
             self.fetcher.keep_sidecar(key, data)
@@ -389,6 +434,7 @@ class FallbackService:
         try:
             listing = self.pages.get(project, may_fetch=True)
         except UpstreamUnavailable as exc:
+            self.client.health.report(project, exc, "refused an upload of a new name (503)")
             raise UploadError(503, f"Cannot check whether {project!r} exists on the upstream "
                                    f"index, so it cannot be created yet: {exc}") from None
         if listing.found:
@@ -404,7 +450,8 @@ def upstream_entry(prefix: str, project: str, u: dict, absolute: bool = False) -
     meta = u.get("core_metadata")
     entry = {
         "filename": u["filename"],
-        "url": u["url"] if absolute else file_url(prefix, project, u["filename"]),
+        "url": without_userinfo(u["url"]) if absolute
+        else file_url(prefix, project, u["filename"]),
         "hashes": {"sha256": u["sha256"]},
         "requires-python": u.get("requires_python"),
         "yanked": u.get("yanked") or False,

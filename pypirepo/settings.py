@@ -130,6 +130,10 @@ class Settings(Mapping):
             return env
         return self._ini.get(key)
 
+    def ini_raw(self, key: str) -> str | None:
+        """The ini file's own value, whatever the environment says."""
+        return self._ini.get(key)
+
     def get_value(self, key: str, parse: Callable[[str], Any] = as_str, default: Any = _MISSING):
         text = self.raw(key)
         # A key left blank (`sqlalchemy.url =`, as production.ini ships it) is missing:

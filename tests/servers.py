@@ -242,3 +242,48 @@ class PostgreSQL:
                         str(self.dir / "data"), "-m", "immediate", "-w", "stop"],
                        capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class ForwardProxy:
+    """A real forward proxy (the `proxy.py` package) as its own process: CONNECT for
+    https, absolute-form GET for http, optionally demanding Basic credentials (407)."""
+
+    def __init__(self, directory: Path, basic_auth: str | None = None):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.basic_auth = basic_auth
+        self.port = 0
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "proxy.log"
+
+    def start(self, timeout=30.0) -> ForwardProxy:
+        self.port = free_port()
+        argv = [str(VENV_BIN / "proxy"), "--hostname", "127.0.0.1", "--port", str(self.port),
+                "--threaded", "--num-workers", "1", "--num-acceptors", "1",
+                "--log-level", "INFO", "--log-file", str(self.log_path)]
+        if self.basic_auth:
+            argv += ["--basic-auth", self.basic_auth]
+        self.proc = subprocess.Popen(argv, cwd=self.directory, stdout=subprocess.DEVNULL,
+                                     stderr=open(self.directory / "stderr.log", "ab"),
+                                     start_new_session=True)
+
+        def listening():
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+
+        wait_until(listening, self.proc, timeout, "proxy.py", self.directory / "stderr.log")
+        return self
+
+    def url(self, credentials: str | None = None) -> str:
+        return f"http://{credentials + '@' if credentials else ''}127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def stop(self):
+        if self.proc is not None:
+            stop(self.proc)
+            self.proc = None

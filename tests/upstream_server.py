@@ -12,7 +12,15 @@ upstream does:
     html_only     ignore Accept and serve PEP 503 HTML only
     etag          send ETags and honour If-None-Match with 304
     corrupt       filenames served with bytes that disagree with the advertised sha256
+    retry_after   a Retry-After header sent with fail_status
+    auth          "user:password" that every request must bring (Basic), else 401
+    files_at      a base URL that file downloads are redirected to (a file CDN)
+    pages_at      a base URL that project pages are redirected to
+    file_base     an absolute base for the file URLs on pages (e.g. with user:password@)
     down()/up()   close the listening socket (connection refused) and open it again
+
+UpstreamServer(index, tls=ssl_context) serves https. Every Authorization header received
+is kept in `.authorizations` (None for a request without one).
 
 Used in-process (UpstreamServer(...).start()) or as a process:
 
@@ -24,12 +32,14 @@ In process mode, GET /_stats and POST /_control (a JSON object of switches) driv
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import datetime as dt
 import hashlib
 import html
 import json
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -74,6 +84,11 @@ class Switches:
     html_only: bool = False
     etag: bool = True
     corrupt: set = field(default_factory=set)
+    retry_after: str | None = None
+    auth: str | None = None
+    files_at: str | None = None
+    pages_at: str | None = None
+    file_base: str = ""
 
 
 def _when(days_ago: float) -> str:
@@ -140,14 +155,14 @@ class UpstreamIndex:
 
     # --- pages ---------------------------------------------------------------------------------
 
-    def json_page(self, project: str) -> bytes:
+    def json_page(self, project: str, base: str = "") -> bytes:
         files = self.projects[project]
         data = {
             "meta": {"api-version": "1.1"},
             "name": project,
             "files": [{
                 "filename": f.filename,
-                "url": f"/files/{project}/{f.filename}",
+                "url": f"{base}/files/{project}/{f.filename}",
                 "hashes": {"sha256": f.sha256},
                 "requires-python": f.requires_python,
                 "yanked": f.yanked,
@@ -160,7 +175,7 @@ class UpstreamIndex:
         }
         return json.dumps(data).encode()
 
-    def html_page(self, project: str) -> bytes:
+    def html_page(self, project: str, base: str = "") -> bytes:
         rows = []
         for f in self.projects[project]:
             attrs = ""
@@ -172,7 +187,8 @@ class UpstreamIndex:
             if f.metadata:
                 attrs += f' data-dist-info-metadata="sha256={f.metadata_sha256}"'
                 attrs += f' data-core-metadata="sha256={f.metadata_sha256}"'
-            rows.append(f'<a href="../../files/{project}/{f.filename}#sha256={f.sha256}"'
+            href = f"{base}/files" if base else "../../files"
+            rows.append(f'<a href="{href}/{project}/{f.filename}#sha256={f.sha256}"'
                         f'{attrs}>{f.filename}</a><br/>')
         return ("<!DOCTYPE html><html><head>"
                 '<meta name="pypi:repository-version" content="1.0">'
@@ -230,6 +246,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, json.dumps(owner.stats()).encode(), "application/json")
         sw = owner.switches
         owner.count(path)
+        authorization = self.headers.get("Authorization")
+        with owner._lock:
+            owner.authorizations.append(authorization)
         if sw.latency:
             time.sleep(sw.latency)
         if sw.reset:
@@ -240,9 +259,17 @@ class _Handler(BaseHTTPRequestHandler):
                 pass
             return
         if sw.fail_status:
+            headers = {"Retry-After": sw.retry_after} if sw.retry_after else None
             return self._send(sw.fail_status, b"upstream failure (test switch)\n", "text/plain",
-                              head=head)
+                              headers, head=head)
+        if sw.auth and authorization != "Basic " + base64.b64encode(sw.auth.encode()).decode():
+            return self._send(401, b"log in\n", "text/plain",
+                              {"WWW-Authenticate": 'Basic realm="upstream"'}, head=head)
         parts = path.strip("/").split("/")
+        moved = sw.pages_at if parts[0] == "simple" else sw.files_at if parts[0] == "files" \
+            else None
+        if moved:
+            return self._send(302, b"", "text/plain", {"Location": moved + path}, head=head)
         index = owner.index
         if len(parts) == 2 and parts[0] == "simple":
             project = parts[1]
@@ -250,9 +277,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(404, b"Not Found\n", "text/plain", head=head)
             accept = self.headers.get("Accept", "")
             if JSON_TYPE in accept and not sw.html_only:
-                body, ctype = index.json_page(project), JSON_TYPE
+                body, ctype = index.json_page(project, sw.file_base), JSON_TYPE
             else:
-                body, ctype = index.html_page(project), "text/html; charset=utf-8"
+                body, ctype = index.html_page(project, sw.file_base), "text/html; charset=utf-8"
             etag = '"' + hashlib.sha256(body).hexdigest()[:24] + '"'
             if sw.etag and self.headers.get("If-None-Match") == etag:
                 owner.count("304")
@@ -326,7 +353,9 @@ class _Server(ThreadingHTTPServer):
                 self.connections.discard(request)
 
     def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+        # A client that left, or one that refused our certificate, is no news.
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError,
+                                               ssl.SSLError)):
             super().handle_error(request, client_address)  # a client that left is no news
 
     def drop_connections(self) -> None:
@@ -340,12 +369,15 @@ class _Server(ThreadingHTTPServer):
 
 
 class UpstreamServer:
-    def __init__(self, index: UpstreamIndex, port: int = 0, host: str = "127.0.0.1"):
+    def __init__(self, index: UpstreamIndex, port: int = 0, host: str = "127.0.0.1",
+                 tls=None):
         self.index = index
         self.host = host
         self.port = port
+        self.tls = tls  # an ssl.SSLContext to serve https with
         self.switches = Switches()
         self.requests: Counter = Counter()
+        self.authorizations: list = []
         self.active = 0  # requests being answered right now
         self._lock = threading.Lock()
         self._httpd: _Server | None = None
@@ -356,6 +388,11 @@ class UpstreamServer:
     def start(self) -> UpstreamServer:
         self._httpd = _Server((self.host, self.port), _Handler)
         self._httpd.owner = self
+        if self.tls is not None:
+            # The handshake happens in the request's thread, on its first read: a client
+            # that does not trust us fails there, not in the accepting loop.
+            self._httpd.socket = self.tls.wrap_socket(self._httpd.socket, server_side=True,
+                                                      do_handshake_on_connect=False)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True,
                                         kwargs={"poll_interval": 0.05})
@@ -376,7 +413,7 @@ class UpstreamServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def simple_url(self) -> str:
@@ -411,6 +448,7 @@ class UpstreamServer:
     def reset_counters(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.authorizations.clear()
 
     def stats(self) -> dict:
         with self._lock:

@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from ..names import normalize
+from .network import Credentials, Proxies, Trust, mask_url, split_userinfo
 from ..settings import (
     FALLBACK_MODES,
     ConfigError,
@@ -42,6 +43,11 @@ def default_index_url() -> str | None:
     return PyPI.simple_url
 
 
+# production.ini says `pypirepo.environment = production`; what it refuses is documented
+# with the settings it concerns (pypi.upstream_verify).
+ENVIRONMENTS = ("development", "production")
+
+
 def _names(words: list[str]) -> frozenset[str]:
     return frozenset("*" if w == "*" else normalize(w) for w in words)
 
@@ -64,6 +70,12 @@ class UpstreamConfig:
     check_uploads: bool = True
     prefetch: bool = True
     prefetch_max_size: int = 50 * 1000**2
+    # How the upstream is reached (network.py); resolved from the settings and the
+    # environment at start-up.
+    trust: Trust | None = None
+    proxies: Proxies | None = None
+    credentials: Credentials | None = None
+    down_for: float = 5.0
 
     @property
     def enabled(self) -> bool:
@@ -96,7 +108,11 @@ class UpstreamConfig:
                                   "default upstream; set the upstream simple index URL")
         url = (url or "").rstrip("/") + "/" if url else ""
         if url and not url.startswith(("http://", "https://")):
-            raise ConfigError("pypi.fallback_url", f"expected an http(s) URL, got {url!r}")
+            raise ConfigError("pypi.fallback_url",
+                              f"expected an http(s) URL, got {mask_url(url)!r}")
+        # Credentials in the URL are kept apart from it: the URL is logged, stored with
+        # each page and shown in errors; the credentials are sent, never shown.
+        url, url_creds = split_userinfo(url) if url else (url, None)
         always = s.get_value("pypi.always_show_upstream", as_bool, False)
         allow = _names(s.get_value("pypi.upstream_allow", as_list, []))
         if always:
@@ -114,6 +130,13 @@ class UpstreamConfig:
         retries = s.get_value("pypi.upstream_retries", as_int, 2)
         if retries < 0 or retries > 10:
             raise ConfigError("pypi.upstream_retries", "expected 0 to 10")
+        production = s.get_value("pypirepo.environment", one_of(*ENVIRONMENTS),
+                                 "development") == "production"
+        trust = Trust.from_settings(s, production) if mode != "none" else None
+        if trust is not None and not trust.verify:
+            log.warning("pypi.upstream_verify = false: the upstream's TLS certificate is NOT "
+                        "verified; anyone on the network path can pose as it (use this in a "
+                        "lab only)")
         return cls(
             mode=mode,
             url=url,
@@ -132,4 +155,15 @@ class UpstreamConfig:
             prefetch=s.get_value("pypi.upstream_prefetch", as_bool, True),
             prefetch_max_size=s.get_value("pypi.upstream_prefetch_max_size", as_size,
                                           50 * 1000**2),
+            trust=trust,
+            proxies=Proxies.from_settings(s) if mode != "none" else None,
+            credentials=Credentials.from_settings(s, url_creds, _host(url))
+            if mode != "none" else None,
+            down_for=s.get_value("pypi.upstream_down_for", as_duration, 5.0),
         )
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).hostname or ""

@@ -2,8 +2,8 @@
 
 One upstream call per project at a time: a per-project lock is held across the fetch, and
 whoever waited on it reads the row the first one saved instead of asking again. A page
-the upstream could not give us is served stale (and logged) rather than failing; a "not
-found" is an answer and is remembered like a page.
+the upstream could not give us is served stale (logged once per project and outage)
+rather than failing; a "not found" is an answer and is remembered like a page.
 """
 
 from __future__ import annotations
@@ -130,9 +130,11 @@ class UpstreamPages:
                               row.etag)
             same_upstream = row.upstream == self.client.base_url
         # What this process fetched last may not be written yet (PageWriter).
+        # A stale one too while there is no row yet: it is all we hold (with the upstream
+        # down, the next request would otherwise find nothing and answer 502).
         mine = self._refreshed.get(project)
-        if mine is not None and not mine[1].stale and (
-                listing is None or not same_upstream or mine[1].fetched >= listing.fetched):
+        if mine is not None and (listing is None or not mine[1].stale and (
+                not same_upstream or mine[1].fetched >= listing.fetched)):
             listing, same_upstream = mine[1], True
         if listing is None:
             return None, False
@@ -178,16 +180,20 @@ class UpstreamPages:
     def _refresh(self, project: str, held: Listing | None) -> Listing:
         etag = held.etag if held is not None and held.status == FOUND else None
         started = time.monotonic()
+        health = self.client.health
         try:
             page = self.client.fetch_page(project, etag)
         except UpstreamNotFound:
+            health.recovered(project)
             return self._remember(self._save(project, NOT_FOUND, None, []))
         except UpstreamUnavailable as exc:
             if held is None:
                 raise
-            log.warning("serving the stale upstream page of %s (fetched %s): %s", project,
-                        held.fetched.isoformat(), exc)
+            # Once per project and outage, not once per request.
+            health.report(project, exc, "serving the stale upstream page (fetched "
+                          f"{held.fetched.isoformat()})")
             return dataclasses.replace(held, stale=True, problem=str(exc))
+        health.recovered(project)
         log.debug("fetched upstream page of %s in %.3fs", project, time.monotonic() - started)
         if page.not_modified and held is not None:
             return self._remember(self._touch(project, held, page.etag))

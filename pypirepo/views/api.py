@@ -75,4 +75,6 @@ def events(context, request):
 
 @view_config(route_name="health", request_method="GET")
 def health(request):
-    return json_response({"status": "ok"})
+    # "ok" is this server's own state: with the upstream down it still serves what it
+    # holds and what is cached, so a load balancer must not take it out for that.
+    return json_response({"status": "ok", "upstream": request.registry.fallback.health()})

@@ -8,6 +8,7 @@ from pyramid.response import Response
 
 from ..fallback import (
     FallbackDenied,
+    LoopDetected,
     RedirectUpstream,
     StoredMeanwhile,
     UpstreamFailed,
@@ -21,15 +22,18 @@ from . import error_response, immutable_cache_control, metadata_response, view_c
 def fallback_page(request, name: str):
     """The project's page: what we hold, with (or replaced by) upstream's files when the
     fallback applies; None for a 404."""
-    return request.registry.fallback.project_page(request.index, name, request.script_name,
-                                                  request.pypirepo_user)
+    fallback = request.registry.fallback
+    return fallback.project_page(request.index, name, request.script_name,
+                                 request.pypirepo_user,
+                                 looped=fallback.is_own_request(request.headers.get("Via")))
 
 
 def fallback_download(request, name: str, filename: str):
     """A response for a file we hold no row for, or None for a plain 404."""
-    answer = request.registry.fallback.download(request.index, name, filename,
-                                                request.pypirepo_user,
-                                                head=request.method == "HEAD")
+    fallback = request.registry.fallback
+    answer = fallback.download(request.index, name, filename, request.pypirepo_user,
+                               head=request.method == "HEAD",
+                               looped=fallback.is_own_request(request.headers.get("Via")))
     if answer is None:
         return None
     if isinstance(answer, UpstreamMetadata):
@@ -62,6 +66,11 @@ def fallback_denied(exc, request):
 @view_config(context=UpstreamFailed)
 def upstream_failed(exc, request):
     return error_response(request, 502, str(exc))
+
+
+@view_config(context=LoopDetected)
+def loop_detected(exc, request):
+    return error_response(request, 508, str(exc))
 
 
 @view_config(context=RedirectUpstream)

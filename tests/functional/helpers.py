@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 from pathlib import Path
 
 import requests
@@ -58,3 +60,33 @@ def check_processes_share_one_database(database_url: str, tmp_path: Path) -> Non
     finally:
         for s in servers:
             s.stop()
+
+
+@contextlib.contextmanager
+def fallback_apps(make_app, **defaults):
+    """A builder of apps with the fallback's settings (`defaults`, then each call's own).
+    Afterwards their fetches and page writes are waited for, so that what they still do
+    counts for this test alone, and their upstream connections are closed."""
+    built = []
+
+    def build(**settings):
+        app = make_app(**{**defaults, **settings})
+        built.append(app)
+        return app
+
+    try:
+        yield build
+    finally:
+        for app in built:
+            fallback = app.app.registry.fallback
+            if fallback.fetcher is not None:
+                fallback.fetcher.flush()
+                fallback.pages.flush()
+            fallback.close()
+
+
+def numbered(prefix: Path):
+    """(database URL, storage folder) pairs of their own, one per call: apps that must not
+    share what they cached."""
+    for n in itertools.count():
+        yield f"sqlite:///{prefix}/db{n}.sqlite", str(prefix / f"storage{n}")

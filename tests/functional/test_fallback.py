@@ -14,7 +14,7 @@ import json
 import logging
 
 import pytest
-from helpers import ADMIN, upload
+from helpers import ADMIN, fallback_apps, upload
 from distfactory import wheel_name
 from upstream_server import UpstreamIndex, UpstreamServer
 
@@ -39,29 +39,10 @@ def upstream(tmp_path_factory):
 
 @pytest.fixture
 def make_fallback_app(make_app, up):
-    built = []
-
-    def build(mode="cache", **settings):
-        base = {
-            "pypi__fallback": mode,
-            "pypi__fallback_url": up.simple_url,
-            "pypi__cache_update": "everyone",
-            "pypi__upstream_connect_timeout": "1",
-            "pypi__upstream_read_timeout": "1",
-            "pypi__upstream_retries": "0",
-        }
-        base.update(settings)
-        app = make_app(**base)
-        built.append(app)
-        return app
-
-    yield build
-    # Fetches and prefetches still running belong to this test, not the next one's counts.
-    for app in built:
-        fallback = app.app.registry.fallback
-        if fallback.fetcher is not None:
-            fallback.fetcher.flush()
-            fallback.pages.flush()
+    with fallback_apps(make_app, pypi__fallback_url=up.simple_url,
+                       pypi__cache_update="everyone", pypi__upstream_connect_timeout="1",
+                       pypi__upstream_read_timeout="1", pypi__upstream_retries="0") as build:
+        yield lambda mode="cache", **settings: build(pypi__fallback=mode, **settings)
 
 
 def stored(app) -> set[str]:

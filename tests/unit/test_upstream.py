@@ -402,3 +402,92 @@ def test_spool_files_of_dead_fetches_are_swept_live_ones_kept(tmp_path):
         flight.release()
     assert sweep_orphans(str(tmp_path)) == 2  # both let go: now nobody's
     assert os.path.exists(flight.path) is False and not held.exists()
+
+
+# --- how the upstream is reached (pypirepo.upstream.network) ---------------------------------
+
+def network(environ=None, **ini):
+    from pypirepo.upstream.network import Proxies
+
+    return Proxies.from_settings(Settings({k.replace("__", "."): v for k, v in ini.items()},
+                                          environ=environ or {}))
+
+
+def test_proxies_from_the_environment_as_requests_reads_them():
+    p = network({"HTTPS_PROXY": "http://u:p%40ss@proxy.corp:3128", "http_proxy": "proxy:8080",
+                 "HTTP_PROXY": "http://ignored:1", "NO_PROXY": ".internal, 10.0.0.0/8, "
+                 "files.example:8443, localhost"})
+    https = p.for_url("https", "pypi.example", 443)
+    assert https.url == "http://proxy.corp:3128" and https.source == "HTTPS_PROXY"
+    assert https.auth == "Basic dTpwQHNz"  # u:p@ss, unquoted as requests does
+    assert https.shown == "http://u:***@proxy.corp:3128"
+    assert p.for_url("http", "pypi.example", 80).url == "http://proxy:8080"  # lower case wins
+    for host, port in [("a.internal", 443), ("internal", 443), ("10.1.2.3", 443),
+                       ("files.example", 8443), ("localhost", 80)]:
+        assert p.for_url("https", host, port) is None, host
+    assert p.for_url("https", "files.example", 443) is not None  # another port
+    assert p.for_url("https", "notinternal", 443) is not None  # a name, not a suffix
+    # An empty lower-case variable switches the upper-case one off; ALL_PROXY for the rest.
+    p = network({"https_proxy": "", "HTTPS_PROXY": "http://x:1", "ALL_PROXY": "http://all:2"})
+    assert p.for_url("https", "h", 443).url == "http://all:2"
+    assert network({"HTTPS_PROXY": "http://x:1", "no_proxy": "*"}).for_url("https", "h", 443) \
+        is None
+
+
+def test_the_proxy_setting_overrides_the_environment():
+    env = {"HTTPS_PROXY": "http://env:1", "NO_PROXY": "pypi.example"}
+    assert network(env, pypi__upstream_proxy="direct").for_url("https", "h", 443) is None
+    chosen = network(env, pypi__upstream_proxy="http://mine:3128")
+    assert chosen.for_url("https", "pypi.example", 443).source == "pypi.upstream_proxy"
+    with pytest.raises(ConfigError) as err:
+        network(pypi__upstream_proxy="ftp://u:secret@x/")
+    assert err.value.key == "pypi.upstream_proxy" and "secret" not in str(err.value)
+
+
+def test_masking_and_retry_after():
+    import email.utils
+    import time
+
+    from pypirepo.upstream.client import UpstreamError, _retry_after
+    from pypirepo.upstream.network import mask_url, scrub
+
+    assert mask_url("https://u:pw@h/simple/") == "https://u:***@h/simple/"
+    assert mask_url("https://token@h/") == "https://token@h/"  # no password to hide
+    assert scrub("a https://u:pw@h/x and http://v:w@k/") == "a https://u:***@h/x and " \
+        "http://v:***@k/"
+    assert "pw" not in str(UpstreamError("failed for https://u:pw@h/x"))
+    assert _retry_after("30") == 30
+    later = email.utils.formatdate(time.time() + 60, usegmt=True)
+    assert 55 <= _retry_after(later) <= 61
+    assert _retry_after("soon") is None and _retry_after(None) is None
+
+
+def test_credentials_sources_and_config(tmp_path):
+    c = config(pypi__fallback="cache", pypi__fallback_url="https://me:s%3Acret@up.example/simple")
+    assert c.url == "https://up.example/simple/"
+    assert (c.credentials.username, c.credentials.password) == ("me", "s:cret")
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine up.example login bob password hunter2\n")
+    c = UpstreamConfig.from_settings(Settings(
+        {"pypi.fallback": "cache", "pypi.fallback_url": "https://up.example/simple"},
+        environ={"NETRC": str(netrc)}))
+    assert c.credentials.username == "bob" and c.credentials.source == f"netrc ({netrc})"
+    c = UpstreamConfig.from_settings(Settings(
+        {"pypi.fallback": "cache", "pypi.fallback_url": "https://other.example/simple"},
+        environ={"NETRC": str(netrc)}))
+    assert c.credentials is None
+    with pytest.raises(ConfigError) as err:
+        config(pypi__fallback="cache", pypi__upstream_password="x")
+    assert err.value.key == "pypi.upstream_password"
+
+
+def test_credentials_only_for_the_upstreams_own_host():
+    from pypirepo.upstream.network import Credentials
+
+    creds = Credentials("u", "p", "test")
+    client = UpstreamClient("http://up.example/simple/", credentials=creds)
+    assert client._credentials_for(("http", "up.example", 80)) == creds.header
+    assert client._credentials_for(("https", "up.example", 443)) == creds.header  # upgrade
+    for other in [("http", "up.example", 8080), ("http", "cdn.example", 80),
+                  ("https", "up.example.evil", 443)]:
+        assert client._credentials_for(other) is None
