@@ -2,7 +2,8 @@
 
 from pyramid.httpexceptions import HTTPNotFound
 
-from . import error_response, forbidden_view_config, notfound_view_config
+from ..security import RequestRefused
+from . import error_response, forbidden_view_config, notfound_view_config, view_config
 
 
 @forbidden_view_config()
@@ -28,3 +29,8 @@ def notfound(request):
 
 def not_found(message="Not Found"):
     return HTTPNotFound(message)
+
+
+@view_config(context=RequestRefused)
+def refused(exc, request):
+    return error_response(request, exc.status, exc.message)
