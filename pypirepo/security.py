@@ -186,6 +186,47 @@ def _without_default_port(host: str) -> str:
     return host
 
 
+# An anonymous request body above this, where anonymous users may not write, is refused
+# once its headers are in: the answer is a 401 whatever the body says, and a body this
+# small never leaves waitress' memory buffer for its disk spool.
+ANONYMOUS_BODY_LIMIT = 64 * 1024
+
+
+class BodyGate:
+    """What a request's headers alone decide, before its body is read.
+
+    server.py calls it as soon as a request with a body has its headers in (waitress would
+    otherwise read and spool the whole body first); everything else is decided by the
+    views as usual. The answer is (status, message, headers) or None to go on. Cheap and
+    without I/O: it runs on the server's main loop.
+    """
+
+    def __init__(self, access, max_upload_size: int, realm: str):
+        from .access import WRITE_PERMISSIONS
+        from .upload import FORM_ALLOWANCE
+
+        self.max_upload_size = max_upload_size
+        self.max_body = max_upload_size + FORM_ALLOWANCE
+        self.anonymous_writes = any(access.open_to_everyone(p, None) for p in WRITE_PERMISSIONS)
+        self.challenge = (("WWW-Authenticate", f'Basic realm="{realm}"'),)
+
+    def __call__(self, method: str, headers, content_length: int | None):
+        """headers as waitress keeps them: upper case, `_` for `-`; content_length None
+        for a chunked body."""
+        if content_length is not None and content_length > self.max_body:
+            return 413, f"File too large. Limit is {self.max_upload_size} bytes.", ()
+        if self.anonymous_writes or method in SAFE_METHODS \
+                or "AUTHORIZATION" in headers or "COOKIE" in headers:
+            return None
+        # Anonymous, where that can't write: a 401 whatever the body. Asked now when the
+        # client waits for `100 Continue` before sending, or when the body is larger than
+        # the app would take in to say so.
+        if content_length is None or content_length > ANONYMOUS_BODY_LIMIT \
+                or headers.get("EXPECT", "").lower() == "100-continue":
+            return 401, "Authentication required.", self.challenge
+        return None
+
+
 def cross_site_tween(handler, registry):
     from .routes import JSON_API_PREFIXES
 
@@ -201,6 +242,10 @@ def includeme(config):
 
     config.set_request_factory(Request)
     config.set_security_policy(SecurityPolicy(config.registry.access))
+    # server.py finds it here (the WSGI app's .registry) and asks it before each body.
+    app_config = config.registry.app_config
+    config.registry.before_body = BodyGate(config.registry.access,
+                                           app_config.max_upload_size, app_config.realm)
     # Right above the router, below the exception view tween, so a refusal is rendered
     # like every other error; before routing, so nothing else runs for it.
     config.add_tween("pypirepo.security.cross_site_tween", over=MAIN)
