@@ -119,8 +119,9 @@ class CrossSiteGuard:
 
     Writes to the JSON API also need `Content-Type: application/json` (or no body at all),
     which a page can only send cross-origin after a CORS preflight that this server never
-    grants: the check holds for an old browser that sends neither header. Safe methods pass at the
-    cost of one set lookup (cached index pages never get here: CachedPages answers them).
+    grants: the check holds for an old browser that sends neither header. Safe methods
+    pass at the cost of one set lookup (cached index pages never get here: CachedPages
+    answers them).
     Session CSRF tokens, when sessions come, add to this; they do not replace it.
     """
 
