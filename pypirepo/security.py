@@ -196,9 +196,9 @@ ANONYMOUS_BODY_LIMIT = 64 * 1024
 class BodyGate:
     """What a request's headers alone decide, before its body is read.
 
-    server.py calls it as soon as a request with a body has its headers in (waitress would
-    otherwise read and spool the whole body first); everything else is decided by the
-    views as usual. The answer is (status, message, headers) or None to go on. Cheap and
+    hardening.py calls it as soon as a request with a body has its headers in (waitress
+    would otherwise read and spool the whole body first); everything else is decided by
+    the views as usual. The answer is (status, message, headers) or None to go on. Cheap,
     without I/O: it runs on the server's main loop.
     """
 
@@ -243,7 +243,7 @@ def includeme(config):
 
     config.set_request_factory(Request)
     config.set_security_policy(SecurityPolicy(config.registry.access))
-    # server.py finds it here (the WSGI app's .registry) and asks it before each body.
+    # hardening.py finds it here (the WSGI app's .registry) and asks it before each body.
     app_config = config.registry.app_config
     config.registry.before_body = BodyGate(config.registry.access,
                                            app_config.max_upload_size, app_config.realm)

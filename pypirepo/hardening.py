@@ -1,7 +1,5 @@
-"""The HTTP server pserve runs: waitress 3, with what a server that faces clients needs.
-
-Both shipped ini files say `use = egg:pypirepo#main` in [server:main]; every waitress
-setting there works as waitress documents it. This adds:
+"""waitress 3 with what a server that faces clients needs: `create_server` is
+waitress.create_server, taking the same [server:main] keys, with these added:
 
 - A look at a request's headers before its body. waitress reads a body whole (spooling
   it to disk past `inbuf_overflow`) before the app is called, and answers
@@ -28,7 +26,8 @@ import time
 
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
-from waitress.server import BaseWSGIServer, create_server
+from waitress.server import BaseWSGIServer
+from waitress.server import create_server as waitress_create_server
 from waitress.utilities import Error
 
 log = logging.getLogger(__name__)
@@ -39,29 +38,37 @@ REPEAT_INTERVAL = 10.0
 WAITRESS_LOGGERS = ("waitress", "waitress.queue")
 
 
-def serve_paste(app, global_conf, **kw):
-    """The paste server runner (`use = egg:pypirepo#main`)."""
+def create_server(app, **kw):
+    """waitress.create_server(app, **kw) with the additions above."""
+    header_timeout = kw.pop("header_timeout", DEFAULT_HEADER_TIMEOUT)
     try:
-        header_timeout = float(kw.pop("header_timeout", DEFAULT_HEADER_TIMEOUT))
+        header_timeout = float(header_timeout)
         if header_timeout <= 0:
             raise ValueError
     except ValueError:
         raise SystemExit("pypirepo: configuration error: header_timeout: expected a "
-                         "number of seconds above 0") from None
-    # As waitress.serve does; a no-op once pserve has applied the ini's logging.
-    logging.basicConfig()
+                         f"number of seconds above 0, got {header_timeout!r}") from None
     for name in WAITRESS_LOGGERS:
-        logging.getLogger(name).addFilter(RepeatFilter(REPEAT_INTERVAL))
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RepeatFilter) for f in logger.filters):
+            logger.addFilter(RepeatFilter(REPEAT_INTERVAL))
     before_body = getattr(getattr(app, "registry", None), "before_body", None)
     channel = channel_class(before_body, header_timeout)
 
     dispatchers: dict = {}
-    server = create_server(app, map=dispatchers, **kw)
+    server = waitress_create_server(app, map=dispatchers, **kw)
     # Each listening socket's server makes its connections' channels from this attribute.
     for dispatcher in list(dispatchers.values()):
         if isinstance(dispatcher, BaseWSGIServer):
             dispatcher.channel_class = channel
     raise_open_files_limit(server.adj.connection_limit)
+    return server
+
+
+def serve_paste(app, global_conf, **kw):
+    """The paste server runner (`use = egg:pypirepo#main`): waitress' own, on this."""
+    logging.basicConfig()  # as waitress.serve does; a no-op once pserve set up logging
+    server = create_server(app, **kw)
     server.print_listen("Serving on http://{}:{}")
     server.run()
     return 0

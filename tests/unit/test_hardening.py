@@ -9,7 +9,7 @@ import time
 import pytest
 
 from pypirepo.security import ANONYMOUS_BODY_LIMIT, BodyGate
-from pypirepo.server import RepeatFilter
+from pypirepo.hardening import RepeatFilter
 
 
 def record(msg, *args):
@@ -73,7 +73,7 @@ def test_gate_lets_anonymous_writes_through_where_they_are_allowed():
 def test_open_files_limit_is_raised_to_the_hard_limit():
     script = (
         "import resource\n"
-        "from pypirepo.server import raise_open_files_limit\n"
+        "from pypirepo.hardening import raise_open_files_limit\n"
         "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))\n"
         "raise_open_files_limit(100)\n"
@@ -82,3 +82,12 @@ def test_open_files_limit_is_raised_to_the_hard_limit():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          timeout=30)
     assert out.stdout.strip() == "True", out.stderr
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5"])
+def test_bad_header_timeout_stops_the_start_with_one_line(value):
+    from pypirepo.hardening import create_server
+
+    with pytest.raises(SystemExit) as exc:
+        create_server(object(), header_timeout=value, listen="127.0.0.1:0")
+    assert str(exc.value).startswith("pypirepo: configuration error: header_timeout:")
