@@ -27,11 +27,12 @@ install-test: $(VENV)/.installed-test system-deps client-tools node-deps
 run: install
 	$(BIN)/pserve development.ini
 
-# PostgreSQL for the database tests, wrk for the benchmarks and openssl (a CA folder's
-# hashed names in the upstream TLS tests), from Debian's packages.
+# PostgreSQL for the database tests, wrk for the benchmarks and the load tests, openssl (a
+# CA folder's hashed names in the upstream TLS tests) and curl (a client test), from
+# Debian's packages.
 system-deps:
 	@missing=""; \
-	for pkg in postgresql-15 wrk openssl; do dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	for pkg in postgresql-15 wrk openssl curl; do dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "apt-get install$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-upgrade $$missing >/dev/null; \

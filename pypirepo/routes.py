@@ -4,6 +4,8 @@ from .resources import ProjectResource, Root
 
 UPLOAD_PATHS = ("/", "/legacy/", "/legacy", "/simple/", "/simple")
 READS = ("GET", "HEAD")
+# The JSON API: its writes take application/json only (security.CrossSiteGuard).
+JSON_API_PREFIXES = ("/api/",)
 
 
 def includeme(config):

@@ -65,7 +65,7 @@ def server_factory(global_conf, **kw):
         kw = with_port(kw, port)
 
     def serve(app):
-        from waitress import create_server
+        from .hardening import create_server
 
         logging.basicConfig()  # what waitress.serve does: its own messages have a handler
         server = create_server(app, **kw)

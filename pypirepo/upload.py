@@ -18,6 +18,9 @@ CHUNK = 1024 * 1024
 # Form fields (descriptions included) stay in memory up to this size; the file part
 # beyond it spools to a temporary file, so memory does not grow with the upload.
 SPOOL_LIMIT = 1024 * 1024
+# What an upload's body may hold beyond the file (the form's other fields, descriptions
+# included) before it counts as too large.
+FORM_ALLOWANCE = 1024 * 1024
 
 # Aliases some clients send for the core-metadata field names (the upload form's names
 # differ from METADATA's, and not every client uses the same ones).

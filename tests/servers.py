@@ -6,6 +6,7 @@ Every server binds 127.0.0.1 on a free port, logs to a file, is polled until it 
 
 from __future__ import annotations
 
+import configparser
 import os
 import shutil
 import signal
@@ -72,43 +73,61 @@ DEFAULT_APP = {
 }
 
 
-def write_ini(directory: Path, app: dict, port: int, threads: int = 8) -> Path:
-    lines = "\n".join(f"{k} = {v}" for k, v in app.items())
+def shipped_ini(ini: str) -> configparser.ConfigParser:
+    """A shipped ini file (development.ini, production.ini), raw; a [DEFAULT] section
+    stays a section of its own instead of being merged into the others."""
+    parser = configparser.ConfigParser(interpolation=None, default_section="\0")
+    parser.read(REPO / ini)
+    return parser
+
+
+LOGGING = textwrap.dedent("""\
+    [loggers]
+    keys = root
+
+    [handlers]
+    keys = console
+
+    [formatters]
+    keys = generic
+
+    [logger_root]
+    level = WARNING
+    handlers = console
+
+    [handler_console]
+    class = StreamHandler
+    args = (sys.stderr,)
+    level = NOTSET
+    formatter = generic
+
+    [formatter_generic]
+    format = %(asctime)s %(levelname)s [%(name)s] %(message)s
+    """)
+
+
+def write_ini(directory: Path, app: dict, port: int, threads: int | None = None,
+              server: dict | None = None, shipped: str | None = None) -> Path:
+    """An ini with these app settings and development.ini's [server:main] (the tests run
+    the server that ships), on 127.0.0.1:port. `shipped` names an ini whose server and
+    logging sections are taken instead (for a test of what that file does)."""
+    settings = dict(shipped_ini(shipped or "development.ini")["server:main"])
+    settings["listen"] = f"127.0.0.1:{port}"
+    if threads:
+        settings["threads"] = str(threads)
+    settings.update(server or {})
+    parts = ["[app:main]\nuse = egg:pypirepo\n" + "".join(f"{k} = {v}\n" for k, v in app.items()),
+             "[server:main]\n" + "".join(f"{k} = {v}\n" for k, v in settings.items())]
+    if shipped:
+        parser = shipped_ini(shipped)
+        for section in parser.sections():
+            if section.startswith(("logger", "handler", "formatter")):
+                parts.append(f"[{section}]\n" + "".join(
+                    f"{k} = {v}\n" for k, v in parser[section].items()))
+    else:
+        parts.append(LOGGING)
     ini = directory / "server.ini"
-    ini.write_text(textwrap.dedent("""\
-        [app:main]
-        use = egg:pypirepo
-        {app}
-
-        [server:main]
-        use = egg:waitress#main
-        listen = 127.0.0.1:{port}
-        threads = {threads}
-        inbuf_overflow = 1048576
-        outbuf_high_watermark = 1048576
-
-        [loggers]
-        keys = root
-
-        [handlers]
-        keys = console
-
-        [formatters]
-        keys = generic
-
-        [logger_root]
-        level = WARNING
-        handlers = console
-
-        [handler_console]
-        class = StreamHandler
-        args = (sys.stderr,)
-        level = NOTSET
-        formatter = generic
-
-        [formatter_generic]
-        format = %(asctime)s %(levelname)s [%(name)s] %(message)s
-        """).format(app=lines, port=port, threads=threads))
+    ini.write_text("\n".join(parts))
     return ini
 
 
@@ -119,6 +138,8 @@ class Server:
     directory: Path
     app: dict = field(default_factory=dict)
     env: dict = field(default_factory=dict)
+    server: dict = field(default_factory=dict)  # [server:main] over development.ini's
+    shipped: str | None = None  # an ini whose server and logging sections to run
     pserve: str = str(VENV_BIN / "pserve")
     password: str = "s3cret-for-tests"
     port: int = 0
@@ -142,7 +163,8 @@ class Server:
 
     def start(self, timeout=30.0) -> Server:
         self.port = self.port or free_port()
-        ini = write_ini(self.directory, self.settings, self.port)
+        ini = write_ini(self.directory, self.settings, self.port, server=self.server,
+                        shipped=self.shipped)
         env = dict(os.environ, PYPIREPO_AUTH_BOOTSTRAP_PASSWORD=self.password, **self.env)
         log = self.directory / "server.log"
         self.proc = subprocess.Popen(

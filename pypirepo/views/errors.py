@@ -4,7 +4,8 @@ authorization failure is never turned into a 404 (uv would try its next index)."
 
 from pyramid.httpexceptions import HTTPNotFound
 
-from . import error_response, forbidden_view_config, notfound_view_config
+from ..security import RequestRefused
+from . import error_response, forbidden_view_config, notfound_view_config, view_config
 
 
 @forbidden_view_config()
@@ -30,3 +31,8 @@ def notfound(request):
 
 def not_found(message="Not Found"):
     return HTTPNotFound(message)
+
+
+@view_config(context=RequestRefused)
+def refused(exc, request):
+    return error_response(request, exc.status, exc.message)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyramid.response import Response
 
-from ..upload import UploadError, parse_form, read_body
+from ..upload import FORM_ALLOWANCE, UploadError, parse_form, read_body
 from . import error_response, view_config
 
 
@@ -15,7 +15,7 @@ from . import error_response, view_config
 @view_config(route_name="upload4", permission="upload")
 def upload(context, request):
     limit = request.registry.app_config.max_upload_size
-    if request.content_length and request.content_length > limit + 1024 * 1024:
+    if request.content_length and request.content_length > limit + FORM_ALLOWANCE:
         return error_response(request, 413, f"File too large. Limit is {limit} bytes.")
     if not (request.content_type or "").startswith("multipart/form-data"):
         return error_response(request, 400, "Uploads must be multipart/form-data.")
