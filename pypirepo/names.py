@@ -105,6 +105,37 @@ def parse_filename(filename: str) -> DistFile:
     )
 
 
+def filename_key(filename: str) -> str:
+    """What two filenames that name the same distribution have in common.
+
+    The wheel and sdist filename specifications let one distribution be spelled several
+    ways: the name part in any case with any run of -_. (`Foo_Bar`, `foo.bar`), the
+    version in any PEP 440 spelling (`1.0`, `1.00`, `1.0.0`), a compressed tag set in
+    any order (`py2.py3`, `py3.py2`). Installers treat them as one file, so the overwrite
+    rule does too: the key is the normalized spelling, lower case. A name that does not
+    parse (an old upstream file) is its own key, in lower case, so that even a
+    case-insensitive store keeps one object per key.
+    """
+    lowered = filename.lower()
+    try:
+        if lowered.endswith(".whl"):
+            name, version, build, tags = parse_wheel_filename(filename)
+            parts = filename[:-4].split("-")
+            interp, abi, plat = ({getattr(t, k) for t in tags}
+                                 for k in ("interpreter", "abi", "platform"))
+            build_part = f"-{parts[2].lower()}" if build else ""
+            return (f"{str(name).replace('-', '_')}-{canonicalize_version(version)}"
+                    f"{build_part}-{'.'.join(sorted(interp))}-{'.'.join(sorted(abi))}-"
+                    f"{'.'.join(sorted(plat))}.whl")
+        for ext in SDIST_EXTENSIONS:
+            if lowered.endswith(ext):
+                name, version = parse_sdist_filename(filename)
+                return f"{str(name).replace('-', '_')}-{canonicalize_version(version)}{ext}"
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        pass
+    return lowered
+
+
 def check_upload_filename(filename: str, name: str, version: str, filetype: str) -> DistFile:
     """Check that an uploaded file's name agrees with the form's name, version and type.
 

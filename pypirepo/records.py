@@ -14,6 +14,8 @@ import datetime as dt
 import json
 from dataclasses import asdict, dataclass, field, fields
 
+from .names import filename_key
+
 PREFIX = "packages/"
 RECORD_SUFFIX = ".json"
 METADATA_SUFFIX = ".metadata"
@@ -90,10 +92,16 @@ class FileRecord:
         """Column values for the files table (project_id is added by the caller).
 
         A shallow copy: asdict() would deep-copy `info`, a third of a rebuild's time.
+        The filename key is derived, never stored in the record: the rule that makes two
+        spellings one file can change without rewriting storage.
         """
-        return {name: getattr(self, name) for name in ROW_FIELDS}
+        row = {name: getattr(self, name) for name in _RECORD_ROW_FIELDS}
+        row["filename_key"] = filename_key(self.filename)
+        return row
 
 
 _FIELDS = frozenset(f.name for f in fields(FileRecord))
 # The files table's columns a record fills, in a fixed order.
-ROW_FIELDS = tuple(f.name for f in fields(FileRecord) if f.name not in ("project", "display_name"))
+_RECORD_ROW_FIELDS = tuple(f.name for f in fields(FileRecord)
+                           if f.name not in ("project", "display_name"))
+ROW_FIELDS = _RECORD_ROW_FIELDS + ("filename_key",)

@@ -276,7 +276,7 @@ def test_text_field_over_the_spool_limit_is_still_text(app, dists):
         "content": (w.name, w.read_bytes())})
     body = read_body(req.environ, 10 * SPOOL_LIMIT)
     try:
-        assert "description" in body.files.keys()  # spooled, as the parser does
+        assert body.fields.get("description") == description  # spooled, then decoded
         form = parse_form(body)
         assert form.fields["description"] == description.strip()
         assert form.content.read() == w.read_bytes()
@@ -296,3 +296,61 @@ def test_truncated_multipart_says_why(app, dists, tmp_path):
     res = app.post("/legacy/", params=cut, content_type=req.environ["CONTENT_TYPE"], status=400)
     assert "Malformed multipart/form-data body" in res.text
     assert stored_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("first,second", [
+    ("foo_bar-1.0-py3-none-any.whl", "Foo_Bar-1.0-py3-none-any.whl"),
+    ("foo_bar-1.0-py3-none-any.whl", "foo.bar-1.0-py3-none-any.whl"),
+    ("foo_bar-1.0-py2.py3-none-any.whl", "foo_bar-1.0-py3.py2-none-any.whl"),
+    ("Foo-Bar-1.0.tar.gz", "foo_bar-1.0.tar.gz"),
+])
+def test_another_spelling_of_a_stored_file_is_the_same_file(app, tmp_path, first, second):
+    """The overwrite rule holds whatever the spelling: other bytes are a 409 that names
+    the stored file, the same bytes are success, and only the first spelling is listed."""
+    from distfactory import make_sdist, make_wheel
+
+    make = make_wheel if first.endswith(".whl") else make_sdist
+    original = make(tmp_path / "a", "foo_bar", "1.0")
+    changed = make(tmp_path / "b", "foo_bar", "1.0", requires_dist=["other"])
+    assert changed.read_bytes() != original.read_bytes()
+    upload(app, original, "foo_bar", "1.0", filename=first)
+    res = upload(app, changed, "foo_bar", "1.0", filename=second, status=409)
+    assert res.status.startswith("409 File already exists")
+    assert f"{second!r} is the same distribution as {first!r}" in res.text
+    assert hashlib.sha256(original.read_bytes()).hexdigest() in res.text
+    res = upload(app, original, "foo_bar", "1.0", filename=second)
+    assert f"already exists as {first!r} with the same content" in res.text
+    page = app.get("/simple/foo-bar/").text
+    assert first in page and second not in page
+    assert app.get(f"/packages/foo-bar/{first}").body == original.read_bytes()
+    assert stored_files(tmp_path) == sorted(
+        f"packages/foo-bar/{first}{ext}" for ext in
+        ("", ".json") + ((".metadata",) if first.endswith(".whl") else ()))
+
+
+def test_another_spelling_of_the_version_is_the_same_file(app, dists):
+    upload(app, dists.wheel("demo", "1.0"), "demo", "1.0")
+    res = upload(app, dists.wheel("demo", "1.0.0"), "demo", "1.0.0", status=409)
+    assert "'demo-1.0.0-py3-none-any.whl' is the same distribution as " \
+        "'demo-1.0-py3-none-any.whl'" in res.text
+
+
+def test_overwrite_setting_replaces_only_under_the_same_filename(make_app, dists):
+    app = make_app(**{"pypi.allow_overwrite": "true"})
+    w = dists.wheel("foo_bar", "1.0")
+    upload(app, w, "foo_bar", "1.0")
+    other = dists.wheel("foo_bar", "1.0", module_source="x = 2\n")
+    res = upload(app, other, "foo_bar", "1.0", filename="Foo_Bar-1.0-py3-none-any.whl",
+                 status=409)
+    assert "is the same distribution as 'foo_bar-1.0-py3-none-any.whl'" in res.text
+    upload(app, other, "foo_bar", "1.0")
+    assert app.get(f"/packages/foo-bar/{w.name}").body == other.read_bytes()
+
+
+def test_a_rebuilt_database_keeps_the_rule(make_app, app_settings, dists):
+    app = make_app()
+    upload(app, dists.wheel("foo_bar", "1.0"), "foo_bar", "1.0")
+    Path(app_settings["sqlalchemy.url"][len("sqlite:///"):]).unlink()
+    app = make_app()  # rebuilt from the records alone
+    other = dists.wheel("foo_bar", "1.0", module_source="x = 2\n")
+    upload(app, other, "foo_bar", "1.0", filename="Foo_Bar-1.0-py3-none-any.whl", status=409)
