@@ -93,9 +93,11 @@ def _build_app(ini):
     config.include(".routes")
     config.include(".views")
     from .views.simple import CachedPages
+    from .wsgi import ReadableURLs
 
-    # Cached index pages for anonymous readers skip the router (the busiest requests).
-    return CachedPages(config.make_wsgi_app(), registry)
+    # Cached index pages for anonymous readers skip the router (the busiest requests);
+    # before them, a URL that cannot be decoded is refused.
+    return ReadableURLs(CachedPages(config.make_wsgi_app(), registry))
 
 
 def _reconcile_on_start(mode: str, storage, session_factory, serials) -> None:

@@ -385,8 +385,9 @@ class IndexService:
             record.yanked_reason = (reason or None) if yanked else None
             self.storage.put_bytes(records.record_key(project, row.filename), record.to_json())
         self.cache.set_yanked(rows, reason or None, yanked)
-        self.cache.record_event("yank" if yanked else "unyank", user, project, version,
-                                detail=reason or None)
+        # The version as stored, not as the URL spelled it (1.0.0.0... matches 1.0).
+        self.cache.record_event("yank" if yanked else "unyank", user, project,
+                                rows[0].version, detail=reason or None)
         self.session.commit()
         return [r.filename for r in rows]
 

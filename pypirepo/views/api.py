@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from ..index import NotFound
+from ..index import NotFound, storable_text
 from . import error_response, json_response, redirect, view_config
 
 
@@ -50,11 +50,14 @@ def yank(context, request):
     if request.body:
         try:
             payload = request.json_body
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
             return error_response(request, 400, "The body must be JSON, e.g. {\"reason\": \"...\"}.")
         if not isinstance(payload, dict) or not isinstance(payload.get("reason", ""), (str, type(None))):
             return error_response(request, 400, "'reason' must be a string.")
         reason = payload.get("reason")
+        if reason and not storable_text(reason):
+            return error_response(request, 400, "'reason' contains a NUL or an invalid "
+                                                "character.")
     yanked = request.matchdict["action"] == "yank"
     try:
         files = request.index.set_yanked(context.name, request.matchdict["version"], yanked,

@@ -75,3 +75,23 @@ def test_anonymous_and_readers_cannot_manage(project):
     res = project.delete("/api/projects/demo/versions/1.0", status=401)
     assert res.headers["WWW-Authenticate"].startswith("Basic")
     project.post_json("/api/projects/demo/versions/1.0/yank", {}, status=401)
+
+
+@pytest.mark.parametrize("body,message", [
+    (b'{"reason": "bad\\u0000"}', "'reason' contains a NUL"),
+    (b'{"reason": "\\udcff"}', "'reason' contains a NUL or an invalid character"),
+    (b"[" * 100000 + b"]" * 100000, "must be JSON"),
+    (b'{"reason": "caf\xe9"}', "must be JSON"),
+])
+def test_yank_reasons_no_database_could_hold_are_400s(project, body, message):
+    project.authorization = ADMIN
+    res = project.post("/api/projects/demo/versions/1.0/yank", params=body,
+                       content_type="application/json", status=400)
+    assert message in res.text
+    assert not project.get("/pypi/demo/1.0/json").json["urls"][0]["yanked"]
+
+
+def test_yank_event_names_the_stored_version(project):
+    project.authorization = ADMIN
+    project.post_json("/api/projects/demo/versions/1.0.0.0.0/yank", {"reason": "x"})
+    assert project.get("/api/projects/demo/events").json["events"][-1]["version"] == "1.0"

@@ -354,3 +354,101 @@ def test_a_rebuilt_database_keeps_the_rule(make_app, app_settings, dists):
     app = make_app()  # rebuilt from the records alone
     other = dists.wheel("foo_bar", "1.0", module_source="x = 2\n")
     upload(app, other, "foo_bar", "1.0", filename="Foo_Bar-1.0-py3-none-any.whl", status=409)
+
+
+def _multipart(parts: list[tuple[str, bytes]]) -> tuple[bytes, str]:
+    """A multipart/form-data body from (part headers, payload) pairs, written by hand so
+    that a part can say what no client library would let it."""
+    boundary = "pypirepo-test-boundary"
+    body = b"".join(b"--%s\r\n%s\r\n\r\n%s\r\n" % (boundary.encode(), headers.encode(), data)
+                    for headers, data in parts)
+    return body + b"--%s--\r\n" % boundary.encode(), \
+        f"multipart/form-data; boundary={boundary}"
+
+
+def _form_parts(path, name="demo", version="1.0", content_headers=None, **extra):
+    from distfactory import upload_fields
+
+    fields = {**upload_fields(path, name, version), **extra}
+    parts = [(f'Content-Disposition: form-data; name="{k}"',
+              v if isinstance(v, bytes) else v.encode()) for k, v in fields.items()]
+    parts.append((content_headers or
+                  f'Content-Disposition: form-data; name="content"; filename="{path.name}"',
+                  path.read_bytes()))
+    return parts
+
+
+def _post_raw(app, parts, status):
+    import base64
+
+    body, ctype = _multipart(parts)
+    req = app.RequestClass.blank("/legacy/", method="POST", body=body, content_type=ctype)
+    req.headers["Authorization"] = "Basic " + base64.b64encode(b"admin:pw").decode()
+    return app.do_request(req, status=status)
+
+
+@pytest.mark.parametrize("content_headers,message", [
+    ('Content-Disposition: form-data; name="content"', "'content' part has no filename"),
+    ('Content-Disposition: form-data; name="content"; filename=""',
+     "'content' part has no filename"),
+])
+def test_content_part_without_a_filename_is_a_400(app, dists, tmp_path, content_headers,
+                                                  message):
+    res = _post_raw(app, _form_parts(dists.wheel("demo", "1.0"),
+                                     content_headers=content_headers), 400)
+    assert message in res.status and message in res.text
+    assert_nothing_stored(app, tmp_path)
+
+
+def test_two_content_parts_are_refused(app, dists, tmp_path):
+    w = dists.wheel("demo", "1.0")
+    parts = _form_parts(w)
+    parts.append(parts[-1])
+    res = _post_raw(app, parts, 400)
+    assert "2 'content' parts" in res.text
+    assert_nothing_stored(app, tmp_path)
+
+
+@pytest.mark.parametrize("headers,payload,message", [
+    ('Content-Disposition: form-data; name="summary"', b"caf\xe9", "'summary' is not valid"),
+    ('Content-Disposition: form-data; name="summary"\r\nContent-Type: text/plain; '
+     'charset=no-such-codec', b"x", "unknown charset"),
+    ('Content-Disposition: form-data; name="summary"\r\nContent-Type: text/plain; '
+     'charset=latin-1', b"caf\xe9", None),
+])
+def test_text_fields_in_other_encodings(app, dists, tmp_path, headers, payload, message):
+    w = dists.wheel("demo", "1.0")
+    parts = _form_parts(w) + [(headers, payload)]
+    res = _post_raw(app, parts, 400 if message else 200)
+    if message:
+        assert message in res.text
+        assert_nothing_stored(app, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_db_app(request, make_app):
+    if request.param == "sqlite":
+        return make_app()
+    return make_app(**{"sqlalchemy.url": request.getfixturevalue("pg_url")})
+
+
+LONG_VERSION = "1.0" + ".0" * 100
+LONG_REQUIRES = ">=3.8," + ",".join(f"!=3.{i}.*" for i in range(9, 60))
+
+
+@pytest.mark.parametrize("wheel_kw,fields,message", [
+    ({"version": LONG_VERSION}, {}, "'version' is too long: 203 characters, the limit is 128"),
+    ({}, {"pyversion": "py3" * 50}, "'pyversion' is too long: 150 characters, the limit is 128"),
+    ({"requires_python": LONG_REQUIRES}, {}, "'Requires-Python' is too long"),
+    ({}, {"pyversion": "py3\x00"}, "'pyversion' contains a NUL"),
+])
+def test_values_the_database_cannot_hold_are_refused_by_name(any_db_app, dists, tmp_path,
+                                                             wheel_kw, fields, message):
+    """The same 400 on SQLite (which would take them) and PostgreSQL (which would fail
+    with a 500), before anything is stored."""
+    wheel_kw = dict(wheel_kw)
+    version = wheel_kw.pop("version", "1.0")
+    w = dists.wheel("demo", version, **wheel_kw)
+    res = upload(any_db_app, w, "demo", version, fields=fields, status=400)
+    assert message in res.text and message in res.status
+    assert_nothing_stored(any_db_app, tmp_path)
