@@ -175,9 +175,14 @@ class AppConfig:
         # Accept pypicloud's spelling of the same settings so its users can switch.
         fallback = s.get_value("pypi.fallback", one_of(*FALLBACK_MODES), "none")
         users = {name: (h or "").strip() for name, h in s.prefixed("user.").items()}
+        from .access import PASSWORDS
+
         for name, hashed in users.items():
             if not hashed:
                 raise ConfigError(f"user.{name}", "needs a password hash "
+                                  "(make one with pypirepo-hash-password)")
+            if PASSWORDS.identify(hashed) is None:
+                raise ConfigError(f"user.{name}", "is not a password hash pypirepo knows "
                                   "(make one with pypirepo-hash-password)")
         return cls(
             database_url=s.get_value("sqlalchemy.url"),

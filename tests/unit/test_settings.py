@@ -89,3 +89,8 @@ def test_hash_password_command_output_verifies():
     hashed = out.stdout.strip()
     assert out.returncode == 0 and hashed.startswith("$pbkdf2-sha256$")
     assert PASSWORDS.verify("hunter2", hashed) and not PASSWORDS.verify("hunter3", hashed)
+
+
+def test_user_with_something_that_is_not_a_hash():
+    with pytest.raises(ConfigError, match="user.bob: is not a password hash"):
+        AppConfig.from_settings(Settings(dict(BASE, **{"user.bob": "hunter2"}), {}))
