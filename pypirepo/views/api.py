@@ -18,8 +18,11 @@ def project_json(context, request):
     if context.raw_name != context.name:
         tail = f"/{version}/json" if version else "/json"
         return redirect(request, f"/pypi/{context.name}{tail}")
+    # Absolute URLs only from the configured address: one built from the Host header is
+    # the client's to choose, and a shared cache in front would hand it to everyone.
+    base = request.registry.app_config.public_url or request.script_name
     try:
-        data = request.index.json_api(context.name, version, request.application_url)
+        data = request.index.json_api(context.name, version, base)
     except NotFound:
         return json_response({"message": "Not Found"}, 404)
     response = json_response(data)

@@ -233,7 +233,8 @@ class _Counting:
 @pytest.fixture
 def counted(loaded):
     app, files = loaded
-    router = app.app.app = _Counting(app.app.app)
+    pages = app.app.app  # behind pypirepo.wsgi.ReadableURLs
+    router = pages.app = _Counting(pages.app)
     return app, router
 
 

@@ -94,3 +94,17 @@ def test_hash_password_command_output_verifies():
 def test_user_with_something_that_is_not_a_hash():
     with pytest.raises(ConfigError, match="user.bob: is not a password hash"):
         AppConfig.from_settings(Settings(dict(BASE, **{"user.bob": "hunter2"}), {}))
+
+
+@pytest.mark.parametrize("value", ["example.org", "ftp://example.org", "https://",
+                                   "https://example.org/?x=1", "https://u:p@example.org",
+                                   "https://example.org:99999"])
+def test_public_url_must_be_an_http_address(value):
+    with pytest.raises(ConfigError, match="pypirepo.public_url"):
+        AppConfig.from_settings(Settings(dict(BASE, **{"pypirepo.public_url": value}), {}))
+
+
+def test_public_url_loses_its_trailing_slash():
+    config = AppConfig.from_settings(
+        Settings(dict(BASE, **{"pypirepo.public_url": " https://example.org/pypi/ "}), {}))
+    assert config.public_url == "https://example.org/pypi"
