@@ -48,3 +48,45 @@ def test_undecodable_urls_are_4xx_without_a_traceback(server, method):
         if code == 400 and b"%ff" in path.lower():
             assert b"not UTF-8" in status, (path, status)
     assert "Traceback" not in server.log and " ERROR " not in server.log
+
+
+def route_patterns() -> list[str]:
+    """Every URL pattern, as pypirepo.routes declares them."""
+    from pypirepo import routes
+
+    class Recorder:
+        patterns: list[str] = []
+
+        def add_route(self, name, pattern, **kw):
+            self.patterns.append(pattern)
+
+    recorder = Recorder()
+    routes.includeme(recorder)
+    return recorder.patterns
+
+
+def test_fuzzed_raw_urls_on_every_pattern(server):
+    """The fuzz of tests/functional/test_fuzz.py, with what only a socket can send: any
+    byte in the request target, unescaped."""
+    from fuzzing import QUERIES, paths
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    server.start()
+    auth = b"Authorization: Basic %s\r\n" % base64.b64encode(
+        b"admin:" + server.password.encode())
+
+    @settings(max_examples=200, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from([b"GET", b"HEAD", b"POST", b"DELETE"]),
+           paths(route_patterns()), QUERIES, st.booleans())
+    def one(method, path, query, authorized):
+        target = path + (b"?" + query if query else b"")
+        status = raw_request(server.port, method, target,
+                             (auth if authorized else b"") + b"Content-Length: 0\r\n")
+        # HTTP/1.0 when waitress itself refuses a request line it cannot parse.
+        assert status.startswith(b"HTTP/1.") and int(status.split(b" ")[1]) < 500, \
+            (method, target, status)
+
+    one()
+    assert "Traceback" not in server.log and " ERROR " not in server.log
