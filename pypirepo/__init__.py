@@ -95,9 +95,10 @@ def _build_app(ini):
     from .views.simple import CachedPages
     from .wsgi import ReadableURLs
 
-    # Cached index pages for anonymous readers skip the router (the busiest requests);
-    # before them, a URL that cannot be decoded is refused.
-    return ReadableURLs(CachedPages(config.make_wsgi_app(), registry))
+    # Cached index pages for anonymous readers skip the router (the busiest requests;
+    # their URLs are plain ASCII without a query, checked there); a URL that cannot be
+    # decoded is refused before the router.
+    return CachedPages(ReadableURLs(config.make_wsgi_app()), registry)
 
 
 def _reconcile_on_start(mode: str, storage, session_factory, serials) -> None:

@@ -47,6 +47,11 @@ def format_time(value: dt.datetime) -> str:
 
 
 def parse_time(text: str) -> dt.datetime:
+    if len(text) == 20 and text[19] == "Z":  # format_time's own: naive UTC as it is
+        try:
+            return dt.datetime.fromisoformat(text[:19])
+        except ValueError:
+            pass
     value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     if value.tzinfo is not None:
         value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
@@ -84,7 +89,9 @@ class FileRecord:
     @classmethod
     def from_json(cls, raw: bytes) -> FileRecord:
         data = json.loads(raw)
-        data = {k: v for k, v in data.items() if k in _FIELDS}
+        data.pop("format", None)
+        if not data.keys() <= _FIELDS:  # written by a newer version: what we know of it
+            data = {k: v for k, v in data.items() if k in _FIELDS}
         data["upload_time"] = parse_time(data["upload_time"])
         return cls(**data)
 

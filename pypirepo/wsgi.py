@@ -1,4 +1,4 @@
-"""What every request passes before anything else: URLs that can be read at all.
+"""What every request passes before the router: URLs that can be read at all.
 
 A WSGI server hands the path over percent-decoded, as bytes in a latin-1 str (PEP 3333),
 and the query string as sent. Pyramid's router and WebOb's GET decode them as UTF-8 and
@@ -50,8 +50,6 @@ class ReadableURLs:
 
     def __init__(self, app):
         self.app = app
-        # The application's registry, as Pyramid's router offers it to whoever holds it.
-        self.registry = getattr(app, "registry", None)
 
     def __call__(self, environ, start_response):
         query = environ.get("QUERY_STRING")

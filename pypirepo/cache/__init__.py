@@ -190,8 +190,12 @@ class MetadataCache:
         )
         return {r[0]: (r[1], r[2]) for r in self.session.execute(stmt)}
 
-    def bulk_add(self, records: list[FileRecord]) -> int:
-        """Insert records in few statements; rows another process added first are skipped."""
+    def bulk_add(self, records: list[FileRecord], keys_taken: set | None = None) -> int:
+        """Insert records in few statements; rows another process added first are skipped.
+
+        keys_taken: the filename keys held, kept by a caller that adds batch after batch
+        to a database that had no files (a rebuild), which spares a query per batch;
+        None asks the database."""
         if not records:
             return 0
         dialect = self.session.get_bind().dialect.name
@@ -216,8 +220,10 @@ class MetadataCache:
                     select(Project.name, Project.id).where(Project.name.in_(missing))
                 ).all()
             )
-        rows = [dict(rec.row(), project_id=existing[rec.project]) for rec in records]
-        self._share_keys(rows)
+        rows = [rec.row() for rec in records]  # fresh dicts, filled in place
+        for row, rec in zip(rows, records):
+            row["project_id"] = existing[rec.project]
+        self._share_keys(rows, keys_taken)
         self.session.execute(_insert_ignore(dialect, File), rows)
         serial = self.bump_serial()
         self.session.execute(
@@ -227,14 +233,15 @@ class MetadataCache:
         )
         return len(rows)
 
-    def _share_keys(self, rows: list[dict]) -> None:
+    def _share_keys(self, rows: list[dict], taken: set | None) -> None:
         """A record whose filename key another file holds (two spellings stored before
         the key rule) is added without the key, so that it stays listed as it was."""
-        taken: set = set()
-        keys = list({r["filename_key"] for r in rows})
-        for chunk in _chunks(keys, 500):
-            taken.update(self.session.execute(
-                select(File.filename_key).where(File.filename_key.in_(chunk))).scalars())
+        if taken is None:
+            taken = set()
+            keys = list({r["filename_key"] for r in rows})
+            for chunk in _chunks(keys, 500):
+                taken.update(self.session.execute(
+                    select(File.filename_key).where(File.filename_key.in_(chunk))).scalars())
         for row in rows:
             if row["filename_key"] in taken:
                 row["filename_key"] = None

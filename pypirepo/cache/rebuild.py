@@ -195,6 +195,8 @@ def reconcile(storage: Storage, session_factory, progress=None,
     with session_factory() as session:
         cache = MetadataCache(session)
         known = cache.all_filenames()
+        # Into an empty database (a rebuild) every key taken is one this run added.
+        keys_taken = set() if not known else None
         gone = [fid for fn, (fid, _p) in known.items() if fn not in records]
         wanted = [key for fn, key in records.items() if fn not in known]
         result.unchanged = len(known) - len(gone)
@@ -221,7 +223,7 @@ def reconcile(storage: Storage, session_factory, progress=None,
                 batch.append(rec)
                 done += 1
                 if len(batch) >= BATCH:
-                    result.added += cache.bulk_add(batch)
+                    result.added += cache.bulk_add(batch, keys_taken)
                     batch = []
         for key, raw in storage.read_many(to_fetch):
             done += 1
@@ -234,13 +236,13 @@ def reconcile(storage: Storage, session_factory, progress=None,
                             (text := _pinnable(etags.get(key), raw)) is not None:
                         fresh[key] = (etags[key], text)
             if len(batch) >= BATCH:
-                result.added += cache.bulk_add(batch)
+                result.added += cache.bulk_add(batch, keys_taken)
                 batch = []
             if progress and (done % 200 == 0 or done == total):
                 progress(done, total)
         if progress and not to_fetch:
             progress(done, total)
-        result.added += cache.bulk_add(batch)
+        result.added += cache.bulk_add(batch, keys_taken)
         cache.bulk_delete(gone)
         result.removed = len(gone)
         session.commit()

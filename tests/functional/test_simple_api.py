@@ -233,8 +233,7 @@ class _Counting:
 @pytest.fixture
 def counted(loaded):
     app, files = loaded
-    pages = app.app.app  # behind pypirepo.wsgi.ReadableURLs
-    router = pages.app = _Counting(pages.app)
+    router = app.app.app = _Counting(app.app.app)
     return app, router
 
 
