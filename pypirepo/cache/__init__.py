@@ -122,9 +122,14 @@ class MetadataCache:
         the serial just before committing, so the serial's row lock is held briefly."""
         project_id = self.ensure_project(record.project, record.display_name)
         sql = self._sql
-        if self._run(sql.insert_file, sql.file_values(record, project_id)).rowcount == 1:
-            return project_id, None
-        return project_id, self.claimant(record.filename, filename_key(record.filename))
+        values = sql.file_values(record, project_id)
+        while True:
+            if self._run(sql.insert_file, values).rowcount == 1:
+                return project_id, None
+            holder = self.claimant(record.filename, filename_key(record.filename))
+            if holder is not None:
+                return project_id, holder
+            # Deleted between our insert and our look (PostgreSQL): the name is free.
 
     def replace_file(self, row: File, record: FileRecord) -> None:
         for key, value in record.row().items():
