@@ -24,13 +24,14 @@ import distfactory
 
 ADMIN = "Basic " + base64.b64encode(b"admin:pw").decode()
 AUTHS = st.sampled_from([None, ADMIN, "Basic " + base64.b64encode(b"admin:no").decode(),
-                         "Basic !!", "Bearer x", "Basic " + base64.b64encode(b"\xff:\xfe").decode()])
+                         "Basic !!", "Bearer x",
+                         "Basic " + base64.b64encode(b"\xff:\xfe").decode()])
 # Examples per test; PYPIREPO_FUZZ_SCALE=10 runs ten times as many.
 SCALE = float(os.environ.get("PYPIREPO_FUZZ_SCALE", "1"))
 
 
 def fuzz(sqlite: int, postgresql: int):
-    """Hypothesis settings with an example count per database (the app fixture's param)."""
+    """How many examples a fuzz body runs on each database (the fixture's param)."""
     def apply(fn):
         fn._examples = {"sqlite": sqlite, "postgresql": postgresql}
         return fn
