@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 
+from .. import names
 from ..index import NotFound, storable_text
 from . import error_response, json_response, redirect, view_config
 
@@ -32,10 +33,19 @@ def project_json(context, request):
     return response
 
 
+def _names_a_file(context, match) -> bool:
+    """Whether the URL can name a stored file at all: names that could not be stored are
+    never looked up (PostgreSQL refuses a NUL in a query's text as an error)."""
+    return context.valid and names.is_safe_filename(match.get("filename", "x"))
+
+
 @view_config(route_name="api_file", request_method="DELETE", permission="delete")
 @view_config(route_name="api_version", request_method="DELETE", permission="delete")
 def delete(context, request):
     index, user, match = request.index, request.pypirepo_user, request.matchdict
+    if not _names_a_file(context, match):
+        return error_response(request, 404, "No such file." if "filename" in match
+                              else "No such version.")
     try:
         if "filename" in match:
             gone = index.delete_file(context.name, match["filename"], user)
@@ -49,6 +59,8 @@ def delete(context, request):
 
 @view_config(route_name="api_yank", request_method="POST", permission="delete")
 def yank(context, request):
+    if not context.valid:
+        return error_response(request, 404, "No such version.")
     reason = None
     if request.body:
         try:
@@ -72,6 +84,8 @@ def yank(context, request):
 
 @view_config(route_name="api_events", request_method="GET", permission="read")
 def events(context, request):
+    if not context.valid:
+        return error_response(request, 404, f"No project named {context.raw_name!r}.")
     rows = request.index.cache.events(context.name)
     return json_response({"events": [
         {"time": e.time.strftime("%Y-%m-%dT%H:%M:%SZ"), "user": e.user, "action": e.action,

@@ -26,8 +26,10 @@ ADMIN = "Basic " + base64.b64encode(b"admin:pw").decode()
 AUTHS = st.sampled_from([None, ADMIN, "Basic " + base64.b64encode(b"admin:no").decode(),
                          "Basic !!", "Bearer x",
                          "Basic " + base64.b64encode(b"\xff:\xfe").decode()])
-# Examples per test; PYPIREPO_FUZZ_SCALE=10 runs ten times as many.
+# Examples per test; PYPIREPO_FUZZ_SCALE=10 runs ten times as many, and
+# PYPIREPO_FUZZ_RANDOM=1 other ones on each run (to explore; the suite stays repeatable).
 SCALE = float(os.environ.get("PYPIREPO_FUZZ_SCALE", "1"))
+RANDOM = bool(os.environ.get("PYPIREPO_FUZZ_RANDOM"))
 
 
 def fuzz(sqlite: int, postgresql: int):
@@ -117,7 +119,7 @@ def _examples(fn, fuzzed) -> int:
 def _run(fuzzed, fn, strategy):
     """Run fn over strategy's examples, as many as fn asks for on this database."""
     @settings(max_examples=_examples(fn, fuzzed), deadline=None, database=None,
-              derandomize=True, suppress_health_check=list(HealthCheck))
+              derandomize=not RANDOM, suppress_health_check=list(HealthCheck))
     @given(strategy)
     def run(example):
         fn(fuzzed, example)

@@ -1,6 +1,7 @@
 """/pypi/<name>/json in the public index's shape (STANDARDS 3)."""
 
 import json
+from urllib.parse import quote
 
 import pytest
 from helpers import ADMIN, upload
@@ -67,3 +68,10 @@ def test_urls_never_come_from_the_host_header(make_app, dists, public_url, prefi
     assert data["urls"][0]["url"] == prefix + "packages/demo/demo-1.0-py3-none-any.whl"
     assert data["info"]["project_url"] == prefix + "project/demo/"
     assert "evil" not in json.dumps(data)
+
+
+@pytest.mark.parametrize("version", ["1.0\x00", "\ud7ff", "a b", "100%"])
+def test_a_redirect_escapes_what_the_url_held(project, version):
+    """The version of a non-normalized URL goes back into the Location header."""
+    res = project.get("/pypi/Demo.Pkg/" + quote(version) + "/json", status=301)
+    assert res.location.endswith("/pypi/demo-pkg/" + quote(version, safe="") + "/json")
