@@ -452,3 +452,18 @@ def test_values_the_database_cannot_hold_are_refused_by_name(any_db_app, dists, 
     res = upload(any_db_app, w, "demo", version, fields=fields, status=400)
     assert message in res.text and message in res.status
     assert_nothing_stored(any_db_app, tmp_path)
+
+
+def test_an_sdist_whose_pkg_info_inflates_past_the_limit_is_refused(app, tmp_path):
+    """A few KB of zip whose PKG-INFO inflates past 10 MB: refused from its header, not
+    inflated into memory (it was read whole, then cut)."""
+    from pypirepo.distinfo import MAX_METADATA
+
+    bomb = tmp_path / "demo-1.0.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf, \
+            zf.open("demo-1.0/PKG-INFO", "w") as out:
+        out.write(bytes(MAX_METADATA + 1))
+    assert bomb.stat().st_size < 100_000
+    res = upload(app, bomb, "demo", "1.0", status=400, fields={"filetype": "sdist"})
+    assert "PKG-INFO is too large" in res.text
+    assert_nothing_stored(app, tmp_path)
