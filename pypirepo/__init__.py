@@ -96,9 +96,12 @@ def _build_app(ini):
     config.include(".routes")
     config.include(".views")
     from .views.simple import CachedPages
+    from .wsgi import ReadableURLs
 
-    # Cached index pages for anonymous readers skip the router (the busiest requests).
-    return CachedPages(config.make_wsgi_app(), registry)
+    # Cached index pages for anonymous readers skip the router (the busiest requests;
+    # their URLs are plain ASCII without a query, checked there); a URL that cannot be
+    # decoded is refused before the router.
+    return CachedPages(ReadableURLs(config.make_wsgi_app()), registry)
 
 
 def _reconcile_on_start(mode: str, storage, session_factory, serials) -> None:
@@ -107,25 +110,38 @@ def _reconcile_on_start(mode: str, storage, session_factory, serials) -> None:
     An empty database is filled before the first request, so the index is never served
     incomplete. A populated one was right when last written (and instances that share it
     keep it right), so it serves at once while the walk over storage, which only finds
-    what changed behind our back, runs in the background.
+    what changed behind our back, runs in the background. What writes interrupted by a
+    crash left in storage is cleared in the background either way (and looked at once
+    more later when some of it was too recent to be sure: a server restarted right after
+    its crash finds its own debris seconds old).
     """
     import threading
 
-    from .cache.rebuild import reconcile
+    from .cache.rebuild import DEBRIS_AGE, clear_debris, reconcile
 
-    def run(refresh_snapshot=False):
-        result = reconcile(storage, session_factory, refresh_snapshot=refresh_snapshot)
+    def run(refresh_snapshot=False, debris=False):
+        result = reconcile(storage, session_factory, refresh_snapshot=refresh_snapshot,
+                           debris=debris)
         log.info("cache reconciled with storage: +%d -%d =%d in %.2fs", result.added,
                  result.removed, result.unchanged, result.seconds)
+        return result.debris
+
+    def clear(found=None):
+        found = found or clear_debris(storage)
+        if found.recent:
+            timer = threading.Timer(DEBRIS_AGE, _logged(lambda: clear_debris(storage)))
+            timer.daemon = True
+            timer.start()
 
     if mode == "off":
         return
     if mode == "background" or (mode == "auto" and serials.index() > 0):
         # Off the request path there is time to keep the records snapshot fresh too.
-        threading.Thread(target=_logged(lambda: run(refresh_snapshot=True)),
-                         name="pypirepo-reconcile", daemon=True).start()
+        work = lambda: clear(run(refresh_snapshot=True, debris=True))  # noqa: E731
     else:
         run()
+        work = clear
+    threading.Thread(target=_logged(work), name="pypirepo-reconcile", daemon=True).start()
 
 
 def _logged(fn):

@@ -6,15 +6,26 @@ Only the metadata member is read, never the whole archive into memory.
 from __future__ import annotations
 
 import os
+import struct
 import tarfile
 import zipfile
-from email.parser import BytesParser
+import zlib
+from email.parser import Parser
 from email.policy import compat32
 
 from packaging.utils import canonicalize_name
 
 # A METADATA file is small; anything bigger is not metadata we want to hold in memory.
 MAX_METADATA = 10 * 1024 * 1024
+# How far into an sdist's decompressed tar stream PKG-INFO is looked for: a gzip member
+# that inflates a thousandfold (a "bomb") must not cost a worker seconds of inflating.
+# Real sdists inflate a few times over; past the budget the sdist is taken as one
+# without PKG-INFO, as old sdists are.
+TAR_SCAN_MIN = 4 * MAX_METADATA
+TAR_SCAN_RATIO = 10
+# What reading a damaged or hostile archive can raise besides its module's own error.
+_ARCHIVE_ERRORS = (OSError, EOFError, ValueError, RuntimeError, NotImplementedError,
+                   struct.error, zlib.error, zipfile.BadZipFile, tarfile.TarError)
 
 
 class InvalidDistribution(ValueError):
@@ -25,7 +36,7 @@ def wheel_metadata(path, filename: str) -> bytes:
     """The verbatim bytes of <name>-<version>.dist-info/METADATA (PEP 658 wants them as-is)."""
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except _ARCHIVE_ERRORS as exc:
         raise InvalidDistribution(f"Invalid distribution file. Not a zip archive: {exc}")
     with zf:
         name, version = filename.split("-")[:2]
@@ -45,13 +56,18 @@ def wheel_metadata(path, filename: str) -> bytes:
                 raise InvalidDistribution(
                     f"Invalid distribution file. Wheel does not contain {wanted}{member}."
                 )
-        info = zf.getinfo(wanted + "METADATA")
-        if info.file_size > MAX_METADATA:
-            raise InvalidDistribution("Invalid distribution file. METADATA is too large.")
-        try:
-            return zf.read(info)
-        except (zipfile.BadZipFile, OSError, NotImplementedError) as exc:
-            raise InvalidDistribution(f"Invalid distribution file. Unreadable METADATA: {exc}")
+        return _zip_member(zf, zf.getinfo(wanted + "METADATA"), "METADATA")
+
+
+def _zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, what: str) -> bytes:
+    """A small member, read only when its header says it is small (the reader stops at
+    the header's size, so a member cannot inflate past it)."""
+    if info.file_size > MAX_METADATA:
+        raise InvalidDistribution(f"Invalid distribution file. {what} is too large.")
+    try:
+        return zf.read(info)
+    except _ARCHIVE_ERRORS as exc:  # encrypted (RuntimeError), a bad deflate stream...
+        raise InvalidDistribution(f"Invalid distribution file. Unreadable {what}: {exc}")
 
 
 def _same_dist_info(found: str, wanted: str) -> bool:
@@ -67,21 +83,38 @@ def sdist_metadata(path, filename: str) -> bytes | None:
     try:
         if filename.endswith(".zip"):
             with zipfile.ZipFile(path) as zf:
-                for n in zf.namelist():
+                for info in zf.infolist():
+                    n = info.filename
                     if n.count("/") == 1 and n.endswith("/PKG-INFO"):
-                        return zf.read(n)[:MAX_METADATA]
+                        return _zip_member(zf, info, "PKG-INFO")
             return None
+        budget = max(TAR_SCAN_MIN, TAR_SCAN_RATIO * _size(path))
         opened = (tarfile.open(path, "r:gz") if isinstance(path, (str, bytes, os.PathLike))
                   else tarfile.open(fileobj=path, mode="r:gz"))
         with opened as tf:
-            for member in tf:
+            while tf.offset <= budget and (member := tf.next()) is not None:
                 if member.name.count("/") == 1 and member.name.endswith("/PKG-INFO"):
-                    if not member.isfile() or member.size > MAX_METADATA:
+                    if not member.isfile():
                         return None
+                    if member.size > MAX_METADATA:
+                        raise InvalidDistribution(
+                            "Invalid distribution file. PKG-INFO is too large.")
                     return tf.extractfile(member).read()
             return None
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
+    except InvalidDistribution:
+        raise
+    except _ARCHIVE_ERRORS as exc:
         raise InvalidDistribution(f"Invalid distribution file. Unreadable archive: {exc}")
+
+
+def _size(path) -> int:
+    if isinstance(path, (str, bytes, os.PathLike)):
+        return os.path.getsize(path)
+    here = path.tell()
+    try:
+        return path.seek(0, os.SEEK_END)
+    finally:
+        path.seek(here)
 
 
 _MULTI = {
@@ -113,8 +146,12 @@ _SINGLE = {
 
 
 def parse_metadata(raw: bytes) -> dict:
-    """Core metadata as the JSON API's `info` keys (description excluded: it can be huge)."""
-    msg = BytesParser(policy=compat32).parsebytes(raw)
+    """Core metadata as the JSON API's `info` keys (description excluded: it can be huge).
+
+    Core metadata is UTF-8 (BytesParser would read it as ASCII and mangle every other
+    character); what is not UTF-8 (an old sdist's latin-1 PKG-INFO) keeps what it can.
+    """
+    msg = Parser(policy=compat32).parsestr(raw.decode("utf-8", "replace"))
     info: dict = {}
     for header, key in _SINGLE.items():
         value = msg.get(header)

@@ -15,12 +15,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from sqlalchemy.exc import IntegrityError
-
 from . import names, records
-from .cache import MetadataCache
+from .cache import Claim, MetadataCache
 from .interfaces import ObjectNotFound, Storage
-from .models import File
+from .models import File, Project, column_limit
 from .records import FileRecord, format_time, utcnow
 from .upload import UploadError, UploadForm, check_digests, hash_stream, inspect
 
@@ -250,7 +248,12 @@ class IndexService:
     # --- upload --------------------------------------------------------------------------
 
     def upload(self, form: UploadForm, user: str | None) -> str:
-        """Store an uploaded file; returns a message. Raises UploadError."""
+        """Store an uploaded file; returns a message. Raises UploadError.
+
+        Only a real conflict is a 409: another file under this filename, or under another
+        spelling of it (names.filename_key), with other bytes. The same bytes again is
+        success, also when a concurrent upload of them stored them first.
+        """
         got = hash_stream(form.content, self.config.max_upload_size)
         check_digests(form, got)
         seen = inspect(form)
@@ -258,19 +261,21 @@ class IndexService:
         if self.new_project_policy is not None:
             self.new_project_policy(self.session, project, user)
 
-        claimed = self.cache.filename_owner(form.filename)
+        claim = self.cache.claimant(form.filename, names.filename_key(form.filename))
         replacing = None
-        if claimed is not None:
-            sha256, owner = claimed
-            if sha256 == got.sha256 and owner == project:
-                return f"File {form.filename} already exists with the same content; nothing to do."
-            if not self.config.allow_overwrite or owner != project:
-                raise _exists(form.filename, sha256)
+        if claim is not None:
+            if not self._may_replace(claim, form.filename, project, got.sha256):
+                return _settle(claim, form.filename, project, got.sha256)
             replacing = self.cache.file_by_name(form.filename)
         else:
             twin = self.cache.file_by_digest(project, got.sha256)
             if twin is not None:
-                raise _exists(*twin)
+                if names.filename_key(twin[0]) == names.filename_key(form.filename):
+                    # Stored by a concurrent upload of the same file since we looked.
+                    return _settle(Claim(twin[0], twin[1], project), form.filename,
+                                   project, got.sha256)
+                raise UploadError(409, f"File already exists: the content of "
+                                       f"{form.filename!r} is already uploaded as {twin[0]!r}.")
 
         core = seen.core_metadata
         record = FileRecord(
@@ -291,15 +296,28 @@ class IndexService:
             uploader=user,
             info=seen.info,
         )
-        self._store(record, form.content, core, replacing)
+        check_storable(record)
+        taken = self._store(record, form.content, core, replacing)
+        if taken is not None:
+            return _settle(taken, form.filename, project, got.sha256)
         return f"Uploaded {form.filename}."
 
-    def _store(self, record: FileRecord, stream, core: bytes | None, replacing) -> None:
-        """Claim the filename in the database, write storage, then commit.
+    def _may_replace(self, claim: Claim, filename: str, project: str, sha256: str) -> bool:
+        # pypi.allow_overwrite replaces a file in place: same project, same filename.
+        return (self.config.allow_overwrite and claim.project == project
+                and claim.filename == filename and claim.sha256 != sha256)
+
+    def _store(self, record: FileRecord, stream, core: bytes | None, replacing
+               ) -> Claim | None:
+        """Claim the filename in the database, write storage, then commit; returns None,
+        or the file that holds the filename when another upload claimed it first (then
+        nothing was written).
 
         The row is inserted first so that a concurrent upload of the same filename waits
         on it instead of racing us in storage; the serial is bumped last so its row lock
-        is held only for the commit.
+        is held only for the commit. The distribution goes before its .metadata, so that
+        a crash leaves a distribution without a record, which the reconcile removes,
+        never a lone .metadata, which looks like an upstream sidecar kept on its own.
         """
         keys = []
         try:
@@ -307,39 +325,26 @@ class IndexService:
                 self.cache.replace_file(replacing, record)
                 project_id = replacing.project_id
             else:
-                project_id = self.cache.add_file(record)
+                project_id, taken = self.cache.add_file(record)
+                if taken is not None:
+                    self.session.rollback()
+                    return taken
+            keys.append(records.dist_key(record.project, record.filename))
+            self.storage.put(keys[-1], stream, record.size)
             if core is not None:
                 keys.append(records.metadata_key(record.project, record.filename))
                 self.storage.put_bytes(keys[-1], core)
-            keys.append(records.dist_key(record.project, record.filename))
-            self.storage.put(keys[-1], stream, record.size)
             keys.append(records.record_key(record.project, record.filename))
             self.storage.put_bytes(keys[-1], record.to_json())
             self.cache.bump_serial(project_id)
             self.cache.record_event("upload", record.uploader, record.project,
                                     record.version, record.filename)
             self.session.commit()
-        except IntegrityError:
-            self.session.rollback()
-            # Another process stored this filename first; same bytes is success.
-            other = self.cache.file_by_name(record.filename)
-            if other is not None and other.sha256 == record.sha256:
-                return
-            self._forget(keys, replacing)
-            raise _exists(record.filename, other.sha256 if other else "") from None
         except BaseException:
             self.session.rollback()
             self._forget(keys, replacing)
             raise
-
-    def _forget(self, keys, replacing) -> None:
-        if replacing is not None:
-            return  # the old file's objects were overwritten in place; nothing to undo
-        for key in reversed(keys):
-            try:
-                self.storage.delete(key)
-            except Exception:  # noqa: BLE001 - best effort; the record goes first anyway
-                log.exception("could not remove %s after a failed upload", key)
+        return None
 
     # --- delete and yank -----------------------------------------------------------------
 
@@ -381,8 +386,9 @@ class IndexService:
             record.yanked_reason = (reason or None) if yanked else None
             self.storage.put_bytes(records.record_key(project, row.filename), record.to_json())
         self.cache.set_yanked(rows, reason or None, yanked)
-        self.cache.record_event("yank" if yanked else "unyank", user, project, version,
-                                detail=reason or None)
+        # The version as stored, not as the URL spelled it (1.0.0.0... matches 1.0).
+        self.cache.record_event("yank" if yanked else "unyank", user, project,
+                                rows[0].version, detail=reason or None)
         self.session.commit()
         return [r.filename for r in rows]
 
@@ -435,12 +441,52 @@ class IndexService:
         return data
 
 
-def _exists(filename: str, sha256: str) -> UploadError:
-    return UploadError(
-        409,
-        f"File already exists ({filename!r}, with sha256 hash {sha256!r}). "
-        "Use a different version, or delete the file first.",
-    )
+def _settle(claim: Claim, filename: str, project: str, sha256: str) -> str:
+    """The answer to an upload of a filename another file holds: success when it is the
+    same file, else the 409 that says which file and what it holds."""
+    same_name = claim.filename == filename
+    if claim.sha256 == sha256 and claim.project == project:
+        where = "" if same_name else f" as {claim.filename!r}"
+        return f"File {filename} already exists{where} with the same content; nothing to do."
+    what = repr(filename) if same_name else \
+        f"{filename!r} is the same distribution as {claim.filename!r}"
+    raise UploadError(409, f"File already exists ({what}, with sha256 hash "
+                           f"{claim.sha256!r}). Use a different version, or delete the "
+                           "file first.")
+
+
+def check_storable(record: FileRecord) -> None:
+    """Refuse, with the field's name and limit, what the database could not hold: on
+    PostgreSQL a value longer than its column, a NUL character or a lone surrogate is
+    an error, not a row (SQLite would take them), and the answer must not depend on
+    the database."""
+    for table, column, label, value in (
+        (File, "version", "version", record.version),
+        (File, "python_version", "pyversion", record.python_version),
+        (File, "requires_python", "Requires-Python", record.requires_python),
+        (Project, "display_name", "name", record.display_name),
+    ):
+        if value is None:
+            continue
+        limit = column_limit(table, column)
+        if limit is not None and len(value) > limit:
+            raise UploadError(400, f"{label!r} is too long: {len(value)} characters, the "
+                                   f"limit is {limit}.")
+        if not storable_text(value):
+            raise UploadError(400, f"{label!r} contains a NUL or an invalid character.")
+
+
+def storable_text(value: str) -> bool:
+    """Whether every database takes the text: no NUL, nothing UTF-8 cannot encode."""
+    if "\x00" in value:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _latest(by_version: dict[str, list[File]]) -> str:

@@ -100,6 +100,13 @@ class Storage(abc.ABC):
         """Only the keys under prefix; backends that can skip per-object details do."""
         return (obj.key for obj in self.list(prefix))
 
+    def clear_interrupted_writes(self, min_age: float) -> tuple[int, int]:
+        """Remove what writes interrupted by a crash left outside any key (a local
+        temporary file), once older than min_age seconds: (removed, left as too recent).
+        Object stores show nothing: an unfinished multipart upload is invisible, and the
+        store's own lifecycle rule removes it."""
+        return 0, 0
+
     def signed_url(self, key: str, expires: int, filename: str | None = None) -> str | None:
         """A self-authorizing URL for a direct download, or None when unsupported."""
         return None

@@ -7,6 +7,7 @@ filename must look like for the name and version it is uploaded under.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -103,6 +104,59 @@ def parse_filename(filename: str) -> DistFile:
     raise InvalidFilename(
         f"Invalid file extension: {filename!r}. Use .whl, .tar.gz or .zip (PEP 527)."
     )
+
+
+def filename_key(filename: str) -> str:
+    """What two filenames that name the same distribution have in common.
+
+    The wheel and sdist filename specifications let one distribution be spelled several
+    ways: the name part in any case with any run of -_. (`Foo_Bar`, `foo.bar`), the
+    version in any PEP 440 spelling (`1.0`, `1.00`, `1.0.0`), a compressed tag set in
+    any order (`py2.py3`, `py3.py2`). Installers treat them as one file, so the overwrite
+    rule does too: the key is the normalized spelling, lower case. A name that does not
+    parse (an old upstream file) is its own key, in lower case, so that even a
+    case-insensitive store keeps one object per key.
+
+    Rows keep the key (files.filename_key): a change to this rule needs a migration
+    that computes them again. It runs for every record of a rebuild, hence no packaging
+    parser here (a third of a rebuild's time), only what the key needs.
+    """
+    lowered = filename.lower()
+    if lowered.endswith(".whl"):
+        parts = lowered[:-4].split("-")
+        version = _canonical(parts[1]) if len(parts) in (5, 6) else None
+        if version is not None and parts[0]:
+            build = f"-{parts[2]}" if len(parts) == 6 else ""
+            tags = "-".join(".".join(sorted(p.split("."))) for p in parts[-3:])
+            return f"{_SEPARATOR_RUNS.sub('_', parts[0])}-{version}{build}-{tags}.whl"
+        return lowered
+    for ext in SDIST_EXTENSIONS:
+        if lowered.endswith(ext):
+            name, sep, version = lowered[: -len(ext)].rpartition("-")
+            canonical = _canonical(version) if sep and name else None
+            if canonical is not None:
+                return f"{_SEPARATOR_RUNS.sub('_', name)}-{canonical}{ext}"
+    return lowered
+
+
+_SEPARATOR_RUNS = re.compile(r"[-_.]+")
+_PLAIN_RELEASE = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical(version: str) -> str | None:
+    """canonicalize_version, or None for an invalid version. Most versions are plain
+    releases (1.2.0), canonical without a Version object: no leading zeros in a part,
+    no trailing .0 parts."""
+    if _PLAIN_RELEASE.fullmatch(version):
+        parts = [int(p) for p in version.split(".")]
+        while len(parts) > 1 and not parts[-1]:
+            parts.pop()
+        return ".".join(map(str, parts))
+    try:
+        return canonicalize_version(Version(version))
+    except InvalidVersion:
+        return None
 
 
 def check_upload_filename(filename: str, name: str, version: str, filetype: str) -> DistFile:

@@ -14,6 +14,8 @@ import datetime as dt
 import json
 from dataclasses import asdict, dataclass, field, fields
 
+from .names import filename_key
+
 PREFIX = "packages/"
 RECORD_SUFFIX = ".json"
 METADATA_SUFFIX = ".metadata"
@@ -45,6 +47,11 @@ def format_time(value: dt.datetime) -> str:
 
 
 def parse_time(text: str) -> dt.datetime:
+    if len(text) == 20 and text[19] == "Z":  # format_time's own: naive UTC as it is
+        try:
+            return dt.datetime.fromisoformat(text[:19])
+        except ValueError:
+            pass
     value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     if value.tzinfo is not None:
         value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
@@ -82,7 +89,9 @@ class FileRecord:
     @classmethod
     def from_json(cls, raw: bytes) -> FileRecord:
         data = json.loads(raw)
-        data = {k: v for k, v in data.items() if k in _FIELDS}
+        data.pop("format", None)
+        if not data.keys() <= _FIELDS:  # written by a newer version: what we know of it
+            data = {k: v for k, v in data.items() if k in _FIELDS}
         data["upload_time"] = parse_time(data["upload_time"])
         return cls(**data)
 
@@ -90,10 +99,16 @@ class FileRecord:
         """Column values for the files table (project_id is added by the caller).
 
         A shallow copy: asdict() would deep-copy `info`, a third of a rebuild's time.
+        The filename key is derived, never stored in the record: the rule that makes two
+        spellings one file can change without rewriting storage.
         """
-        return {name: getattr(self, name) for name in ROW_FIELDS}
+        row = {name: getattr(self, name) for name in _RECORD_ROW_FIELDS}
+        row["filename_key"] = filename_key(self.filename)
+        return row
 
 
 _FIELDS = frozenset(f.name for f in fields(FileRecord))
 # The files table's columns a record fills, in a fixed order.
-ROW_FIELDS = tuple(f.name for f in fields(FileRecord) if f.name not in ("project", "display_name"))
+_RECORD_ROW_FIELDS = tuple(f.name for f in fields(FileRecord)
+                           if f.name not in ("project", "display_name"))
+ROW_FIELDS = _RECORD_ROW_FIELDS + ("filename_key",)

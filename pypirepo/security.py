@@ -11,6 +11,8 @@ from pyramid.authorization import ACLHelper
 from pyramid.interfaces import ISecurityPolicy
 from zope.interface import implementer
 
+from .access import MAX_PASSWORD, MAX_USER
+
 
 class BadCredentials(Exception):
     """An Authorization header we cannot read; answered with 401 and the reason."""
@@ -30,6 +32,9 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     user, sep, password = decoded.partition(":")
     if not sep:
         raise BadCredentials("Malformed Basic credentials: no ':' between user and password.")
+    if len(user) > MAX_USER or len(password) > MAX_PASSWORD:
+        raise BadCredentials(f"Credentials too long: at most {MAX_USER} characters for a "
+                             f"user name and {MAX_PASSWORD} for a password.")
     if not user and not password:
         return None  # hatch sends an empty pair; that is an anonymous request
     return user, password

@@ -203,15 +203,23 @@ class AppConfig:
     bootstrap_user: str | None
     bootstrap_password_file: str | None
     users: dict[str, str] = field(default_factory=dict)
+    # The server's address as clients reach it, for the absolute URLs of the JSON API;
+    # None: URLs relative to the server's root (never built from the Host header).
+    public_url: str | None = None
 
     @classmethod
     def from_settings(cls, s: Settings) -> AppConfig:
         # Accept pypicloud's spelling of the same settings so its users can switch.
         fallback = s.get_value("pypi.fallback", one_of(*FALLBACK_MODES), "none")
         users = {name: (h or "").strip() for name, h in s.prefixed("user.").items()}
+        from .access import PASSWORDS
+
         for name, hashed in users.items():
             if not hashed:
                 raise ConfigError(f"user.{name}", "needs a password hash "
+                                  "(make one with pypirepo-hash-password)")
+            if PASSWORDS.identify(hashed) is None:
+                raise ConfigError(f"user.{name}", "is not a password hash pypirepo knows "
                                   "(make one with pypirepo-hash-password)")
         return cls(
             database_url=s.get_value("sqlalchemy.url"),
@@ -229,7 +237,24 @@ class AppConfig:
             bootstrap_user=s.get_value("auth.bootstrap_user", as_str, None),
             bootstrap_password_file=s.get_value("auth.bootstrap_password_file", as_str, None),
             users=users,
+            public_url=s.get_value("pypirepo.public_url", as_public_url, None),
         )
+
+
+def as_public_url(text: str) -> str:
+    """http(s)://host[:port][/path], without a trailing slash."""
+    from urllib.parse import urlsplit
+
+    value = text.strip().rstrip("/")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or \
+            parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"expected http(s)://host[:port][/path], got {text!r}")
+    return value
 
 
 def _reindex_mode(text: str) -> str:

@@ -28,6 +28,12 @@ PASSWORDS = CryptContext(
     default="pbkdf2_sha256",
 )
 
+# Longer credentials are refused before any hash is computed (security.parse_basic):
+# a hash costs the same for any length, but passlib refuses secrets over 4 KiB with an
+# error, and nobody's user name or password is this long.
+MAX_USER = 255
+MAX_PASSWORD = 1024
+
 READ, UPLOAD, DELETE = "read", "upload", "delete"
 WRITE_PERMISSIONS = (UPLOAD, DELETE)
 
@@ -93,6 +99,11 @@ class ConfigAccess:
         if self.bootstrap_user and bootstrap_password:
             self.admins.add(self.bootstrap_user)
         self.credentials = CredentialCache(config.auth_cache_ttl)
+        # What an unknown user's password is checked against, so that a wrong password
+        # costs the same whether the user exists or not (user names cannot be found by
+        # timing): a configured user's own hash, or passlib's dummy of the default scheme.
+        self._decoy = next(iter(sorted(self.users.items())), (None, None))[1]
+        self._hash_errors_logged: set[str] = set()
         self._root_acl = self._build_root_acl()
         self._everyone_may = {perm for action, who, perm in self._root_acl
                               if who == Everyone and isinstance(perm, str)}
@@ -107,14 +118,35 @@ class ConfigAccess:
         if user == self.bootstrap_user and self._bootstrap_password:
             ok = hmac.compare_digest(password.encode(), self._bootstrap_password.encode())
         elif user in self.users:
-            try:
-                ok = PASSWORDS.verify(password, self.users[user])
-            except (ValueError, TypeError):
-                log.error("the password hash of user %r is not one passlib knows", user)
+            ok = self._verify(user, password)
         if ok:
             self.credentials.put(user, password)
             return user
+        if user not in self.users:
+            self._waste_a_hash(password)
         return None
+
+    def _verify(self, user: str, password: str) -> bool:
+        try:
+            return PASSWORDS.verify(password, self.users[user])
+        except (ValueError, TypeError):
+            # The start-up check knows the scheme; a hash damaged past its prefix only
+            # shows here. Said once: whoever tries that user must not fill the log.
+            if user not in self._hash_errors_logged:
+                self._hash_errors_logged.add(user)
+                log.error("the password hash of user %r cannot be read; fix user.%s",
+                          user, user)
+            return False
+
+    def _waste_a_hash(self, password: str) -> None:
+        """As long as checking a real user's password, with the answer thrown away."""
+        try:
+            if self._decoy is not None:
+                PASSWORDS.verify(password, self._decoy)
+            else:
+                PASSWORDS.dummy_verify()
+        except (ValueError, TypeError):
+            pass
 
     def open_to_everyone(self, permission: str, context) -> bool:
         """True when the ACL grants this permission to Everyone whatever the context."""

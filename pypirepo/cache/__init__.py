@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..models import Event, File, Project
+from ..names import filename_key
 from ..records import ROW_FIELDS, FileRecord, utcnow
 from .beacon import CHANGED, RECHECK, attach
 
@@ -23,6 +24,8 @@ from .beacon import CHANGED, RECHECK, attach
 FILE_ROW_COLUMNS = ("filename", "version", "origin", "sha256", "requires_python", "yanked",
                     "yanked_reason", "size", "upload_time", "metadata_sha256")
 FileRow = namedtuple("FileRow", FILE_ROW_COLUMNS)
+# The file that holds a filename (or another spelling of it): what an upload is told.
+Claim = namedtuple("Claim", ("filename", "sha256", "project"))
 _FILES = File.__table__
 _PROJECTS = Project.__table__
 _EVENTS = Event.__table__
@@ -64,11 +67,15 @@ class MetadataCache:
         )
         return self.session.execute(stmt).scalar()
 
-    def filename_owner(self, filename: str) -> tuple[str, str] | None:
-        """(sha256, project name) of the file of that name, if any: what an upload
-        checks first, without loading a File."""
-        row = self._run(self._sql.filename_owner, (filename,)).first()
-        return (row[0], row[1]) if row else None
+    def claimant(self, filename: str, key: str) -> Claim | None:
+        """The file that holds this filename or its key (names.filename_key), if any:
+        what an upload checks first, without loading a File. The exact filename wins when
+        a file from before the key rule holds it and another file the key."""
+        rows = self._run(self._sql.claimant, (key, filename)).fetchall()
+        if not rows:
+            return None
+        row = next((r for r in rows if r[0] == filename), rows[0])
+        return Claim(*row)
 
     def file_by_name(self, filename: str) -> File | None:
         return self.session.execute(select(File).where(File.filename == filename)).scalar()
@@ -100,18 +107,29 @@ class MetadataCache:
         found = self.project_serial(name)
         if found:
             return found[0]
+        # Several uploads of a new project at once (a CI matrix) all get here: the first
+        # insert wins, the others wait for its transaction and then take its row.
         sql = self._sql
-        return self._run(sql.insert_project,
+        made = self._run(sql.insert_project,
                          sql.project_values(name, display_name, utcnow())).scalar()
+        return made if made is not None else self.project_serial(name)[0]
 
-    def add_file(self, record: FileRecord) -> int:
-        """Insert the row, which claims the filename until commit; returns the project's
-        id. The caller bumps the serial just before committing, so the serial's row lock
-        is held only briefly."""
+    def add_file(self, record: FileRecord) -> tuple[int, Claim | None]:
+        """Insert the row, which claims the filename and its key until commit: (the
+        project's id, None), or (id, the file that holds them) when another upload got
+        there first. A concurrent claim is waited for (its row lock on PostgreSQL, the
+        write lock on SQLite), so the holder read here is committed. The caller bumps
+        the serial just before committing, so the serial's row lock is held briefly."""
         project_id = self.ensure_project(record.project, record.display_name)
         sql = self._sql
-        self._run(sql.insert_file, sql.file_values(record, project_id))
-        return project_id
+        values = sql.file_values(record, project_id)
+        while True:
+            if self._run(sql.insert_file, values).rowcount == 1:
+                return project_id, None
+            holder = self.claimant(record.filename, filename_key(record.filename))
+            if holder is not None:
+                return project_id, holder
+            # Deleted between our insert and our look (PostgreSQL): the name is free.
 
     def replace_file(self, row: File, record: FileRecord) -> None:
         for key, value in record.row().items():
@@ -177,8 +195,12 @@ class MetadataCache:
         )
         return {r[0]: (r[1], r[2]) for r in self.session.execute(stmt)}
 
-    def bulk_add(self, records: list[FileRecord]) -> int:
-        """Insert records in few statements; rows another process added first are skipped."""
+    def bulk_add(self, records: list[FileRecord], keys_taken: set | None = None) -> int:
+        """Insert records in few statements; rows another process added first are skipped.
+
+        keys_taken: the filename keys held, kept by a caller that adds batch after batch
+        to a database that had no files (a rebuild), which spares a query per batch;
+        None asks the database."""
         if not records:
             return 0
         dialect = self.session.get_bind().dialect.name
@@ -203,8 +225,11 @@ class MetadataCache:
                     select(Project.name, Project.id).where(Project.name.in_(missing))
                 ).all()
             )
-        rows = [dict(rec.row(), project_id=existing[rec.project]) for rec in records]
-        self.session.execute(_insert_ignore(dialect, File, ["filename"]), rows)
+        rows = [rec.row() for rec in records]  # fresh dicts, filled in place
+        for row, rec in zip(rows, records):
+            row["project_id"] = existing[rec.project]
+        self._share_keys(rows, keys_taken)
+        self.session.execute(_insert_ignore(dialect, File), rows)
         serial = self.bump_serial()
         self.session.execute(
             update(Project)
@@ -212,6 +237,21 @@ class MetadataCache:
             .values(serial=serial)
         )
         return len(rows)
+
+    def _share_keys(self, rows: list[dict], taken: set | None) -> None:
+        """A record whose filename key another file holds (two spellings stored before
+        the key rule) is added without the key, so that it stays listed as it was."""
+        if taken is None:
+            taken = set()
+            keys = list({r["filename_key"] for r in rows})
+            for chunk in _chunks(keys, 500):
+                taken.update(self.session.execute(
+                    select(File.filename_key).where(File.filename_key.in_(chunk))).scalars())
+        for row in rows:
+            if row["filename_key"] in taken:
+                row["filename_key"] = None
+            else:
+                taken.add(row["filename_key"])
 
     def bulk_delete(self, file_ids: list[int]) -> None:
         if not file_ids:
@@ -229,9 +269,11 @@ class MetadataCache:
             self.bump_serial(pid)
 
 
-def _insert_ignore(dialect: str, model, keys: list[str]):
-    # Core statements on the table, not the ORM entity: the ORM's bulk path costs several
-    # times the INSERT itself for thousands of rows.
+def _insert_ignore(dialect: str, model, keys: list[str] | None = None):
+    """An INSERT that skips rows clashing with a unique key (those in keys, or any).
+
+    Core statements on the table, not the ORM entity: the ORM's bulk path costs several
+    times the INSERT itself for thousands of rows."""
     table = model.__table__
     stmt = dialect_insert(dialect, table)
     return stmt.on_conflict_do_nothing(index_elements=keys) if stmt is not None \
@@ -274,8 +316,9 @@ class _DriverSQL:
     def __init__(self, dialect):
         m = _mark(dialect)
         self.project_serial = f"SELECT id, serial FROM projects WHERE name = {m}"
-        self.filename_owner = ("SELECT f.sha256, p.name FROM files f JOIN projects p "
-                               f"ON f.project_id = p.id WHERE f.filename = {m}")
+        self.claimant = ("SELECT f.filename, f.sha256, p.name FROM files f JOIN projects p "
+                         f"ON f.project_id = p.id WHERE f.filename_key = {m} OR "
+                         f"f.filename = {m}")
         self.file_by_digest = ("SELECT f.filename, f.sha256 FROM files f JOIN projects p "
                                f"ON f.project_id = p.id WHERE p.name = {m} AND f.sha256 = {m} "
                                "LIMIT 1")
@@ -286,8 +329,12 @@ class _DriverSQL:
         self._file_cols = ("project_id",) + ROW_FIELDS
         self._event_cols = ("time", "user", "action", "project", "version", "filename",
                             "detail")
-        self.insert_project = _insert_sql(_PROJECTS, self._project_cols, m) + " RETURNING id"
-        self.insert_file = _insert_sql(_FILES, self._file_cols, m)
+        # ON CONFLICT DO NOTHING (SQLite 3.24+, PostgreSQL): a name another upload
+        # holds is an answer (no row, no row count), not an error that aborts the
+        # transaction.
+        self.insert_project = (_insert_sql(_PROJECTS, self._project_cols, m) +
+                               " ON CONFLICT DO NOTHING RETURNING id")
+        self.insert_file = _insert_sql(_FILES, self._file_cols, m) + " ON CONFLICT DO NOTHING"
         self.insert_event = _insert_sql(_EVENTS, self._event_cols, m)
         self._convert = {t.name: [_binder(t.c[c], dialect) for c in cols] for t, cols in (
             (_PROJECTS, self._project_cols), (_FILES, self._file_cols),

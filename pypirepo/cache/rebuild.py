@@ -22,7 +22,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from ..interfaces import Storage, StorageError
+from ..interfaces import ObjectNotFound, Storage, StorageError
 from ..records import METADATA_SUFFIX, PREFIX, RECORD_SUFFIX, SNAPSHOT_KEY, FileRecord
 from . import MetadataCache
 
@@ -33,12 +33,26 @@ BATCH = 1000
 SNAPSHOT_AFTER = 1000
 
 
+# What an interrupted write leaves behind is removed once it is certainly nobody's:
+# storage may be shared by several servers, and another one's upload in progress looks
+# the same for a moment (its distribution lands milliseconds before its record; its
+# temporary file grows for as long as it is copied). No write takes this long.
+DEBRIS_AGE = 600.0
+
+
+@dataclass
+class Debris:
+    removed: int = 0  # distributions without a record, and temporary files
+    recent: int = 0  # the same, too young to be sure; the next sweep looks again
+
+
 @dataclass
 class ReconcileResult:
     added: int = 0
     removed: int = 0
     unchanged: int = 0
     orphans: int = 0  # distributions without a record (an interrupted upload)
+    debris: Debris | None = None  # what clear_debris removed, when asked to
     fetched: int = 0  # records read one by one (the rest came from the snapshot)
     snapshot_written: bool = False
     seconds: float = 0.0
@@ -125,14 +139,51 @@ def _pinnable(etag: str | None, raw: bytes) -> str | None:
     return text
 
 
+def clear_debris(storage: Storage, records: dict[str, str] | None = None,
+                 dists: set[str] | None = None, min_age: float = DEBRIS_AGE) -> Debris:
+    """Remove what uploads and fetches interrupted by a crash left in storage: a
+    distribution without a record (with its .metadata sidecar, written after it) and a
+    backend's temporary files, once older than min_age seconds. None of it was ever
+    visible: a file exists only through its record. A .metadata on its own is not
+    debris: the fallback keeps upstream sidecars that way. records and dists: a scan()
+    made just now, to spare another listing."""
+    if records is None or dists is None:
+        records, dists, _ = scan(storage)
+    record_keys = set(records.values())
+    result = Debris()
+    cutoff = time.time() - min_age
+    for key in dists:
+        if key + RECORD_SUFFIX in record_keys:
+            continue
+        try:
+            modified = storage.stat(key).modified
+        except ObjectNotFound:
+            continue
+        if modified is None or modified.timestamp() > cutoff:
+            result.recent += 1
+            continue
+        storage.delete(key)
+        storage.delete(key + METADATA_SUFFIX)
+        result.removed += 1
+    if result.removed:
+        log.warning("removed %d distribution(s) without a record left by interrupted uploads",
+                 result.removed)
+    removed, recent = storage.clear_interrupted_writes(min_age)
+    result.removed += removed
+    result.recent += recent
+    return result
+
+
 def reconcile(storage: Storage, session_factory, progress=None,
-              refresh_snapshot: bool = False) -> ReconcileResult:
+              refresh_snapshot: bool = False, debris: bool = True) -> ReconcileResult:
     """Bring the database in line with storage.
 
     refresh_snapshot: also bring a missing or stale records snapshot up to date, fetching
     the records it lacks. A populated database needs no snapshot itself, so this runs
     where time is free (the background walk at start-up); it is what lets a later rebuild
     into an empty database (a lost database, a new deployment) skip one GET per file.
+    debris: also clear what interrupted writes left (clear_debris); a start-up that
+    serves only after the reconcile leaves that to a background thread.
     """
     started = time.monotonic()
     result = ReconcileResult()
@@ -144,6 +195,8 @@ def reconcile(storage: Storage, session_factory, progress=None,
     with session_factory() as session:
         cache = MetadataCache(session)
         known = cache.all_filenames()
+        # Into an empty database (a rebuild) every key taken is one this run added.
+        keys_taken = set() if not known else None
         gone = [fid for fn, (fid, _p) in known.items() if fn not in records]
         wanted = [key for fn, key in records.items() if fn not in known]
         result.unchanged = len(known) - len(gone)
@@ -170,7 +223,7 @@ def reconcile(storage: Storage, session_factory, progress=None,
                 batch.append(rec)
                 done += 1
                 if len(batch) >= BATCH:
-                    result.added += cache.bulk_add(batch)
+                    result.added += cache.bulk_add(batch, keys_taken)
                     batch = []
         for key, raw in storage.read_many(to_fetch):
             done += 1
@@ -183,13 +236,13 @@ def reconcile(storage: Storage, session_factory, progress=None,
                             (text := _pinnable(etags.get(key), raw)) is not None:
                         fresh[key] = (etags[key], text)
             if len(batch) >= BATCH:
-                result.added += cache.bulk_add(batch)
+                result.added += cache.bulk_add(batch, keys_taken)
                 batch = []
             if progress and (done % 200 == 0 or done == total):
                 progress(done, total)
         if progress and not to_fetch:
             progress(done, total)
-        result.added += cache.bulk_add(batch)
+        result.added += cache.bulk_add(batch, keys_taken)
         cache.bulk_delete(gone)
         result.removed = len(gone)
         session.commit()
@@ -214,8 +267,7 @@ def reconcile(storage: Storage, session_factory, progress=None,
                    if key in record_keys and entry[0] == etags.get(key)}
         entries.update(fresh)
         result.snapshot_written = write_snapshot(storage, entries)
+    if debris:
+        result.debris = clear_debris(storage, records, dists)
     result.seconds = time.monotonic() - started
-    if result.orphans:
-        log.warning("%d distribution(s) in storage have no record (interrupted uploads?)",
-                    result.orphans)
     return result

@@ -54,6 +54,10 @@ class File(Base):
         ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, index=True
     )
     filename: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
+    # names.filename_key(filename): two spellings of one distribution are one file. NULL
+    # only for a file that predates the rule and shares its key with an older one (the
+    # migration and a rebuild keep both listed, the first one holding the key).
+    filename_key: Mapped[str | None] = mapped_column(String(512), unique=True, index=True)
     version: Mapped[str] = mapped_column(String(128), nullable=False)
     canonical_version: Mapped[str] = mapped_column(String(128), nullable=False)
     packagetype: Mapped[str] = mapped_column(String(32), nullable=False)
@@ -71,6 +75,11 @@ class File(Base):
     origin: Mapped[str] = mapped_column(String(16), nullable=False, default="private")
     info: Mapped[dict | None] = mapped_column(JSON)
     project: Mapped[Project] = relationship(back_populates="files")
+
+
+def column_limit(table, column: str) -> int | None:
+    """The most characters a string column holds (PostgreSQL enforces it, SQLite not)."""
+    return getattr(table.__table__.c[column].type, "length", None)
 
 
 class Event(Base):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import logging
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -18,11 +21,14 @@ from ..interfaces import (
 )
 from ..settings import ConfigError, as_bool, as_str
 
+log = logging.getLogger(__name__)
 _CHUNK = 1024 * 1024
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _MAX_SAFE_FOLDERS = 100_000
 # Temporary files live beside their target (same filesystem, so os.replace is atomic) and
 # carry this prefix, so listings skip them and a crash leaves nothing under a real name.
+# The writer holds a lock on its temporary file until it is renamed into place, so one
+# left unlocked was left by a process that died (clear_interrupted_writes).
 _TMP_PREFIX = ".tmp-"
 
 
@@ -103,14 +109,12 @@ class LocalStorage(Storage):
         except OSError as exc:
             raise StorageError(f"cannot write {key!r}: {exc}") from exc
         try:
-            try:
-                os.fchmod(fd, 0o644)  # readable by a web server beside us, whatever the umask
-                fill(fd)
-                if self.fsync:
-                    os.fsync(fd)
-                st = os.fstat(fd)
-            finally:
-                os.close(fd)
+            fcntl.flock(fd, fcntl.LOCK_EX)  # until renamed: a live write, not debris
+            os.fchmod(fd, 0o644)  # readable by a web server beside us, whatever the umask
+            fill(fd)
+            if self.fsync:
+                os.fsync(fd)
+            st = os.fstat(fd)
             os.replace(tmp, path)
         except BaseException:
             try:
@@ -118,6 +122,8 @@ class LocalStorage(Storage):
             except FileNotFoundError:
                 pass
             raise
+        finally:
+            os.close(fd)
         return ObjectInfo(key, st.st_size,
                           dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc))
 
@@ -233,6 +239,37 @@ class LocalStorage(Storage):
                     if key.startswith(prefix):
                         yield key, entry
 
+    def clear_interrupted_writes(self, min_age: float) -> tuple[int, int]:
+        """Remove the temporary files of writes whose process died (a crash, a SIGKILL
+        mid-upload): unlocked, and untouched for min_age seconds, since the folder may be
+        shared with servers on other hosts, whose locks a network filesystem may not
+        show. Returns (removed, left: unlocked but too recent to be sure)."""
+        removed = left = 0
+        cutoff = time.time() - min_age
+        stack = [str(self.root)]
+        while stack:
+            folder = stack.pop()
+            try:
+                with os.scandir(folder) as entries:
+                    found = list(entries)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            kept = len(found)
+            for entry in found:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.name.startswith(_TMP_PREFIX):
+                    verdict = _dead_temporary(entry, cutoff)
+                    removed += verdict == "removed"
+                    kept -= verdict == "removed"
+                    left += verdict == "recent"
+            if not kept and folder != str(self.root):
+                _remove_empty(folder)  # a new project's folder, its first upload killed
+        if removed:
+            log.warning("removed %d temporary file(s) of interrupted writes from %s", removed,
+                     self.root)
+        return removed, left
+
     def read_bytes(self, key: str) -> bytes:
         try:
             with open(self._file(key), "rb") as f:
@@ -276,6 +313,36 @@ def _unlink(path: str) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:
+        pass
+
+
+def _dead_temporary(entry, cutoff: float) -> str:
+    """'removed', 'recent' (unlocked but young), or 'live' (locked by its writer)."""
+    try:
+        if not entry.is_file(follow_symlinks=False):
+            return "live"
+        fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return "live"
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return "live"
+        if os.fstat(fd).st_mtime > cutoff:
+            return "recent"
+        os.unlink(entry.path)
+        return "removed"
+    except FileNotFoundError:
+        return "live"  # renamed into place or removed meanwhile
+    finally:
+        os.close(fd)
+
+
+def _remove_empty(folder: str) -> None:
+    try:
+        os.rmdir(folder)
+    except OSError:
         pass
 
 

@@ -4,6 +4,7 @@ render. Helpers shared by the views live here."""
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 from pyramid.response import Response
 
@@ -87,8 +88,14 @@ def error_response(request, status: int, message: str, headers=None) -> Response
     return response
 
 
+# What a path may keep unescaped in a Location header (RFC 3986 pchar and "/").
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
 def redirect(request, path: str, status: int = 301) -> Response:
-    location = request.script_name + path
+    # Parts of the path come from the request (a version in /pypi/<name>/<version>/json):
+    # escaped, a NUL or a non-latin-1 character cannot break the header.
+    location = request.script_name + quote(path, safe=_PATH_SAFE)
     if request.query_string:
         location += "?" + request.query_string
     response = Response(status=status, location=location)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from pyramid.httpexceptions import HTTPFound
 from pyramid.response import Response
@@ -13,6 +14,24 @@ from . import error_response, immutable_cache_control, metadata_response, view_c
 from .upstream import fallback_download
 
 CHUNK = 256 * 1024
+# `bytes=-0`, a suffix of no bytes: WebOb reads it as `bytes=0-` (the whole file, 206),
+# RFC 9110 (14.1.1) as a range nobody can satisfy (416).
+_ZERO_SUFFIX = re.compile(r"\s*bytes\s*=\s*-\s*0+\s*(,|$)", re.IGNORECASE)
+
+
+def unsatisfiable_range(request, size: int):
+    """A 416 for a Range of only a zero-byte suffix, else None. WebOb serves the first
+    range of a list alone: when a zero suffix leads others, the header is dropped and the
+    whole file is the answer (a server may ignore Range)."""
+    header = request.environ.get("HTTP_RANGE")
+    found = _ZERO_SUFFIX.match(header) if header else None
+    if found is None:
+        return None
+    if found.group(1) == ",":
+        del request.environ["HTTP_RANGE"]
+        return None
+    return error_response(request, 416, "Range Not Satisfiable: a suffix of zero bytes.",
+                          {"Content-Range": f"bytes */{size}"})
 
 
 class StorageIter:
@@ -51,14 +70,17 @@ def download(context, request):
     index = request.index
     try:
         if filename.endswith(records.METADATA_SUFFIX):
-            return metadata_response(request, index.open_metadata(
-                context.name, filename[: -len(records.METADATA_SUFFIX)]))
+            body = index.open_metadata(context.name, filename[: -len(records.METADATA_SUFFIX)])
+            return unsatisfiable_range(request, len(body)) or metadata_response(request, body)
         row = index.file_row(context.name, filename)
     except NotFound:
         fetched = fallback_download(request, context.name, filename)
         if fetched is not None:
             return fetched
         return error_response(request, 404, f"No file {filename!r} in project {context.name!r}.")
+    refused = unsatisfiable_range(request, row.size)
+    if refused is not None:
+        return refused
     key = records.dist_key(context.name, row.filename)
     storage = request.registry.storage
     if storage.redirect_expires:

@@ -98,3 +98,40 @@ def test_credential_cache_can_be_disabled(make_app, monkeypatch):
     for _ in range(3):
         app.get("/simple/", headers={"Authorization": basic("alice", "alicepw")})
     assert len(calls) == 3
+
+
+def _cost(app, user: str, runs: int = 9) -> float:
+    """The median time of a request with a wrong password for user (each a 401)."""
+    import statistics
+    import time
+
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        app.post("/legacy/", headers={"Authorization": basic(user, "wrong")}, status=401)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def test_a_wrong_password_costs_the_same_for_unknown_users(app):
+    """User names cannot be found by timing: an unknown user's password is checked
+    against a real hash too (the bootstrap user's, compared in constant time, as well)."""
+    _cost(app, "alice", 2)  # warm-up
+    known = _cost(app, "alice")
+    for other in ("nobody", "admin"):
+        assert _cost(app, other) > 0.6 * known, other
+
+
+@pytest.mark.parametrize("user,password", [("alice", "x" * 5000), ("a" * 300, "pw"),
+                                           ("nobody", "x" * 5000)])
+def test_oversize_credentials_are_refused_without_a_log_line(app, caplog, user, password):
+    res = app.get("/simple/", headers={"Authorization": basic(user, password)}, status=401)
+    assert "Credentials too long" in res.status
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "WARNING")]
+
+
+def test_a_damaged_hash_is_logged_once(make_app, caplog):
+    app = make_app(**{"user.carol": "$pbkdf2-sha256$29000$damaged"})
+    for _ in range(3):
+        app.post("/legacy/", headers={"Authorization": basic("carol", "pw")}, status=401)
+    assert len([r for r in caplog.records if "user.carol" in r.getMessage()]) == 1

@@ -62,6 +62,20 @@ def test_unsatisfiable_range(app, files):
     assert res.headers["Content-Range"] == f"bytes */{size}"
 
 
+@pytest.mark.parametrize("suffix", ["", ".metadata"])
+@pytest.mark.parametrize("header", ["bytes=-0", "bytes=-000", "Bytes = -0 "])
+def test_a_zero_byte_suffix_is_unsatisfiable(app, files, suffix, header):
+    """RFC 9110 14.1.1: `bytes=-0` selects nothing (WebOb took it for the whole file)."""
+    w = files["wheel"]
+    size = len(app.get(f"/packages/demo/{w.name}{suffix}").body)
+    res = app.get(f"/packages/demo/{w.name}{suffix}", headers={"Range": header}, status=416)
+    assert res.headers["Content-Range"] == f"bytes */{size}"
+    assert "zero bytes" in res.status
+    # Leading others, it is ignored with the Range: the whole file, not a 206.
+    res = app.get(f"/packages/demo/{w.name}{suffix}", headers={"Range": header + ",0-9"})
+    assert res.status_int == 200 and len(res.body) == size
+
+
 def test_if_range(app, files):
     w = files["wheel"]
     data = w.read_bytes()

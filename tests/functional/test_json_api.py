@@ -1,5 +1,8 @@
 """/pypi/<name>/json in the public index's shape."""
 
+import json
+from urllib.parse import quote
+
 import pytest
 from helpers import ADMIN, upload
 
@@ -24,7 +27,7 @@ def test_project_json(project):
     url = data["urls"][0]
     assert set(url["digests"]) == {"md5", "sha256", "blake2b_256"}
     assert url["upload_time_iso_8601"].endswith("Z")
-    assert url["url"].startswith("http://localhost/packages/demo-pkg/")
+    assert url["url"].startswith("/packages/demo-pkg/")
     assert url["yanked"] is False and url["origin"] == "private"
 
 
@@ -49,3 +52,26 @@ def test_latest_skips_yanked(project):
     assert data["info"]["version"] == "1.0"
     assert data["releases"]["2.0"][0]["yanked"] is True
     assert data["releases"]["2.0"][0]["yanked_reason"] == "bad"
+
+
+@pytest.mark.parametrize("public_url,prefix", [
+    (None, "/"),
+    ("https://pypi.example.org/", "https://pypi.example.org/"),
+    ("https://example.org/index", "https://example.org/index/"),
+])
+def test_urls_never_come_from_the_host_header(make_app, dists, public_url, prefix):
+    """The Host header is the client's to choose (and a cache in front may share the
+    answer): absolute URLs come from pypirepo.public_url, else they are relative."""
+    app = make_app(**({"pypirepo.public_url": public_url} if public_url else {}))
+    upload(app, dists.wheel("demo", "1.0"), "demo", "1.0")
+    data = app.get("/pypi/demo/json", headers={"Host": "evil.example:666"}).json
+    assert data["urls"][0]["url"] == prefix + "packages/demo/demo-1.0-py3-none-any.whl"
+    assert data["info"]["project_url"] == prefix + "project/demo/"
+    assert "evil" not in json.dumps(data)
+
+
+@pytest.mark.parametrize("version", ["1.0\x00", "\ud7ff", "a b", "100%"])
+def test_a_redirect_escapes_what_the_url_held(project, version):
+    """The version of a non-normalized URL goes back into the Location header."""
+    res = project.get("/pypi/Demo.Pkg/" + quote(version) + "/json", status=301)
+    assert res.location.endswith("/pypi/demo-pkg/" + quote(version, safe="") + "/json")

@@ -75,3 +75,38 @@ def test_anonymous_and_readers_cannot_manage(project):
     res = project.delete("/api/projects/demo/versions/1.0", status=401)
     assert res.headers["WWW-Authenticate"].startswith("Basic")
     project.post_json("/api/projects/demo/versions/1.0/yank", {}, status=401)
+
+
+@pytest.mark.parametrize("body,message", [
+    (b'{"reason": "bad\\u0000"}', "'reason' contains a NUL"),
+    (b'{"reason": "\\udcff"}', "'reason' contains a NUL or an invalid character"),
+    (b"[" * 100000 + b"]" * 100000, "must be JSON"),
+    (b'{"reason": "caf\xe9"}', "must be JSON"),
+])
+def test_yank_reasons_no_database_could_hold_are_400s(project, body, message):
+    project.authorization = ADMIN
+    res = project.post("/api/projects/demo/versions/1.0/yank", params=body,
+                       content_type="application/json", status=400)
+    assert message in res.text
+    assert not project.get("/pypi/demo/1.0/json").json["urls"][0]["yanked"]
+
+
+def test_yank_event_names_the_stored_version(project):
+    project.authorization = ADMIN
+    project.post_json("/api/projects/demo/versions/1.0.0.0.0/yank", {"reason": "x"})
+    assert project.get("/api/projects/demo/events").json["events"][-1]["version"] == "1.0"
+
+
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_names_no_file_could_have_are_404_on_every_database(request, make_app, dists, db):
+    """A NUL in a name is a 404, not a query PostgreSQL refuses with an error."""
+    app = make_app(**({"sqlalchemy.url": request.getfixturevalue("pg_url")}
+                      if db == "postgresql" else {}))
+    upload(app, dists.wheel("demo", "1.0"), "demo", "1.0")
+    app.authorization = ADMIN
+    app.get("/api/projects/%00/events", status=404)
+    app.delete("/api/projects/demo/files/demo%00.whl", status=404)
+    app.delete("/api/projects/%00/files/demo-1.0-py3-none-any.whl", status=404)
+    app.delete("/api/projects/%00/versions/1.0", status=404)
+    app.post_json("/api/projects/%00/versions/1.0/yank", {"reason": "x"}, status=404)
+    assert app.get("/simple/demo/").status_int == 200

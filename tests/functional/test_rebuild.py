@@ -123,3 +123,25 @@ def test_auto_reindex_fills_an_empty_db_first_and_a_populated_one_in_background(
     while "beta" not in app.get("/simple/").text:
         assert time.monotonic() < deadline, "background reconcile never finished"
         time.sleep(0.05)
+
+
+def test_rebuild_keeps_two_spellings_stored_before_the_key_rule(make_app, app_settings, dists,
+                                                                 tmp_path):
+    """Storage written before names.filename_key may hold one distribution under two
+    spellings: a rebuild lists both (one holds the key), and a third is refused."""
+    app = make_app()
+    wheel = dists.wheel("foo_bar", "1.0")
+    upload(app, wheel, "foo_bar", "1.0")
+    folder = tmp_path / "storage/packages/foo-bar"
+    twin = "Foo_Bar-1.0-py3-none-any.whl"
+    for ext in ("", ".metadata"):
+        shutil.copy(folder / (wheel.name + ext), folder / (twin + ext))
+    record = json.loads((folder / (wheel.name + ".json")).read_text())
+    record["filename"] = twin
+    (folder / (twin + ".json")).write_text(json.dumps(record))
+    Path(app_settings["sqlalchemy.url"][len("sqlite:///"):]).unlink()
+    app = make_app()
+    page = app.get("/simple/foo-bar/").text
+    assert wheel.name in page and twin in page
+    other = dists.wheel("foo_bar", "1.0", module_source="x = 2\n")
+    upload(app, other, "foo_bar", "1.0", filename="foo.bar-1.0-py3-none-any.whl", status=409)

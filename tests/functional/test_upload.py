@@ -276,7 +276,7 @@ def test_text_field_over_the_spool_limit_is_still_text(app, dists):
         "content": (w.name, w.read_bytes())})
     body = read_body(req.environ, 10 * SPOOL_LIMIT)
     try:
-        assert "description" in body.files.keys()  # spooled, as the parser does
+        assert body.fields.get("description") == description  # spooled, then decoded
         form = parse_form(body)
         assert form.fields["description"] == description.strip()
         assert form.content.read() == w.read_bytes()
@@ -296,3 +296,174 @@ def test_truncated_multipart_says_why(app, dists, tmp_path):
     res = app.post("/legacy/", params=cut, content_type=req.environ["CONTENT_TYPE"], status=400)
     assert "Malformed multipart/form-data body" in res.text
     assert stored_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("first,second", [
+    ("foo_bar-1.0-py3-none-any.whl", "Foo_Bar-1.0-py3-none-any.whl"),
+    ("foo_bar-1.0-py3-none-any.whl", "foo.bar-1.0-py3-none-any.whl"),
+    ("foo_bar-1.0-py2.py3-none-any.whl", "foo_bar-1.0-py3.py2-none-any.whl"),
+    ("Foo-Bar-1.0.tar.gz", "foo_bar-1.0.tar.gz"),
+])
+def test_another_spelling_of_a_stored_file_is_the_same_file(app, tmp_path, first, second):
+    """The overwrite rule holds whatever the spelling: other bytes are a 409 that names
+    the stored file, the same bytes are success, and only the first spelling is listed."""
+    from distfactory import make_sdist, make_wheel
+
+    make = make_wheel if first.endswith(".whl") else make_sdist
+    original = make(tmp_path / "a", "foo_bar", "1.0")
+    changed = make(tmp_path / "b", "foo_bar", "1.0", requires_dist=["other"])
+    assert changed.read_bytes() != original.read_bytes()
+    upload(app, original, "foo_bar", "1.0", filename=first)
+    res = upload(app, changed, "foo_bar", "1.0", filename=second, status=409)
+    assert res.status.startswith("409 File already exists")
+    assert f"{second!r} is the same distribution as {first!r}" in res.text
+    assert hashlib.sha256(original.read_bytes()).hexdigest() in res.text
+    res = upload(app, original, "foo_bar", "1.0", filename=second)
+    assert f"already exists as {first!r} with the same content" in res.text
+    page = app.get("/simple/foo-bar/").text
+    assert first in page and second not in page
+    assert app.get(f"/packages/foo-bar/{first}").body == original.read_bytes()
+    assert stored_files(tmp_path) == sorted(
+        f"packages/foo-bar/{first}{ext}" for ext in
+        ("", ".json") + ((".metadata",) if first.endswith(".whl") else ()))
+
+
+def test_another_spelling_of_the_version_is_the_same_file(app, dists):
+    upload(app, dists.wheel("demo", "1.0"), "demo", "1.0")
+    res = upload(app, dists.wheel("demo", "1.0.0"), "demo", "1.0.0", status=409)
+    assert "'demo-1.0.0-py3-none-any.whl' is the same distribution as " \
+        "'demo-1.0-py3-none-any.whl'" in res.text
+
+
+def test_overwrite_setting_replaces_only_under_the_same_filename(make_app, dists):
+    app = make_app(**{"pypi.allow_overwrite": "true"})
+    w = dists.wheel("foo_bar", "1.0")
+    upload(app, w, "foo_bar", "1.0")
+    other = dists.wheel("foo_bar", "1.0", module_source="x = 2\n")
+    res = upload(app, other, "foo_bar", "1.0", filename="Foo_Bar-1.0-py3-none-any.whl",
+                 status=409)
+    assert "is the same distribution as 'foo_bar-1.0-py3-none-any.whl'" in res.text
+    upload(app, other, "foo_bar", "1.0")
+    assert app.get(f"/packages/foo-bar/{w.name}").body == other.read_bytes()
+
+
+def test_a_rebuilt_database_keeps_the_rule(make_app, app_settings, dists):
+    app = make_app()
+    upload(app, dists.wheel("foo_bar", "1.0"), "foo_bar", "1.0")
+    Path(app_settings["sqlalchemy.url"][len("sqlite:///"):]).unlink()
+    app = make_app()  # rebuilt from the records alone
+    other = dists.wheel("foo_bar", "1.0", module_source="x = 2\n")
+    upload(app, other, "foo_bar", "1.0", filename="Foo_Bar-1.0-py3-none-any.whl", status=409)
+
+
+def _multipart(parts: list[tuple[str, bytes]]) -> tuple[bytes, str]:
+    """A multipart/form-data body from (part headers, payload) pairs, written by hand so
+    that a part can say what no client library would let it."""
+    boundary = "pypirepo-test-boundary"
+    body = b"".join(b"--%s\r\n%s\r\n\r\n%s\r\n" % (boundary.encode(), headers.encode(), data)
+                    for headers, data in parts)
+    return body + b"--%s--\r\n" % boundary.encode(), \
+        f"multipart/form-data; boundary={boundary}"
+
+
+def _form_parts(path, name="demo", version="1.0", content_headers=None, **extra):
+    from distfactory import upload_fields
+
+    fields = {**upload_fields(path, name, version), **extra}
+    parts = [(f'Content-Disposition: form-data; name="{k}"',
+              v if isinstance(v, bytes) else v.encode()) for k, v in fields.items()]
+    parts.append((content_headers or
+                  f'Content-Disposition: form-data; name="content"; filename="{path.name}"',
+                  path.read_bytes()))
+    return parts
+
+
+def _post_raw(app, parts, status):
+    import base64
+
+    body, ctype = _multipart(parts)
+    req = app.RequestClass.blank("/legacy/", method="POST", body=body, content_type=ctype)
+    req.headers["Authorization"] = "Basic " + base64.b64encode(b"admin:pw").decode()
+    return app.do_request(req, status=status)
+
+
+@pytest.mark.parametrize("content_headers,message", [
+    ('Content-Disposition: form-data; name="content"', "'content' part has no filename"),
+    ('Content-Disposition: form-data; name="content"; filename=""',
+     "'content' part has no filename"),
+])
+def test_content_part_without_a_filename_is_a_400(app, dists, tmp_path, content_headers,
+                                                  message):
+    res = _post_raw(app, _form_parts(dists.wheel("demo", "1.0"),
+                                     content_headers=content_headers), 400)
+    assert message in res.status and message in res.text
+    assert_nothing_stored(app, tmp_path)
+
+
+def test_two_content_parts_are_refused(app, dists, tmp_path):
+    w = dists.wheel("demo", "1.0")
+    parts = _form_parts(w)
+    parts.append(parts[-1])
+    res = _post_raw(app, parts, 400)
+    assert "2 'content' parts" in res.text
+    assert_nothing_stored(app, tmp_path)
+
+
+@pytest.mark.parametrize("headers,payload,message", [
+    ('Content-Disposition: form-data; name="summary"', b"caf\xe9", "'summary' is not valid"),
+    ('Content-Disposition: form-data; name="summary"\r\nContent-Type: text/plain; '
+     'charset=no-such-codec', b"x", "unknown charset"),
+    ('Content-Disposition: form-data; name="summary"\r\nContent-Type: text/plain; '
+     'charset=latin-1', b"caf\xe9", None),
+])
+def test_text_fields_in_other_encodings(app, dists, tmp_path, headers, payload, message):
+    w = dists.wheel("demo", "1.0")
+    parts = _form_parts(w) + [(headers, payload)]
+    res = _post_raw(app, parts, 400 if message else 200)
+    if message:
+        assert message in res.text
+        assert_nothing_stored(app, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_db_app(request, make_app):
+    if request.param == "sqlite":
+        return make_app()
+    return make_app(**{"sqlalchemy.url": request.getfixturevalue("pg_url")})
+
+
+LONG_VERSION = "1.0" + ".0" * 100
+LONG_REQUIRES = ">=3.8," + ",".join(f"!=3.{i}.*" for i in range(9, 60))
+
+
+@pytest.mark.parametrize("wheel_kw,fields,message", [
+    ({"version": LONG_VERSION}, {}, "'version' is too long: 203 characters, the limit is 128"),
+    ({}, {"pyversion": "py3" * 50}, "'pyversion' is too long: 150 characters, the limit is 128"),
+    ({"requires_python": LONG_REQUIRES}, {}, "'Requires-Python' is too long"),
+    ({}, {"pyversion": "py3\x00"}, "'pyversion' contains a NUL"),
+])
+def test_values_the_database_cannot_hold_are_refused_by_name(any_db_app, dists, tmp_path,
+                                                             wheel_kw, fields, message):
+    """The same 400 on SQLite (which would take them) and PostgreSQL (which would fail
+    with a 500), before anything is stored."""
+    wheel_kw = dict(wheel_kw)
+    version = wheel_kw.pop("version", "1.0")
+    w = dists.wheel("demo", version, **wheel_kw)
+    res = upload(any_db_app, w, "demo", version, fields=fields, status=400)
+    assert message in res.text and message in res.status
+    assert_nothing_stored(any_db_app, tmp_path)
+
+
+def test_an_sdist_whose_pkg_info_inflates_past_the_limit_is_refused(app, tmp_path):
+    """A few KB of zip whose PKG-INFO inflates past 10 MB: refused from its header, not
+    inflated into memory (it was read whole, then cut)."""
+    from pypirepo.distinfo import MAX_METADATA
+
+    bomb = tmp_path / "demo-1.0.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf, \
+            zf.open("demo-1.0/PKG-INFO", "w") as out:
+        out.write(bytes(MAX_METADATA + 1))
+    assert bomb.stat().st_size < 100_000
+    res = upload(app, bomb, "demo", "1.0", status=400, fields={"filetype": "sdist"})
+    assert "PKG-INFO is too large" in res.text
+    assert_nothing_stored(app, tmp_path)

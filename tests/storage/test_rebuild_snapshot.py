@@ -248,3 +248,23 @@ def test_background_reconcile_writes_a_missing_snapshot(snap_store, fresh_db):
     assert rows(engine2) == rows(engine)
     # and a current snapshot is not rewritten
     assert not reconcile(snap_store, factory, refresh_snapshot=True).snapshot_written
+
+
+def test_debris_of_interrupted_uploads_is_cleared(store):
+    """A distribution without a record (an upload killed before its record was written)
+    goes, with its .metadata; a complete file and a lone upstream sidecar stay. Only
+    once old enough: another server's upload in progress looks the same for a moment."""
+    from pypirepo.cache.rebuild import clear_debris
+
+    store.put_bytes("packages/demo/demo-1.0.tar.gz", b"whole")
+    store.put_bytes("packages/demo/demo-1.0.tar.gz.json", b"{}")
+    store.put_bytes("packages/demo/demo-2.0-py3-none-any.whl", b"cut short")
+    store.put_bytes("packages/demo/demo-2.0-py3-none-any.whl.metadata", b"Name: demo")
+    store.put_bytes("packages/other/other-1.0-py3-none-any.whl.metadata", b"Name: other")
+    assert clear_debris(store).recent == 1  # just written: left alone
+    assert len(list(store.list_keys("packages/"))) == 5
+    found = clear_debris(store, min_age=0)
+    assert (found.removed, found.recent) == (1, 0)
+    assert sorted(store.list_keys("packages/")) == [
+        "packages/demo/demo-1.0.tar.gz", "packages/demo/demo-1.0.tar.gz.json",
+        "packages/other/other-1.0-py3-none-any.whl.metadata"]

@@ -22,3 +22,33 @@ def test_migrations_create_every_model_table(tmp_path):
     for name, table in Base.metadata.tables.items():
         columns = {c["name"] for c in inspect(engine).get_columns(name)}
         assert set(table.columns.keys()) <= columns, name
+
+
+def test_filename_key_migration_keeps_files_stored_under_two_spellings(tmp_path):
+    """Before 0003 two spellings of one distribution could both be uploaded: both stay
+    listed, the older one holds the key, and the key rule holds from then on."""
+    import datetime as dt
+
+    from sqlalchemy import text
+
+    engine = make_engine(f"sqlite:///{tmp_path}/m.sqlite")
+    migrate.upgrade(engine, "0002")
+    now = dt.datetime(2026, 1, 1)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO projects (id, name, display_name, serial, created) "
+                          "VALUES (1, 'foo-bar', 'foo_bar', 1, :t)"), {"t": now})
+        for i, filename in enumerate(["foo_bar-1.0-py3-none-any.whl",
+                                      "Foo_Bar-1.0-py3-none-any.whl", "foo_bar-1.0.tar.gz"]):
+            conn.execute(text(
+                "INSERT INTO files (id, project_id, filename, version, canonical_version, "
+                "packagetype, python_version, size, sha256, upload_time, yanked, origin) "
+                "VALUES (:id, 1, :f, '1.0', '1', 'x', 'py3', 1, :h, :t, 0, 'private')"),
+                {"id": i + 1, "f": filename, "h": str(i) * 64, "t": now})
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        keys = dict(conn.execute(text("SELECT filename, filename_key FROM files")).all())
+    assert keys == {"foo_bar-1.0-py3-none-any.whl": "foo_bar-1-py3-none-any.whl",
+                    "Foo_Bar-1.0-py3-none-any.whl": None,
+                    "foo_bar-1.0.tar.gz": "foo_bar-1.tar.gz"}
+    assert any(ix["unique"] and ix["column_names"] == ["filename_key"]
+               for ix in inspect(engine).get_indexes("files"))

@@ -104,14 +104,17 @@ def test_hash_password_command_output_verifies():
 
 
 def test_users_declared_by_the_environment_alone():
-    s = Settings(dict(BASE, **{"user.bob": "bob-hash", "user.Carol.X": "carol-hash"}),
-                 {"PYPIREPO_USER_ALICE": "alice-hash", "PYPIREPO_USER_BOB": "bob-env-hash",
-                  "PYPIREPO_USER_CAROL_X": "carol-env-hash", "PYPIREPO_USER_": "nameless",
+    from pypirepo.access import PASSWORDS
+
+    bob, bob_env, carol_env, alice = (PASSWORDS.hash(p) for p in ("b", "be", "ce", "a"))
+    s = Settings(dict(BASE, **{"user.bob": bob, "user.Carol.X": "carol-hash"}),
+                 {"PYPIREPO_USER_ALICE": alice, "PYPIREPO_USER_BOB": bob_env,
+                  "PYPIREPO_USER_CAROL_X": carol_env, "PYPIREPO_USER_": "nameless",
                   "PYPIREPO_USERS": "not a user"})
     assert AppConfig.from_settings(s).users == {
-        "bob": "bob-env-hash",  # an override of the ini's line
-        "Carol.X": "carol-env-hash",  # an override keeps the ini's spelling of the name
-        "alice": "alice-hash",  # declared by the environment alone: lower case
+        "bob": bob_env,  # an override of the ini's line
+        "Carol.X": carol_env,  # an override keeps the ini's spelling of the name
+        "alice": alice,  # declared by the environment alone: lower case
     }
 
 
@@ -132,3 +135,22 @@ def test_server_port_replaces_every_listen_port(listen, port, expected):
     assert with_port({"listen": listen, "threads": "8"}, port) == {"listen": expected,
                                                                    "threads": "8"}
     assert with_port({"host": "127.0.0.1"}, port) == {"host": "127.0.0.1", "port": str(port)}
+
+
+def test_user_with_something_that_is_not_a_hash():
+    with pytest.raises(ConfigError, match="user.bob: is not a password hash"):
+        AppConfig.from_settings(Settings(dict(BASE, **{"user.bob": "hunter2"}), {}))
+
+
+@pytest.mark.parametrize("value", ["example.org", "ftp://example.org", "https://",
+                                   "https://example.org/?x=1", "https://u:p@example.org",
+                                   "https://example.org:99999"])
+def test_public_url_must_be_an_http_address(value):
+    with pytest.raises(ConfigError, match="pypirepo.public_url"):
+        AppConfig.from_settings(Settings(dict(BASE, **{"pypirepo.public_url": value}), {}))
+
+
+def test_public_url_loses_its_trailing_slash():
+    config = AppConfig.from_settings(
+        Settings(dict(BASE, **{"pypirepo.public_url": " https://example.org/pypi/ "}), {}))
+    assert config.public_url == "https://example.org/pypi"
