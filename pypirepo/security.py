@@ -236,9 +236,17 @@ class BodyGate:
 def cross_site_tween(handler, registry):
     from .routes import JSON_API_PREFIXES
 
-    # Extra origins allowed to write (a public URL the app is told of, a UI on another
-    # host) are added here when a setting names them.
-    return CrossSiteGuard(handler, json_prefixes=JSON_API_PREFIXES)
+    # The address clients are told to use (pypirepo.public_url) is this server too, also
+    # when the proxy in front does not pass the Host it was asked for.
+    public = registry.app_config.public_url
+    trusted = [_origin_of(public)] if public else []
+    return CrossSiteGuard(handler, trusted_origins=trusted, json_prefixes=JSON_API_PREFIXES)
+
+
+def _origin_of(url: str) -> str:
+    """scheme://host[:port] of a URL, as a browser's Origin header names it."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def includeme(config):

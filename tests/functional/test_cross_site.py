@@ -142,3 +142,18 @@ def test_same_origin_is_the_host_the_app_builds_its_urls_from(project):
     headers["Host"] = "pypi.example.org:8443"
     project.post_json("/api/projects/demo/versions/1.0/unyank", {}, headers=headers,
                       status=403)
+
+
+def test_the_public_url_is_this_site_too(make_app, dists):
+    # A proxy that forwards neither Host nor X-Forwarded-Host: the app sees its own
+    # address, the browser the public one.
+    app = make_app(**{"pypirepo.public_url": "https://pypi.example.org/index"})
+    upload(app, dists.wheel("demo", "1.0"), "demo", "1.0")
+    app.authorization = ADMIN
+    app.post_json("/api/projects/demo/versions/1.0/yank", {},
+                  headers={"Origin": "https://pypi.example.org",
+                           "Sec-Fetch-Site": "same-origin"})
+    app.post_json("/api/projects/demo/versions/1.0/unyank", {},
+                  headers={"Origin": "https://pypi.example.org"})
+    app.post_json("/api/projects/demo/versions/1.0/yank", {},
+                  headers={"Origin": "http://pypi.example.org"}, status=403)
