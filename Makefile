@@ -27,10 +27,12 @@ install-test: $(VENV)/.installed-test system-deps client-tools node-deps
 run: install
 	$(BIN)/pserve development.ini
 
-# PostgreSQL for the database tests and wrk for the benchmarks, from Debian's packages.
+# PostgreSQL for the database tests, wrk for the benchmarks and Chromium for the web UI's
+# tests (driven by Playwright; never `playwright install`, which downloads its own browser),
+# from Debian's packages.
 system-deps:
 	@missing=""; \
-	for pkg in postgresql-15 wrk; do dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	for pkg in postgresql-15 wrk chromium; do dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "apt-get install$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-upgrade $$missing >/dev/null; \
