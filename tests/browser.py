@@ -95,6 +95,8 @@ def describe_violations(violations: list[dict]) -> str:
 
 def assert_accessible(page) -> None:
     """axe-core finds nothing serious or critical on the page as it is now."""
+    # axe runs in the page: without JavaScript page.evaluate() would wait forever.
+    assert page.javascript, "assert_accessible needs a page with JavaScript enabled"
     violations = axe_violations(page)
     if violations:
         print(f"axe on {page.url}:\n{describe_violations(violations)}")
@@ -138,6 +140,7 @@ class Browser:
         self.contexts.append(context)
         page = context.new_page()
         page.log = PageLog()
+        page.javascript = javascript
         page.on("console", lambda msg: page.log.console.append((msg.type, msg.text)))
         page.on("pageerror", lambda exc: page.log.errors.append(str(exc)))
         return page

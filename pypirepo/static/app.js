@@ -68,8 +68,9 @@
     if (!dialog || typeof dialog.showModal !== "function") { return; } // the page it is
     event.preventDefault();
     dialog.showModal();
-    var first = dialog.querySelector("button, [href], input, select, textarea");
-    if (first) { first.focus(); }
+    // Focus starts on Cancel: Enter must not carry out what the dialog asks about.
+    var cancel = dialog.querySelector("[formmethod=dialog]");
+    if (cancel) { cancel.focus(); }
   });
 
   // --- search as you type ---------------------------------------------------------------

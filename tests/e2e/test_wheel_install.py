@@ -2,15 +2,17 @@
 
 The wheel is built from a copy of the working tree, installed into a fresh venv in a temp
 dir (its dependencies come from the public index, as for any user), and started with
-pserve from an ini written there. If templates or migrations were left out of the wheel,
-the start-up migration or the /simple/ page fails.
+pserve from an ini written there. If templates, migrations or the web UI's static files
+were left out of the wheel, the start-up migration, a page or an asset fails.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 import sys
+import zipfile
 
 import pytest
 import requests
@@ -42,6 +44,10 @@ def build_wheel(sandbox: Sandbox, out):
 def test_wheel_installed_outside_the_checkout_serves_simple(tmp_path):
     sandbox = Sandbox(tmp_path / "sandbox")
     wheel = build_wheel(sandbox, tmp_path / "wheel")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    for name in ("static/app.css", "static/app.js", "static/favicon.svg",
+                 "templates/ui/base.html", "templates/errors/error.html"):
+        assert "pypirepo/" + name in shipped, name
     python = venv(sandbox, tmp_path / "venv")
     sandbox.run([tool("uv"), "pip", "install", "--python", python, wheel], timeout=300)
 
@@ -60,6 +66,12 @@ def test_wheel_installed_outside_the_checkout_serves_simple(tmp_path):
         assert res.status_code == 200
         assert res.headers["Content-Type"].startswith("text/html")
         assert '<meta name="pypi:repository-version"' in res.text
+        home = requests.get(f"{server.url}/", timeout=10)
+        assert home.status_code == 200
+        assets = re.findall(r'(?:href|src)="(/static/[^"]+)"', home.text)
+        assert len(set(assets)) == 3, assets
+        for url in assets:
+            assert requests.get(server.url + url, timeout=10).status_code == 200, url
     finally:
         server.stop()
 
