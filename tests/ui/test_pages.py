@@ -215,14 +215,20 @@ def test_search_as_you_type_keeps_the_address(site, new_page):
 # --- error pages --------------------------------------------------------------------------
 
 
+def error_page(page, url: str, status: int, title: str, look_name: str):
+    """The page at url is the site's error page for status, and looks right."""
+    response = page.goto(url)
+    assert response.status == status
+    assert page.locator("h1").inner_text() == title
+    look(page, f"error-{status}-{look_name}")
+    return page
+
+
 @pytest.mark.parametrize("viewport,scheme", LOOKS)
 def test_not_found_page(site, new_page, viewport, scheme):
-    page = new_page(viewport, scheme)
-    response = page.goto(site.url + "/no/such/page")
-    assert response.status == 404
-    assert page.locator("h1").inner_text() == "Page not found"
+    page = error_page(new_page(viewport, scheme), site.url + "/no/such/page", 404,
+                      "Page not found", f"{viewport}-{scheme}")
     assert page.get_by_role("searchbox", name="Search projects").is_visible()
-    look(page, f"error-404-{viewport}-{scheme}")
 
 
 def test_unauthorized_page_keeps_the_basic_challenge(private_site):
@@ -249,30 +255,23 @@ def test_unauthorized_page(private_site, new_page, viewport, scheme):
         route.fulfill(response=response, headers=headers)
 
     page.route("**/search?q=x", as_after_cancel)
-    response = page.goto(private_site.url + "/search?q=x")
-    assert response.status == 401
-    assert page.locator("h1").inner_text() == "Sign in required"
+    error_page(page, private_site.url + "/search?q=x", 401, "Sign in required",
+               f"{viewport}-{scheme}")
     assert page.locator("main").get_by_role("link", name="Sign in").is_visible()
-    look(page, f"error-401-{viewport}-{scheme}")
 
 
 @pytest.mark.parametrize("viewport,scheme", LOOKS)
 def test_forbidden_page(private_site, new_page, viewport, scheme):
     page = new_page(viewport, scheme, credentials={"username": "alice", "password": "alicepw"})
-    response = page.goto(private_site.url + "/search?q=x")
-    assert response.status == 403
-    assert page.locator("h1").inner_text() == "Not allowed"
+    error_page(page, private_site.url + "/search?q=x", 403, "Not allowed",
+               f"{viewport}-{scheme}")
     assert "Signed in as alice" in page.locator(".user-slot").inner_text()
-    look(page, f"error-403-{viewport}-{scheme}")
 
 
 @pytest.mark.parametrize("viewport,scheme", LOOKS)
 def test_server_error_page(broken_site, new_page, viewport, scheme):
-    page = new_page(viewport, scheme)
-    response = page.goto(broken_site.url + "/search?q=x")
-    assert response.status == 500
-    assert page.locator("h1").inner_text() == "Something went wrong"
-    look(page, f"error-500-{viewport}-{scheme}")
+    error_page(new_page(viewport, scheme), broken_site.url + "/search?q=x", 500,
+               "Something went wrong", f"{viewport}-{scheme}")
     assert broken_site.log.count("Traceback") == 1, broken_site.log  # logged once
 
 

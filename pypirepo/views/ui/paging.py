@@ -25,7 +25,7 @@ class Pager:
         except ValueError:
             number = 1
         params = tuple((k, request.GET[k]) for k in keep if request.GET.get(k))
-        return cls(number, per_page, 0, request.path_url, params)
+        return cls(number, per_page, 0, request.path, params)  # relative: proxy-proof
 
     def with_total(self, total: int) -> Pager:
         return Pager(self.number, self.per_page, total, self.base_url, self.params)
