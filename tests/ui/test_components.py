@@ -159,3 +159,11 @@ def test_confirmation_page_is_accessible(gallery, new_page):
     cancel = page.get_by_role("link", name="Cancel")
     assert cancel.get_attribute("href") == "/gallery"
     assert_accessible(page)
+
+
+def test_assert_accessible_fails_on_a_serious_violation(new_page):
+    # The check itself can fail: a button without a name is a critical violation.
+    page = new_page()
+    page.set_content('<html lang="en"><title>t</title><main><button></button></main></html>')
+    with pytest.raises(AssertionError, match=r"\[critical\] button-name"):
+        assert_accessible(page)
