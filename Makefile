@@ -28,11 +28,12 @@ run: install
 	$(BIN)/pserve development.ini
 
 # PostgreSQL for the database tests, wrk for the benchmarks and the load tests, openssl (a
-# CA folder's hashed names in the upstream TLS tests) and curl (a client test), from
-# Debian's packages.
+# CA folder's hashed names in the upstream TLS tests), curl (a client test) and Chromium for
+# the web UI's tests (driven by Playwright; never `playwright install`, which downloads its
+# own browser), from Debian's packages.
 system-deps:
 	@missing=""; \
-	for pkg in postgresql-15 wrk openssl curl; do dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	for pkg in postgresql-15 wrk openssl curl chromium; do dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "apt-get install$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-upgrade $$missing >/dev/null; \

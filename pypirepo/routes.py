@@ -41,3 +41,8 @@ def includeme(config):
     config.add_route("api_events", "/api/projects/{project}/events", factory=ProjectResource)
 
     config.add_route("health", "/_health")
+
+    # The web UI (views/ui/): pages for browsers, and the static files they load.
+    config.add_route("home", "/", request_method=READS)
+    config.add_route("search", "/search", factory=Root, request_method=READS)
+    config.add_route("static", "/static/{token}/{name:.+}", request_method=READS)

@@ -41,6 +41,7 @@ def _declare(method: str, settings: dict):
 
 
 def includeme(config):
+    config.include(".ui")
     from . import api, errors, files, simple, upload, upstream  # noqa: F401 - they declare
 
     for method, fn, settings in _DECLARED:
@@ -71,9 +72,15 @@ def error_response(request, status: int, message: str, headers=None) -> Response
     """A 4xx/5xx whose reason phrase and body both carry the message.
 
     twine prints the reason phrase; uv prints the JSON `code` or the body (HTTP/2 has no
-    reason phrase); poetry prints both. JSON when the client prefers it, else plain text.
+    reason phrase); poetry prints both. JSON when the client prefers it, else plain text;
+    a browser loading a page gets the site's error page (clients never look like one).
     """
+    from .ui.errors import page_for_browser  # imported here: views.ui imports this module
+
     status_line = f"{status} {_reason(message)}"
+    page = page_for_browser(request, status_line, status, message, headers)
+    if page is not None:
+        return page
     offers = request.accept.acceptable_offers(JSON_ERROR_OFFERS) if "Accept" in request.headers \
         else []
     if offers and offers[0][0] == "application/json":

@@ -4,11 +4,12 @@ The README's production install: a wheel (and sdist) built from a copy of the wo
 with `python -m build`, installed into a fresh venv in a temp dir (its dependencies come
 from the package index, through the machine's uv cache), and started with pserve from an
 ini written there. If templates or migrations were left out of the wheel, the start-up
-migration or the /simple/ page fails.
+migration, the /simple/ page or the web UI's assets fail.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -74,6 +75,10 @@ def test_building_the_wheel_is_quiet_and_ships_every_template(tmp_path):
 def test_wheel_installed_outside_the_checkout_serves_simple(tmp_path):
     sandbox = Sandbox(tmp_path / "sandbox")
     wheel, _log = build_dists(sandbox, tmp_path / "dist")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    for name in ("static/app.css", "static/app.js", "static/favicon.svg",
+                 "templates/ui/base.html", "templates/errors/error.html"):
+        assert "pypirepo/" + name in shipped, name
     python = venv(sandbox, tmp_path / "venv")
     sandbox.run([tool("uv"), "pip", "install", "--python", python, wheel], timeout=300,
                 env={"UV_CACHE_DIR": machine_uv_cache()})
@@ -93,6 +98,12 @@ def test_wheel_installed_outside_the_checkout_serves_simple(tmp_path):
         assert res.status_code == 200
         assert res.headers["Content-Type"].startswith("text/html")
         assert '<meta name="pypi:repository-version"' in res.text
+        home = requests.get(f"{server.url}/", timeout=10)
+        assert home.status_code == 200
+        assets = re.findall(r'(?:href|src)="(/static/[^"]+)"', home.text)
+        assert len(set(assets)) == 3, assets
+        for url in assets:
+            assert requests.get(server.url + url, timeout=10).status_code == 200, url
     finally:
         server.stop()
     # Pyramid imports pkg_resources; with the setuptools it gets it must not warn at start.

@@ -1,0 +1,106 @@
+"""The web UI's small parts: which requests get pages, paging, project search."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from pyramid.request import Request
+
+from pypirepo.search import search_projects
+from pypirepo.views.ui import is_browser_navigation
+from pypirepo.views.ui.paging import Pager
+
+CHROME_ACCEPT = ("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,"
+                 "image/webp,*/*;q=0.8")
+
+
+@pytest.mark.parametrize("headers,browser", [
+    ({"Sec-Fetch-Mode": "navigate", "Accept": CHROME_ACCEPT}, True),
+    ({"Sec-Fetch-Dest": "document"}, True),
+    ({"Accept": CHROME_ACCEPT}, True),  # a browser without Sec-Fetch-*
+    # The packaging clients: pip (new and old), uv, twine's requests, curl, nothing.
+    ({"Accept": "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;"
+                " q=0.1, text/html; q=0.01"}, False),
+    ({"Accept": "text/html"}, False),
+    ({"Accept": "application/vnd.pypi.simple.v1+json"}, False),
+    ({"Accept": "*/*"}, False),
+    ({}, False),
+    # A fetch() from a page, and a script that names xhtml but prefers JSON.
+    ({"Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty", "Accept": "text/html"}, False),
+    ({"Accept": "application/json, application/xhtml+xml;q=0.5, text/html;q=0.5"}, False),
+])
+def test_browser_navigation(headers, browser):
+    assert is_browser_navigation(Request.blank("/x", headers=headers)) is browser
+
+
+def pager(number, total, per_page=10):
+    return Pager(number, per_page, total, "/l", (("q", "a b"),))
+
+
+def test_pager_links_name_the_ends_and_a_window():
+    assert pager(1, 10).links() == [1]
+    assert pager(1, 10).pages == 1
+    assert pager(1, 0).pages == 1
+    assert pager(1, 61).links() == [1, 2, 3, None, 7]
+    assert pager(4, 70).links() == [1, 2, 3, 4, 5, 6, 7]
+    assert pager(10, 200).links() == [1, None, 8, 9, 10, 11, 12, None, 20]
+
+
+def test_pager_urls_keep_the_other_parameters():
+    p = pager(2, 30)
+    assert p.offset == 10
+    assert p.previous_url == "/l?q=a+b"  # page 1 has no page parameter
+    assert p.next_url == "/l?q=a+b&page=3"
+    assert pager(3, 30).next_url is None
+    assert pager(1, 30).previous_url is None
+
+
+@pytest.mark.parametrize("query,number", [("2", 2), ("0", 1), ("-3", 1), ("x", 1), ("", 1)])
+def test_pager_from_request(query, number):
+    request = Request.blank(f"/search?q=demo&page={query}")
+    p = Pager.from_request(request, per_page=5, keep=("q", "missing"))
+    assert p.number == number
+    assert p.with_total(100).url(4) == "/search?q=demo&page=4"
+
+
+class FakeIndex:
+    """The one thing search asks of the index service: its root page's project list."""
+
+    def __init__(self, names):
+        projects = sorted(({"name": n, "_normalized": n.lower().replace("_", "-")}
+                           for n in names), key=lambda p: p["_normalized"])
+        self.page = SimpleNamespace(data={"projects": projects})
+
+    def root_page(self, prefix):
+        return self.page
+
+
+NAMES = ["Django", "django-extensions", "my_django", "flask", "Djangorestframework"]
+
+
+def names(result):
+    return [h.name for h in result.hits]
+
+
+def test_search_ranks_exact_then_prefix_then_substring():
+    result = search_projects(FakeIndex(NAMES), "DJANGO", "", 0, 50)
+    assert names(result) == ["Django", "django-extensions", "Djangorestframework", "my_django"]
+    assert result.total == 4
+    assert result.hits[3].normalized == "my-django"
+
+
+def test_search_normalizes_the_query_and_pages():
+    index = FakeIndex(NAMES)
+    assert names(search_projects(index, " my.Django ", "", 0, 50)) == ["my_django"]
+    assert search_projects(index, " my.Django ", "", 0, 50).query == "my.Django"
+    page = search_projects(index, "django", "", 1, 2)
+    assert names(page) == ["django-extensions", "Djangorestframework"]
+    assert page.total == 4
+
+
+def test_empty_search_lists_everything_in_name_order():
+    result = search_projects(FakeIndex(NAMES), "", "", 0, 50)
+    assert result.total == 5
+    assert names(result)[0] == "Django" and names(result)[-1] == "my_django"
+    assert names(search_projects(FakeIndex(NAMES), "nothing", "", 0, 50)) == []
