@@ -1,13 +1,13 @@
 """Alembic environment.
 
-Run from code (pypirepo.models.migrate passes the engine) or by `alembic -c <ini>`, in
+Run from code (pypirepo.db.migrate passes the engine) or by `alembic -c <ini>`, in
 which case the database URL comes from the app's settings, PYPIREPO_* overrides included.
 """
 
 from alembic import context
 
 from pypirepo.models import Base
-from pypirepo.models.session import make_engine
+from pypirepo.db.engine import make_engine
 from pypirepo.settings import Settings
 
 config = context.config

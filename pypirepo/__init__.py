@@ -47,11 +47,11 @@ def main(global_config, **ini):
 def _build_app(ini):
     """Settings, storage, database, services, routes: reads like a table of contents."""
     from .access import ConfigAccess, bootstrap_password, login_summary
-    from .cache import Serials
+    from .db.serials import Serials
     from .fallback import FallbackService
-    from .index import PageCache
-    from .models import migrate
-    from .models.session import make_session_factory
+    from .pages import PageCache
+    from .db import migrate
+    from .db.engine import make_session_factory
     from .storage import storage_from_settings
     from .upstream.config import UpstreamConfig
 
@@ -117,7 +117,7 @@ def _reconcile_on_start(mode: str, storage, session_factory, serials) -> None:
     """
     import threading
 
-    from .cache.rebuild import DEBRIS_AGE, clear_debris, reconcile
+    from .metadata.rebuild import DEBRIS_AGE, clear_debris, reconcile
 
     def run(refresh_snapshot=False, debris=False):
         result = reconcile(storage, session_factory, refresh_snapshot=refresh_snapshot,

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 from . import names, records
 from .access import principal
-from .cache.upstream import UpstreamCache
-from .index import API_VERSION, Page, PageCache, file_entry, file_url, make_page
+from .metadata.upstream import UpstreamCache
+from .pages import API_VERSION, Page, PageCache, file_entry, file_url, make_page
 from .interfaces import ObjectNotFound
 from .records import format_time, parse_time, utcnow
 from .upload import UploadError

@@ -8,37 +8,22 @@ storage first (the truth), the row after, and nothing left behind when either fa
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
-from urllib.parse import quote
 
-from . import names, records
-from .cache import Claim, MetadataCache
+from . import names, pages, records
+from .metadata import Claim, MetadataCache
 from .interfaces import ObjectNotFound, Storage
 from .models import File, Project, column_limit
-from .records import FileRecord, format_time, utcnow
+from .records import FileRecord, utcnow
+from .pages import API_VERSION, Page, PageCache, file_entry, make_page
+from .pages.jsonapi import release_json
 from .upload import UploadError, UploadForm, check_digests, hash_stream, inspect
 
 log = logging.getLogger(__name__)
 
-API_VERSION = "1.1"
-
-
 class NotFound(Exception):
     pass
-
-
-@dataclass
-class Page:
-    """A rendered simple page, cached per process until its serial changes."""
-
-    serial: int
-    data: dict
-    etag: str
-    bodies: dict  # content type -> bytes, rendered on first use
 
 
 @dataclass
@@ -57,62 +42,6 @@ class ProjectFiles:
         private = [r for r in rows if r.origin != "upstream"]
         upstream = [r for r in rows if r.origin == "upstream"]
         return cls(serial, rows, {r.filename: r for r in rows}, private, upstream)
-
-
-class PageCache:
-    """A small LRU of rendered pages keyed by (kind, name, url prefix).
-
-    Each entry carries the version it was built at: the serial for our own pages, which
-    a reader compares with the serial in the database, so a change by any process is
-    seen at once; the fallback's pages use a token of everything they are built from.
-    """
-
-    def __init__(self, maxsize: int = 4096):
-        self._items: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-        self.maxsize = maxsize
-
-    def get(self, key, version):
-        with self._lock:
-            entry = self._items.get(key)
-            if entry is None or entry[0] != version:
-                return None
-            self._items.move_to_end(key)
-            return entry[1]
-
-    def put(self, key, value, version):
-        with self._lock:
-            self._items[key] = (version, value)
-            self._items.move_to_end(key)
-            while len(self._items) > self.maxsize:
-                self._items.popitem(last=False)
-
-
-def file_url(prefix: str, project: str, filename: str) -> str:
-    # quote() turns a local version's '+' into %2B, as the public index writes it (some
-    # proxies and servers read a bare '+' as a space). Downloads take both spellings.
-    return f"{prefix}/packages/{project}/{quote(filename)}"
-
-
-def file_entry(prefix: str, project: str, f: File) -> dict:
-    entry = {
-        "filename": f.filename,
-        "url": file_url(prefix, project, f.filename),
-        "hashes": {"sha256": f.sha256},
-        "requires-python": f.requires_python,
-        "yanked": (f.yanked_reason or True) if f.yanked else False,
-        "size": f.size,
-        "upload-time": format_time(f.upload_time),
-        "core-metadata": {"sha256": f.metadata_sha256} if f.metadata_sha256 else False,
-    }
-    return entry
-
-
-def make_page(serial: int, data: dict, template: str) -> Page:
-    # The ETag is a digest of the content, so it stays right even if serials restart
-    # (a rebuilt database) and agrees across processes.
-    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
-    return Page(serial, data, f'"{digest}"', {"template": template})
 
 
 class IndexService:
@@ -209,14 +138,7 @@ class IndexService:
         return page
 
     def body(self, page: Page, content_type: str) -> bytes:
-        body = page.bodies.get(content_type)
-        if body is None:
-            if content_type.endswith("+json"):
-                body = json.dumps(page.data, separators=(",", ":")).encode()
-            else:
-                body = self.render(f"simple/{page.bodies['template']}.html", page.data).encode()
-            page.bodies[content_type] = body
-        return body
+        return pages.body(page, content_type, self.render)
 
     # --- files ---------------------------------------------------------------------------
 
@@ -407,37 +329,13 @@ class IndexService:
 
     def json_api(self, project: str, version: str | None, base_url: str) -> dict:
         found = self.cache.project_serial(project)
-        if not found:
-            raise NotFound(project)
-        files = self.cache.files(found[0])
+        files = self.cache.files(found[0]) if found else []
         if not files:
             raise NotFound(project)
-        by_version: dict[str, list[File]] = {}
-        for f in files:
-            by_version.setdefault(f.version, []).append(f)
-        if version is None:
-            chosen = _latest(by_version)
-        else:
-            wanted = names.canonical_version(version)
-            chosen = next((v for v in by_version if names.canonical_version(v) == wanted), None)
-            if chosen is None:
-                raise NotFound(f"{project} {version}")
-        release = by_version[chosen]
-        info_src = next((f.info for f in release if f.packagetype == names.WHEEL and f.info),
-                        None) or next((f.info for f in release if f.info), {}) or {}
-        display = release[0].project.display_name
-        info = _info(info_src, display, chosen, release, base_url, project)
-        data = {
-            "info": info,
-            "last_serial": found[1],
-            "urls": [_json_file(base_url, project, f) for f in release],
-            "vulnerabilities": [],
-        }
-        if version is None:
-            data["releases"] = {
-                v: [_json_file(base_url, project, f) for f in fs]
-                for v, fs in sorted(by_version.items(), key=lambda kv: names.version_key(kv[0]))
-            }
+        data = release_json(files, files[0].project.display_name, found[1], project, version,
+                            base_url)
+        if data is None:
+            raise NotFound(f"{project} {version}")
         return data
 
 
@@ -487,74 +385,3 @@ def storable_text(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _latest(by_version: dict[str, list[File]]) -> str:
-    def rank(v):
-        key = names.version_key(v)
-        yanked = all(f.yanked for f in by_version[v])
-        pre = key[0] == 1 and key[1].is_prerelease
-        return (not yanked, not pre, key)
-
-    return max(by_version, key=rank)
-
-
-_INFO_KEYS = (
-    "author", "author_email", "description_content_type", "download_url", "home_page",
-    "keywords", "license", "license_expression", "maintainer", "maintainer_email", "summary",
-)
-
-
-def _info(src: dict, display: str, version: str, release: list[File], base: str,
-          project: str) -> dict:
-    info = {k: src.get(k) for k in _INFO_KEYS}
-    urls = {}
-    for entry in src.get("project_urls") or []:
-        label, _, url = entry.partition(",")
-        if url.strip():
-            urls[label.strip()] = url.strip()
-    yanked = all(f.yanked for f in release)
-    info.update(
-        name=display,
-        version=version,
-        classifiers=src.get("classifiers") or [],
-        requires_dist=src.get("requires_dist") or None,
-        requires_python=src.get("requires_python") or release[0].requires_python or "",
-        provides_extra=src.get("provides_extra") or None,
-        dynamic=src.get("dynamic") or None,
-        license_files=src.get("license_files") or None,
-        platform=None,
-        project_urls=urls or None,
-        bugtrack_url=None,
-        docs_url=None,
-        description="",
-        downloads={"last_day": -1, "last_month": -1, "last_week": -1},
-        package_url=f"{base}/project/{project}/",
-        project_url=f"{base}/project/{project}/",
-        release_url=f"{base}/project/{project}/{version}/",
-        yanked=yanked,
-        yanked_reason=(release[0].yanked_reason if yanked else None),
-    )
-    return info
-
-
-def _json_file(base: str, project: str, f: File) -> dict:
-    return {
-        "comment_text": "",
-        "core-metadata": {"sha256": f.metadata_sha256} if f.metadata_sha256 else False,
-        "digests": {"md5": f.md5, "sha256": f.sha256, "blake2b_256": f.blake2_256},
-        "downloads": -1,
-        "filename": f.filename,
-        "has_sig": False,
-        "md5_digest": f.md5,
-        "packagetype": f.packagetype,
-        "python_version": f.python_version,
-        "requires_python": f.requires_python,
-        "size": f.size,
-        "upload_time": f.upload_time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "upload_time_iso_8601": format_time(f.upload_time),
-        "url": base + file_url("", project, f.filename),
-        "yanked": f.yanked,
-        "yanked_reason": f.yanked_reason,
-        "origin": f.origin,
-    }

@@ -1,7 +1,7 @@
 """The contracts between the layers.
 
 Views talk to the index service; the service talks to a Storage, the metadata cache
-(pypirepo.cache) and, for fallback, an Upstream. Each backend turns its SDK's errors into
+(pypirepo.metadata) and, for fallback, an Upstream. Each backend turns its SDK's errors into
 the exceptions below at its own module boundary, so nothing above it imports an SDK.
 """
 

@@ -1,4 +1,4 @@
-"""SQLAlchemy tables of the metadata cache. No queries here: they live in pypirepo.cache."""
+"""SQLAlchemy tables of the metadata cache. No queries here: they live in pypirepo.metadata."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ def load(ini: str):
 def engine_for(config):
     """The engine of the ini's database, as the server would open it (migrated first when
     the ini says so, refused when its schema is behind or the database can't be used)."""
-    from ..models import migrate
+    from ..db import migrate
 
     with one_line_exit():
         return migrate.ready_engine(config.database_url, config.auto_migrate)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..models import migrate
-from ..models.session import make_engine
+from ..db import migrate
+from ..db.engine import make_engine
 from ..settings import one_line_exit
 from .common import load
 

@@ -6,8 +6,8 @@ import argparse
 import sys
 import time
 
-from ..cache.rebuild import reconcile
-from ..models.session import make_session_factory
+from ..metadata.rebuild import reconcile
+from ..db.engine import make_session_factory
 from ..settings import one_line_exit
 from ..storage import storage_from_settings
 from .common import engine_for, load

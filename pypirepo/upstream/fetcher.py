@@ -31,7 +31,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from .. import distinfo, names, records
-from ..cache import MetadataCache
+from ..metadata import MetadataCache
 from ..records import FileRecord, parse_time, utcnow
 from .background import Lull, Workers, drain, gather, running
 from .client import UpstreamClient, UpstreamError, UpstreamUnavailable

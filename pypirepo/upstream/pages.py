@@ -18,7 +18,7 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ..cache.upstream import FOUND, NOT_FOUND, UpstreamCache
+from ..metadata.upstream import FOUND, NOT_FOUND, UpstreamCache
 from ..records import format_time, utcnow
 from .background import Lull, drain, running
 from .client import UpstreamClient, UpstreamNotFound, UpstreamUnavailable
@@ -83,7 +83,7 @@ class UpstreamPages:
                  lull: Lull | None = None, serials=None):
         self.client = client
         self.engine = engine
-        self.serials = serials  # pypirepo.cache.Serials: the cheap "is a page kept?" read
+        self.serials = serials  # pypirepo.db.serials.Serials: the cheap "is a page kept?" read
         self.writer = PageWriter(engine, lull)
         self.config = config
         self.locks = KeyedLocks()

@@ -1,6 +1,6 @@
 """A server killed with SIGKILL while it stores a large upload leaves a temporary file in
 storage; a later start clears it once it is certainly dead (unlocked, and older than
-pypirepo.cache.rebuild.DEBRIS_AGE, since storage may be shared by several servers),
+pypirepo.metadata.rebuild.DEBRIS_AGE, since storage may be shared by several servers),
 and leaves alone what is alive or not debris at all."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 import requests
 from distfactory import make_wheel, upload_fields
 
-from pypirepo.cache.rebuild import DEBRIS_AGE
+from pypirepo.metadata.rebuild import DEBRIS_AGE
 
 pytestmark = pytest.mark.e2e
 

@@ -132,11 +132,13 @@ def test_a_wrong_password_costs_the_same_for_unknown_users(app, monkeypatch):
         app.post("/legacy/", headers={"Authorization": basic(user, "wrong")}, status=401)
         assert len(hashed) == 1, user
     monkeypatch.undo()
-    # And what it costs, measured side by side.
+    # And what it costs, measured side by side: the same hash work, so the same order of
+    # time (before the fix an unknown user cost a thirtieth; the bound leaves room for a
+    # shared machine's noise, the count above is the exact check).
     _costs(app, ["alice"], 2)  # warm-up
     costs = _costs(app, ["alice", "nobody", "admin"])
     for other in ("nobody", "admin"):
-        assert costs[other] > 0.6 * costs["alice"], costs
+        assert costs[other] > 0.3 * costs["alice"], costs
 
 
 @pytest.mark.parametrize("user,password", [("alice", "x" * 5000), ("a" * 300, "pw"),

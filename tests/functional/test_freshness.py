@@ -6,11 +6,12 @@ import pytest
 from helpers import check_processes_share_one_database
 from sqlalchemy import text
 
-import pypirepo.cache as cache_module
-from pypirepo.cache import MetadataCache, Serials
-from pypirepo.cache.beacon import SUFFIX, attach
-from pypirepo.models import migrate
-from pypirepo.models.session import make_engine, make_session_factory
+import pypirepo.db.serials as serials_module
+from pypirepo.metadata import MetadataCache
+from pypirepo.db.serials import Serials
+from pypirepo.db.beacon import SUFFIX, attach
+from pypirepo.db import migrate
+from pypirepo.db.engine import make_engine, make_session_factory
 
 
 def test_two_processes_share_one_sqlite_file(tmp_path):
@@ -60,7 +61,7 @@ def test_unchanged_beacon_spares_the_query(two_engines, monkeypatch):
     with writer.begin() as conn:
         conn.execute(text("UPDATE index_state SET serial = serial + 100 WHERE id = 1"))
     assert serials.index() == before
-    monkeypatch.setattr(cache_module, "RECHECK", 0.0)
+    monkeypatch.setattr(serials_module, "RECHECK", 0.0)
     assert serials.index() == before + 100
 
 

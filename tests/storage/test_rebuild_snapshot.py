@@ -16,10 +16,10 @@ import shutil
 import pytest
 from sqlalchemy import text
 
-from pypirepo.cache.rebuild import reconcile
+from pypirepo.metadata.rebuild import reconcile
 from pypirepo.interfaces import StorageError
-from pypirepo.models import migrate
-from pypirepo.models.session import make_engine, make_session_factory
+from pypirepo.db import migrate
+from pypirepo.db.engine import make_engine, make_session_factory
 from pypirepo.records import SNAPSHOT_KEY, FileRecord, record_key
 
 COUNT = 12
@@ -254,7 +254,7 @@ def test_debris_of_interrupted_uploads_is_cleared(store):
     """A distribution without a record (an upload killed before its record was written)
     goes, with its .metadata; a complete file and a lone upstream sidecar stay. Only
     once old enough: another server's upload in progress looks the same for a moment."""
-    from pypirepo.cache.rebuild import clear_debris
+    from pypirepo.metadata.rebuild import clear_debris
 
     store.put_bytes("packages/demo/demo-1.0.tar.gz", b"whole")
     store.put_bytes("packages/demo/demo-1.0.tar.gz.json", b"{}")

@@ -3,13 +3,14 @@
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from pypirepo.models import Base, migrate
-from pypirepo.models.session import make_engine
+from pypirepo.db import migrate
+from pypirepo.models import Base
+from pypirepo.db.engine import make_engine
 
 
 def test_schema_head_constant_is_alembics_head():
     heads = ScriptDirectory.from_config(migrate.alembic_config(None)).get_heads()
-    assert heads == [migrate.SCHEMA_HEAD], "update SCHEMA_HEAD in pypirepo/models/migrate.py"
+    assert heads == [migrate.SCHEMA_HEAD], "update SCHEMA_HEAD in pypirepo/db/migrate.py"
 
 
 def test_migrations_create_every_model_table(tmp_path):

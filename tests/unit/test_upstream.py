@@ -8,8 +8,8 @@ import threading
 import pytest
 from upstream_server import UpstreamIndex, UpstreamServer
 
-from pypirepo.models import migrate
-from pypirepo.models.session import make_engine
+from pypirepo.db import migrate
+from pypirepo.db.engine import make_engine
 from pypirepo.settings import ConfigError, Settings
 from pypirepo.upstream.client import UpstreamClient, UpstreamNotFound, UpstreamUnavailable
 from pypirepo.upstream.config import UpstreamConfig, default_index_url

@@ -59,7 +59,7 @@ def _make_engine(url: str, **kw) -> Engine:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    from ..cache.beacon import announce_commits
+    from ..db.beacon import announce_commits
 
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     # Other processes on the same SQLite file learn of each change from the beacon.

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ..paths import resource_dir
 from ..settings import StartError
-from .session import make_engine, unusable
+from .engine import make_engine, unusable
 
 # The newest revision in migrations/versions. A test checks it against alembic's own
 # view, so that a start-up can tell "current" with one query, without importing alembic.

@@ -1,6 +1,6 @@
 """SQL for the fallback: upstream pages as last seen, and what we hold of a project.
 
-Like the rest of pypirepo.cache it never commits; the fallback owns its short
+Like the rest of pypirepo.metadata it never commits; the fallback owns its short
 transactions (it writes outside the request's transaction, under a per-project lock).
 The page statements are Core statements, so they run on a bare pooled connection: the
 ORM session would cost more than the query.
