@@ -107,7 +107,9 @@ def test_copy_button_copies_the_command(site, new_page):
     page.goto(site.url + "/")
     button = page.get_by_role("button", name="Copy pip", exact=True)
     button.click()
-    assert button.inner_text() == "Copied"
+    # The clipboard answers asynchronously: wait for the button to say so (it says it for
+    # two seconds), rather than read it at once.
+    expect(button).to_have_text("Copied")
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied == f"pip install --index-url {site.url}/simple/ PROJECT"
 
