@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from . import names, pages, records
+from .errors import NotFound
 from .metadata import Claim, MetadataCache
 from .interfaces import ObjectNotFound, Storage
 from .models import File, Project, column_limit
@@ -21,10 +22,6 @@ from .pages.jsonapi import release_json
 from .upload import UploadError, UploadForm, check_digests, hash_stream, inspect
 
 log = logging.getLogger(__name__)
-
-class NotFound(Exception):
-    pass
-
 
 @dataclass
 class ProjectFiles:

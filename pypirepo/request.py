@@ -9,14 +9,14 @@ from __future__ import annotations
 from pyramid.decorator import reify
 from pyramid.request import Request as BaseRequest
 
-from .security import INVALID_LOGIN, resolve_credentials
+from .access.identity import INVALID_LOGIN, resolve_credentials
 
 
 class Request(BaseRequest):
     @reify
     def pypirepo_auth(self):
         """(user or None, error message or None) from the Authorization header."""
-        return resolve_credentials(self)
+        return resolve_credentials(self, self.registry.access)
 
     @reify
     def pypirepo_user(self):

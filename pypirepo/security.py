@@ -1,43 +1,15 @@
-"""The Pyramid security policy: HTTP Basic on every request, identity resolved once; and
+"""The Pyramid security policy (identity resolved once per request, by access.identity); and
 the guard that keeps a browser from writing here on another site's behalf."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from urllib.parse import urlsplit
 
 from pyramid.authorization import ACLHelper
 from pyramid.interfaces import ISecurityPolicy
 from zope.interface import implementer
 
-from .access import MAX_PASSWORD, MAX_USER
-
-
-class BadCredentials(Exception):
-    """An Authorization header we cannot read; answered with 401 and the reason."""
-
-
-def parse_basic(header: str | None) -> tuple[str, str] | None:
-    """(user, password) from a Basic header; None when absent or empty (`Basic Og==`)."""
-    if not header:
-        return None
-    scheme, _, value = header.strip().partition(" ")
-    if scheme.lower() != "basic":
-        raise BadCredentials("Only Basic authentication is supported.")
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise BadCredentials("Malformed Basic credentials.") from None
-    user, sep, password = decoded.partition(":")
-    if not sep:
-        raise BadCredentials("Malformed Basic credentials: no ':' between user and password.")
-    if len(user) > MAX_USER or len(password) > MAX_PASSWORD:
-        raise BadCredentials(f"Credentials too long: at most {MAX_USER} characters for a "
-                             f"user name and {MAX_PASSWORD} for a password.")
-    if not user and not password:
-        return None  # hatch sends an empty pair; that is an anonymous request
-    return user, password
+from .errors import Refused
 
 
 @implementer(ISecurityPolicy)
@@ -66,38 +38,6 @@ class SecurityPolicy:
 
     def forget(self, request, **kw):
         return []
-
-
-INVALID_LOGIN = "Invalid username or password."
-
-
-def resolve_credentials(request):
-    """(user, error) for the request."""
-    if "HTTP_AUTHORIZATION" not in request.environ:
-        return None, None  # anonymous: most reads, without WebOb's header mapping
-    try:
-        header = request.headers.get("Authorization")
-    except UnicodeDecodeError:
-        return None, "Malformed Authorization header."
-    try:
-        pair = parse_basic(header)
-    except BadCredentials as exc:
-        return None, str(exc)
-    if pair is None:
-        return None, None
-    user = request.registry.access.authenticate(*pair)
-    if user is None:
-        return None, INVALID_LOGIN
-    return user, None
-
-
-class RequestRefused(Exception):
-    """A request refused before routing; views/errors.py answers it with status and reason."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 # RFC 9110's safe methods that reach an app (TRACE never does): they change nothing, so
@@ -143,14 +83,14 @@ class CrossSiteGuard:
         return self.handler(request)
 
     def check(self, environ) -> None:
-        """Raise RequestRefused for a cross-site write or a JSON call that isn't JSON."""
+        """Raise Refused for a cross-site write or a JSON call that isn't JSON."""
         origin = environ.get("HTTP_ORIGIN")
         site = environ.get("HTTP_SEC_FETCH_SITE")
         if site is not None and site not in _OWN_SITE and not self._trusted(origin):
-            raise RequestRefused(403, f"Cross-site request refused: Sec-Fetch-Site is "
+            raise Refused(403, f"Cross-site request refused: Sec-Fetch-Site is "
                                       f"{site[:40]!r}; writes must come from this site.")
         if site is None and origin is not None and not self.same_origin(origin, environ):
-            raise RequestRefused(403, f"Cross-site request refused: Origin {origin[:100]!r} "
+            raise Refused(403, f"Cross-site request refused: Origin {origin[:100]!r} "
                                       "is not this server; writes must come from this site.")
         if environ["REQUEST_METHOD"] != "DELETE" \
                 and environ.get("PATH_INFO", "").startswith(self.json_prefixes):
@@ -160,7 +100,7 @@ class CrossSiteGuard:
             bodiless = not ctype and environ.get("CONTENT_LENGTH", "0") in ("0", "") \
                 and "HTTP_TRANSFER_ENCODING" not in environ
             if ctype != "application/json" and not bodiless:
-                raise RequestRefused(415, "This API takes Content-Type: application/json "
+                raise Refused(415, "This API takes Content-Type: application/json "
                                           f"(got {ctype[:60] or 'none'!r}).")
 
     def same_origin(self, origin: str, environ) -> bool:

@@ -212,7 +212,7 @@ class AppConfig:
         # Accept pypicloud's spelling of the same settings so its users can switch.
         fallback = s.get_value("pypi.fallback", one_of(*FALLBACK_MODES), "none")
         users = {name: (h or "").strip() for name, h in s.prefixed("user.").items()}
-        from .access import PASSWORDS
+        from .passwords import PASSWORDS
 
         for name, hashed in users.items():
             if not hashed:

@@ -13,6 +13,7 @@ from typing import BinaryIO
 import multipart
 
 from . import distinfo, names
+from .errors import Refused, bad
 
 CHUNK = 1024 * 1024
 # Form fields (descriptions included) stay in memory up to this size; the file part
@@ -40,15 +41,8 @@ MULTI = {
 FILE_FIELDS = {"content", "gpg_signature", "attestations"}
 
 
-class UploadError(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def bad(message: str) -> UploadError:
-    return UploadError(400, message)
+# A refused upload is a refused request like any other (pypirepo.errors).
+UploadError = Refused
 
 
 @dataclass

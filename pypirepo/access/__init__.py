@@ -15,20 +15,14 @@ import threading
 import time
 from pathlib import Path
 
-from passlib.context import CryptContext
 from pyramid.authorization import ALL_PERMISSIONS, Allow, Authenticated, Everyone
 
+from ..passwords import PASSWORDS  # noqa: F401 - also the scripts' and tests' way in
 from ..settings import env_name
 
 log = logging.getLogger(__name__)
 
-PASSWORDS = CryptContext(
-    schemes=["pbkdf2_sha256", "pbkdf2_sha512", "sha512_crypt", "sha256_crypt", "bcrypt",
-             "argon2"],
-    default="pbkdf2_sha256",
-)
-
-# Longer credentials are refused before any hash is computed (security.parse_basic):
+# Longer credentials are refused before any hash is computed (access.identity.parse_basic):
 # a hash costs the same for any length, but passlib refuses secrets over 4 KiB with an
 # error, and nobody's user name or password is this long.
 MAX_USER = 255

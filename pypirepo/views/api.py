@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 from .. import names
-from ..index import NotFound, storable_text
+from ..errors import NotFound
+from ..index import storable_text
 from . import error_response, json_response, redirect, view_config
 
 

@@ -4,7 +4,7 @@ authorization failure is never turned into a 404 (uv would try its next index)."
 
 from pyramid.httpexceptions import HTTPNotFound
 
-from ..security import RequestRefused
+from ..errors import Refused
 from . import error_response, forbidden_view_config, notfound_view_config, view_config
 
 
@@ -33,6 +33,6 @@ def not_found(message="Not Found"):
     return HTTPNotFound(message)
 
 
-@view_config(context=RequestRefused)
+@view_config(context=Refused)
 def refused(exc, request):
     return error_response(request, exc.status, exc.message)

@@ -9,7 +9,7 @@ from pyramid.httpexceptions import HTTPFound
 from pyramid.response import Response
 
 from .. import records
-from ..index import NotFound
+from ..errors import NotFound
 from . import error_response, immutable_cache_control, metadata_response, view_config
 from .upstream import fallback_download
 
