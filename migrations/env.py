@@ -30,11 +30,20 @@ def run_migrations_offline():
 
 def run_migrations_online():
     with _engine().connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite changes a table by copying it into a new one and dropping the old:
+            # with foreign keys enforced, dropping `projects` would delete every file
+            # (ON DELETE CASCADE). Off for the migration (outside any transaction, where
+            # the pragma takes effect), on again for whoever gets this connection next.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         context.configure(connection=connection, target_metadata=Base.metadata,
                           render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()
         connection.commit()
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

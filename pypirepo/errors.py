@@ -23,3 +23,29 @@ def bad(message: str) -> Refused:
 
 class NotFound(Exception):
     """No such project, version or file here."""
+
+
+class FallbackDenied(Exception):
+    """The upstream would have to be asked, and this caller may not make us: anonymous
+    callers are asked to log in (401), users see the name as unknown (404)."""
+
+
+class UpstreamFailed(Exception):
+    """The upstream could not be asked and nothing is held: a 502 naming the problem."""
+
+
+class LoopDetected(UpstreamFailed):
+    """The request was made by this server's own upstream client: the upstream (or a
+    redirect of its) leads back here. Answered at once (508), never fetched again."""
+
+
+class RedirectUpstream(Exception):
+    """The client is sent to the upstream (a proxy in redirect mode)."""
+
+    def __init__(self, location: str):
+        super().__init__(location)
+        self.location = location
+
+
+class StoredMeanwhile(Exception):
+    """The file was stored by a fetch that finished just now: serve it as a local file."""

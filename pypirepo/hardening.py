@@ -52,7 +52,7 @@ def create_server(app, **kw):
         logger = logging.getLogger(name)
         if not any(isinstance(f, RepeatFilter) for f in logger.filters):
             logger.addFilter(RepeatFilter(REPEAT_INTERVAL))
-    before_body = getattr(getattr(app, "registry", None), "before_body", None)
+    before_body = getattr(app, "before_body", None)  # fastpath.FastPath: the app's gate
     channel = channel_class(before_body, header_timeout)
 
     dispatchers: dict = {}

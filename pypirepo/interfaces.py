@@ -189,3 +189,47 @@ class Storage(abc.ABC):
 
     def close(self) -> None:
         """Release clients and pools."""
+
+
+# --- what the registry holds ---------------------------------------------------------------
+# Each subsystem's includeme registers its services under these (registry.registerUtility)
+# and the rest find them there (registry.getUtility), instead of attributes hung on the
+# registry: one name per service, and a missing one fails loudly.
+
+from zope.interface import Interface  # noqa: E402 - markers only, after the contracts
+
+
+class ISettings(Interface):
+    """pypirepo.settings.Settings: the ini overlaid by PYPIREPO_* variables."""
+
+
+class IAppConfig(Interface):
+    """pypirepo.settings.AppConfig: the core settings, parsed."""
+
+
+class IStorage(Interface):
+    """The Storage backend."""
+
+
+class IDatabase(Interface):
+    """pypirepo.db.Database: engine, sessions, serials."""
+
+
+class IAccess(Interface):
+    """The access backend: who may do what (pypirepo.access)."""
+
+
+class IRepositories(Interface):
+    """pypirepo.repositories.Repositories: every repository, by name."""
+
+
+class IRenderer(Interface):
+    """A callable (template name, data) -> str: the Jinja2 templates."""
+
+
+class IStaticAssets(Interface):
+    """The web UI's static files (pypirepo.views.ui.assets)."""
+
+
+class IBodyGate(Interface):
+    """security.BodyGate: what a request's headers alone decide, before its body."""

@@ -1,8 +1,12 @@
 """What storage holds for each file, and where.
 
-    packages/<project>/<filename>            the distribution
-    packages/<project>/<filename>.metadata   its core metadata (wheels only, PEP 658)
-    packages/<project>/<filename>.json       the record: everything the cache needs
+    <prefix><project>/<filename>            the distribution
+    <prefix><project>/<filename>.metadata   its core metadata (wheels only, PEP 658)
+    <prefix><project>/<filename>.json       the record: everything the cache needs
+
+Each repository that stores files has a prefix of its own (`repositories/<name>/`); the
+hosted and proxy repositories of a server without declared repositories share the one
+it always had, `packages/`, where each record's origin says whose the file is.
 
 The record is written after the distribution and removed before it, so a record in
 storage always names a complete file; rebuilding the cache reads records only.
@@ -25,16 +29,16 @@ RECORD_FORMAT = 1
 SNAPSHOT_KEY = "snapshots/records.json.gz"
 
 
-def dist_key(project: str, filename: str) -> str:
-    return f"{PREFIX}{project}/{filename}"
+def dist_key(project: str, filename: str, prefix: str = PREFIX) -> str:
+    return f"{prefix}{project}/{filename}"
 
 
-def record_key(project: str, filename: str) -> str:
-    return dist_key(project, filename) + RECORD_SUFFIX
+def record_key(project: str, filename: str, prefix: str = PREFIX) -> str:
+    return dist_key(project, filename, prefix) + RECORD_SUFFIX
 
 
-def metadata_key(project: str, filename: str) -> str:
-    return dist_key(project, filename) + METADATA_SUFFIX
+def metadata_key(project: str, filename: str, prefix: str = PREFIX) -> str:
+    return dist_key(project, filename, prefix) + METADATA_SUFFIX
 
 
 def utcnow() -> dt.datetime:
@@ -79,9 +83,14 @@ class FileRecord:
     yanked_reason: str | None = None
     origin: str = "private"
     info: dict = field(default_factory=dict)
+    # Where the file came from besides an upload to its repository: a promotion from
+    # another one ({"promoted_from", "promoted_by", "promoted_at"}), or the upstream.
+    provenance: dict | None = None
 
     def to_json(self) -> bytes:
         data = asdict(self)
+        if data["provenance"] is None:
+            del data["provenance"]  # most files: a record as they always were
         data["upload_time"] = format_time(self.upload_time)
         data["format"] = RECORD_FORMAT
         return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()

@@ -10,13 +10,40 @@ from pyramid.decorator import reify
 from pyramid.request import Request as BaseRequest
 
 from .access.identity import INVALID_LOGIN, resolve_credentials
+from .interfaces import IAccess, IAppConfig, IDatabase, IRenderer, IRepositories
+from .repositories import Work
+from .repositories.proxy import ProxyRepository
+
+# Where the fast path leaves the Work it used when it hands a request on to the views
+# (the freshness reads it made are not made again).
+WORK_KEY = "pypirepo.work"
 
 
 class Request(BaseRequest):
+    # --- the server's services -----------------------------------------------------------
+
+    @reify
+    def access(self):
+        return self.registry.getUtility(IAccess)
+
+    @reify
+    def app_config(self):
+        return self.registry.getUtility(IAppConfig)
+
+    @reify
+    def repositories(self):
+        return self.registry.getUtility(IRepositories)
+
+    @reify
+    def render(self):
+        return self.registry.getUtility(IRenderer)
+
+    # --- who is asking ---------------------------------------------------------------------
+
     @reify
     def pypirepo_auth(self):
         """(user or None, error message or None) from the Authorization header."""
-        return resolve_credentials(self, self.registry.access)
+        return resolve_credentials(self, self.access)
 
     @reify
     def pypirepo_user(self):
@@ -29,22 +56,18 @@ class Request(BaseRequest):
         err = self.pypirepo_auth[1]
         return err if err and err != INVALID_LOGIN else None
 
+    # --- the repository the URL names, and this request's work with it --------------------
+
     @reify
-    def index(self):
-        service = self.environ.pop(INDEX_SERVICE_KEY, None) or index_service(self.registry)
-        self.add_finished_callback(lambda _request: service.close())
-        return service
+    def repository(self):
+        return self.context.repository
 
-
-# Where CachedPages leaves the service it used when it hands a request on to the views.
-INDEX_SERVICE_KEY = "pypirepo.index"
-
-
-def index_service(registry):
-    """The request's IndexService (its database session is opened only if needed)."""
-    from .index import IndexService
-
-    return IndexService(registry.session_factory, registry.serials, registry.storage,
-                        registry.app_config, registry.page_cache, registry.render,
-                        registry.fallback.check_new_project)
-
+    @reify
+    def work(self) -> Work:
+        work = self.environ.pop(WORK_KEY, None)
+        if work is None:
+            work = Work(self.registry.getUtility(IDatabase))
+        work.user = self.pypirepo_user
+        work.looped = ProxyRepository.is_own_request(self.environ.get("HTTP_VIA"))
+        self.add_finished_callback(lambda _request: work.close())
+        return work

@@ -1,45 +1,65 @@
-"""Every URL in one place."""
+"""Every URL in one place.
 
-from .resources import ProjectResource, Root
+A repository's URLs come twice: under `/r/<name>/` for every repository, and at the
+classic places (`/simple/`, `/legacy/`, `/packages/`, `/pypi/`, `/api/projects/`) for the
+default one, so existing client configurations keep working. REPOSITORY_ROUTES lists the
+route names that have both forms; the `/r/` form of a route `x` is named `r:x`.
+"""
+
+from .resources import ProjectResource, RepositoryResource, Root
 
 UPLOAD_PATHS = ("/", "/legacy/", "/legacy", "/simple/", "/simple")
 READS = ("GET", "HEAD")
 # The JSON API: its writes take application/json only (security.CrossSiteGuard).
 JSON_API_PREFIXES = ("/api/",)
 
-
-def includeme(config):
-    # The busiest URLs first: routes are tried in order, a regular expression each. Reads
-    # only, so that a POST to /simple/ reaches the upload routes below.
-    config.add_route("simple_project", "/simple/{project}/", factory=ProjectResource,
-                     request_method=READS)
-    config.add_route("file", "/packages/{project}/{filename}", factory=ProjectResource)
-    config.add_route("simple_index", "/simple/", factory=Root, request_method=READS)
-
+# name, path (after the repository's own prefix), factory, route predicates. In order:
+# the busiest URLs first (routes are tried in order, a regular expression each).
+REPOSITORY_ROUTES = [
+    # Reads only, so that a POST to /simple/ reaches the upload routes below.
+    ("simple_project", "/simple/{project}/", ProjectResource, {"request_method": READS}),
+    ("file", "/packages/{project}/{filename}", ProjectResource, {}),
+    ("simple_index", "/simple/", RepositoryResource, {"request_method": READS}),
     # Uploads answer on every URL a client may have been given, never with a redirect
     # (twine, poetry and pdm refuse redirects on upload).
-    for i, path in enumerate(UPLOAD_PATHS):
-        config.add_route(f"upload{i}", path, request_method="POST", factory=Root)
-
-    config.add_route("simple_index_noslash", "/simple", factory=Root)
-    config.add_route("simple_project_noslash", "/simple/{project}", factory=ProjectResource)
+    *((f"upload{i}", path, RepositoryResource, {"request_method": "POST"})
+      for i, path in enumerate(UPLOAD_PATHS)),
+    ("simple_index_noslash", "/simple", RepositoryResource, {}),
+    ("simple_project_noslash", "/simple/{project}", ProjectResource, {}),
     # hatch publish pre-checks <upload-url>/+simple/<name>/ (it assumes devpi).
-    config.add_route("hatch_simple", "/legacy/+simple/{project}/", factory=ProjectResource)
+    ("hatch_simple", "/legacy/+simple/{project}/", ProjectResource, {}),
+    ("json_project", "/pypi/{project}/json", ProjectResource, {}),
+    ("json_project_slash", "/pypi/{project}/json/", ProjectResource, {}),
+    ("json_release", "/pypi/{project}/{version}/json", ProjectResource, {}),
+    ("json_release_slash", "/pypi/{project}/{version}/json/", ProjectResource, {}),
+]
+# The writers' API: /api/projects/... for the default repository, /api/r/<name>/projects/...
+API_ROUTES = [
+    ("api_file", "/projects/{project}/files/{filename}"),
+    ("api_version", "/projects/{project}/versions/{version}"),
+    ("api_yank", "/projects/{project}/versions/{version}/{action:yank|unyank}"),
+    ("api_promote", "/projects/{project}/versions/{version}/promote"),
+    ("api_events", "/projects/{project}/events"),
+]
 
-    config.add_route("json_project", "/pypi/{project}/json", factory=ProjectResource)
-    config.add_route("json_project_slash", "/pypi/{project}/json/", factory=ProjectResource)
-    config.add_route("json_release", "/pypi/{project}/{version}/json", factory=ProjectResource)
-    config.add_route("json_release_slash", "/pypi/{project}/{version}/json/",
-                     factory=ProjectResource)
 
-    config.add_route("api_file", "/api/projects/{project}/files/{filename}",
-                     factory=ProjectResource)
-    config.add_route("api_version", "/api/projects/{project}/versions/{version}",
-                     factory=ProjectResource)
-    config.add_route("api_yank", "/api/projects/{project}/versions/{version}/{action:yank|unyank}",
-                     factory=ProjectResource)
-    config.add_route("api_events", "/api/projects/{project}/events", factory=ProjectResource)
+def repository_routes(name: str) -> tuple[str, str]:
+    """The two route names of a repository route: the classic one and its /r/ form."""
+    return name, "r:" + name
 
+
+def includeme(config):
+    for name, path, factory, predicates in REPOSITORY_ROUTES:
+        config.add_route(name, path, factory=factory, **predicates)
+    for name, path in API_ROUTES:
+        config.add_route(name, "/api" + path, factory=ProjectResource)
+    # The same, per repository: after the classic ones, which most requests use.
+    for name, path, factory, predicates in REPOSITORY_ROUTES:
+        config.add_route("r:" + name, "/r/{repo}" + path, factory=factory, **predicates)
+    for name, path in API_ROUTES:
+        config.add_route("r:" + name, "/api/r/{repo}" + path, factory=ProjectResource)
+
+    config.add_route("api_repositories", "/api/repositories", factory=Root)
     config.add_route("health", "/_health")
 
     # The web UI (views/ui/): pages for browsers, and the static files they load.

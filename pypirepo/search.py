@@ -1,8 +1,8 @@
 """Finding projects by name for the web UI.
 
-For now it reads the default index's project list (the root page the simple API already
-keeps in memory per serial), so a search costs no query; a search over summaries and
-several repositories will replace the source, not the answer's shape.
+For now it reads a repository's project list (what its root page, kept in memory per
+serial, lists), so a search costs no query; a search over summaries will replace the
+source, not the answer's shape.
 """
 
 from __future__ import annotations
@@ -31,23 +31,23 @@ def _normalized_query(query: str) -> str:
     return names.normalize(query.strip())
 
 
-def search_projects(index, query: str, prefix: str, offset: int, limit: int) -> SearchResult:
-    """Projects whose name contains the query: the exact name first, then names that
-    start with it, then the rest, each alphabetically. An empty query lists them all."""
-    projects = index.root_page(prefix).data["projects"]
+def search_projects(projects: list[tuple[str, str]], query: str, offset: int, limit: int
+                    ) -> SearchResult:
+    """Projects ((normalized, display) pairs, in name order) whose name contains the
+    query: the exact name first, then names that start with it, then the rest, each
+    alphabetically. An empty query lists them all."""
     needle = _normalized_query(query)
     if needle:
         ranked = []
-        for p in projects:
-            normalized = p["_normalized"]
+        for normalized, display in projects:
             at = normalized.find(needle)
             if at >= 0:
                 rank = 0 if normalized == needle else 1 if at == 0 else 2
-                ranked.append((rank, normalized, p))
+                ranked.append((rank, normalized, display))
         ranked.sort(key=lambda r: (r[0], r[1]))
-        found = [r[2] for r in ranked]
+        found = [(r[1], r[2]) for r in ranked]
     else:
         found = projects  # already in name order
     page = found[offset:offset + limit]
     return SearchResult(query.strip(), len(found),
-                        [ProjectHit(p["name"], p["_normalized"]) for p in page])
+                        [ProjectHit(display, normalized) for normalized, display in page])

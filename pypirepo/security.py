@@ -178,7 +178,9 @@ def cross_site_tween(handler, registry):
 
     # The address clients are told to use (pypirepo.public_url) is this server too, also
     # when the proxy in front does not pass the Host it was asked for.
-    public = registry.app_config.public_url
+    from .interfaces import IAppConfig
+
+    public = registry.getUtility(IAppConfig).public_url
     trusted = [_origin_of(public)] if public else []
     return CrossSiteGuard(handler, trusted_origins=trusted, json_prefixes=JSON_API_PREFIXES)
 
@@ -192,14 +194,16 @@ def _origin_of(url: str) -> str:
 def includeme(config):
     from pyramid.tweens import MAIN
 
+    from .interfaces import IAccess, IAppConfig, IBodyGate, IRepositories
     from .request import Request
 
+    registry = config.registry
+    access = registry.getUtility(IAccess)
     config.set_request_factory(Request)
-    config.set_security_policy(SecurityPolicy(config.registry.access))
-    # hardening.py finds it here (the WSGI app's .registry) and asks it before each body.
-    app_config = config.registry.app_config
-    config.registry.before_body = BodyGate(config.registry.access,
-                                           app_config.max_upload_size, app_config.realm)
+    config.set_security_policy(SecurityPolicy(access))
+    # hardening.py asks it before each body (through the app, fastpath.FastPath).
+    registry.registerUtility(BodyGate(access, registry.getUtility(IRepositories).max_upload_size,
+                                      registry.getUtility(IAppConfig).realm), IBodyGate)
     # Right above the router, below the exception view tween, so a refusal is rendered
     # like every other error; before routing, so nothing else runs for it.
     config.add_tween("pypirepo.security.cross_site_tween", over=MAIN)

@@ -95,6 +95,5 @@ def index_url(server, kw: dict) -> str:
 
 
 def _who(app) -> str:
-    registry = getattr(app, "registry", None)
-    logins = getattr(registry, "login_summary", None)
+    logins = getattr(app, "login_summary", None)  # fastpath.FastPath: who can log in
     return f" ({logins})" if logins else ""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ENV_PREFIX = "PYPIREPO_"
-_MISSING = object()
+MISSING = object()  # "no default": a get_value() without one makes the key required
 
 
 class ConfigError(Exception):
@@ -134,7 +134,7 @@ class Settings(Mapping):
         """The ini file's own value, whatever the environment says."""
         return self._ini.get(key)
 
-    def get_value(self, key: str, parse: Callable[[str], Any] = as_str, default: Any = _MISSING):
+    def get_value(self, key: str, parse: Callable[[str], Any] = as_str, default: Any = MISSING):
         text = self.raw(key)
         # A key left blank (`sqlalchemy.url =`, as production.ini ships it) is missing:
         # with a default it takes the default, without one it is required. No setting has
@@ -142,7 +142,7 @@ class Settings(Mapping):
         # ini (inside SQLAlchemy or an SDK) with a message that names neither the key nor
         # the fix.
         if text is None or text.strip() == "":
-            if default is _MISSING:
+            if default is MISSING:
                 raise ConfigError(key, f"is required (set it in the ini or as {env_name(key)})")
             return default
         try:
@@ -206,6 +206,8 @@ class AppConfig:
     # The server's address as clients reach it, for the absolute URLs of the JSON API;
     # None: URLs relative to the server's root (never built from the Host header).
     public_url: str | None = None
+    # Anonymous index pages answered in front of the router (pypirepo.fastpath).
+    fast_path: bool = True
 
     @classmethod
     def from_settings(cls, s: Settings) -> AppConfig:
@@ -238,6 +240,7 @@ class AppConfig:
             bootstrap_password_file=s.get_value("auth.bootstrap_password_file", as_str, None),
             users=users,
             public_url=s.get_value("pypirepo.public_url", as_public_url, None),
+            fast_path=s.get_value("pypirepo.fast_path", as_bool, True),
         )
 
 

@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from pyramid.authorization import ALL_PERMISSIONS, Allow, Authenticated, Everyone
+from pyramid.authorization import ALL_PERMISSIONS, ACLHelper, Allow, Authenticated, Everyone
 
 from ..passwords import PASSWORDS  # noqa: F401 - also the scripts' and tests' way in
 from ..settings import env_name
@@ -83,6 +83,8 @@ class CredentialCache:
 
 
 class ConfigAccess:
+    login_summary = ""  # "user admin, password in ...": for the line that says it is ready
+
     def __init__(self, config, bootstrap_password: str | None = None):
         self.users = dict(config.users)
         self.admins = set(config.admins)
@@ -142,6 +144,23 @@ class ConfigAccess:
         except (ValueError, TypeError):
             pass
 
+    def anonymous_may_read(self, repository, project: str | None) -> bool:
+        """Whether anyone may read the project (or the repository's index) without logging
+        in: pages then go out without asking who is asking, and caches may share them."""
+        return READ in self._everyone_may
+
+    def permits(self, user: str | None, repository, project: str | None,
+                permission: str) -> bool:
+        """Whether the user may do this to the project of the repository."""
+        acl = self.project_acl(project) if project else self.root_acl()
+        return bool(ACLHelper().permits(_Context(acl), self.principals(user), permission))
+
+    def may(self, request, repository, project: str | None, permission: str) -> bool:
+        """permits() for the request's user (a request with bad credentials may nothing)."""
+        if request.pypirepo_bad_credentials:
+            return False
+        return self.permits(request.pypirepo_user, repository, project, permission)
+
     def open_to_everyone(self, permission: str, context) -> bool:
         """True when the ACL grants this permission to Everyone whatever the context."""
         return permission in self._everyone_may
@@ -167,6 +186,11 @@ class ConfigAccess:
 
     def project_acl(self, name: str) -> list:
         return self.root_acl()
+
+
+class _Context:
+    def __init__(self, acl):
+        self.__acl__ = acl
 
 
 HOW_TO_ADD_A_USER = ("make a password hash with `pypirepo-hash-password` and add "
@@ -227,3 +251,18 @@ def bootstrap_password(config, settings) -> str | None:
         flush=True,
     )
     return password
+
+
+def includeme(config):
+    """The access backend, and a word in the log when nobody can log in."""
+    from ..interfaces import IAccess, IAppConfig, ISettings
+
+    registry = config.registry
+    app_config, settings = registry.getUtility(IAppConfig), registry.getUtility(ISettings)
+    password = bootstrap_password(app_config, settings)
+    access = ConfigAccess(app_config, password)
+    # Who can log in: said once the server is listening (server.py), after the URL.
+    access.login_summary, nobody = login_summary(app_config, settings, password)
+    if nobody:
+        log.warning(nobody)
+    registry.registerUtility(access, IAccess)

@@ -22,7 +22,7 @@ def mark(dialect) -> str:
 
 
 def project_serial_sql(m: str) -> str:
-    return f"SELECT id, serial FROM projects WHERE name = {m}"
+    return f"SELECT id, serial FROM projects WHERE repository_id = {m} AND name = {m}"
 
 
 class Serials:
@@ -49,9 +49,12 @@ class Serials:
         # lands last carries its older count, so the next read asks again.
         self._answers: dict = {}
         m = mark(engine.dialect)
-        self._project_sql = project_serial_sql(m)
-        self._index_sql = "SELECT serial FROM index_state WHERE id = 1"
-        self._upstream_page_sql = f"SELECT 1 FROM upstream_pages WHERE project = {m}"
+        # Every repository's row of a name at once: a group asks for its members' in one
+        # read, and a hosted repository for its own out of the same answer.
+        self._projects_sql = f"SELECT repository_id, id, serial FROM projects WHERE name = {m}"
+        self._repository_sql = f"SELECT serial FROM repositories WHERE id = {m}"
+        self._upstream_page_sql = (f"SELECT 1 FROM upstream_pages WHERE repository_id = {m} "
+                                   f"AND project = {m}")
         self._file_rows_sql = (f"SELECT {', '.join(FILE_ROW_COLUMNS)} FROM files "
                                f"WHERE project_id = {m} ORDER BY filename")
         # The column types' own conversions (SQLite keeps datetimes as text, booleans as
@@ -113,13 +116,16 @@ class Serials:
         self._answers[key] = (count, answer, now)
         return answer
 
-    def index(self) -> int:
-        return self._unless_unchanged("", lambda: self._fetch(self._index_sql, ())[0])
+    def repository(self, repository_id: int) -> int:
+        """The repository's serial: what its root page is cached under."""
+        return self._unless_unchanged(
+            repository_id, lambda: self._fetch(self._repository_sql, (repository_id,))[0])
 
-    def project(self, name: str) -> tuple[int, int] | None:
+    def projects(self, name: str) -> dict[int, tuple[int, int]]:
+        """repository id -> (project id, serial) of every repository holding the name."""
         def ask():
-            row = self._fetch(self._project_sql, (name,))
-            return (row[0], row[1]) if row else None
+            return {row[0]: (row[1], row[2])
+                    for row in self._fetch(self._projects_sql, (name,), every=True)}
 
         return self._unless_unchanged(name, ask)
 
@@ -132,7 +138,7 @@ class Serials:
                           for convert, value in zip(processors, row)))
                 for row in self._fetch(self._file_rows_sql, (project_id,), every=True)]
 
-    def has_upstream_page(self, project: str) -> bool:
-        """Whether an upstream page of the project is kept: a never-seen project (every
-        project of a cold install) costs this one read, not a pooled connection."""
-        return self._fetch(self._upstream_page_sql, (project,)) is not None
+    def has_upstream_page(self, repository_id: int, project: str) -> bool:
+        """Whether a proxy keeps an upstream page of the project: a never-seen project
+        (every project of a cold install) costs this one read, not a pooled connection."""
+        return self._fetch(self._upstream_page_sql, (repository_id, project)) is not None

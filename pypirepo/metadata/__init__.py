@@ -1,8 +1,9 @@
 """The metadata cache: every SQL statement of pypirepo lives in this package.
 
 The cache never commits on its own; the caller (a request or a command) owns the
-transaction. Every change bumps the global serial and the project's serial, which is how
-page caches in every process that shares the database learn that a page is stale.
+transaction. Projects and files belong to a repository; every change bumps the
+repository's serial and the project's, which is how page caches in every process that
+shares the database learn that a page is stale (and only that repository's pages).
 """
 
 from __future__ import annotations
@@ -13,15 +14,14 @@ from collections.abc import Iterable
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from ..models import Event, File, Project
-from ..names import filename_key
-from ..records import ROW_FIELDS, FileRecord, utcnow
 from ..db.beacon import CHANGED
 from ..db.serials import mark as _mark, project_serial_sql
-
+from ..models import Event, File, Project, Repository
+from ..names import filename_key
+from ..records import ROW_FIELDS, FileRecord, utcnow
 
 # The file that holds a filename (or another spelling of it): what an upload is told.
-Claim = namedtuple("Claim", ("filename", "sha256", "project"))
+Claim = namedtuple("Claim", ("filename", "sha256", "project", "repository_id"))
 _FILES = File.__table__
 _PROJECTS = Project.__table__
 _EVENTS = Event.__table__
@@ -31,53 +31,85 @@ class MetadataCache:
     def __init__(self, session: Session):
         self.session = session
 
+    # --- repositories ----------------------------------------------------------------------
+
+    def repository_ids(self, declared: dict[str, str]) -> dict[str, int]:
+        """name -> id of the declared repositories (name -> kind), rows made for new names
+        and kinds brought up to date; rows of names no longer declared are left alone, so
+        that declaring one again finds its projects."""
+        table = Repository.__table__
+        found = {r.name: r for r in self.session.execute(
+            select(table.c.id, table.c.name, table.c.kind)).all()}
+        missing = [n for n in declared if n not in found]
+        if missing:
+            stmt = dialect_insert(self.session.get_bind().dialect.name, table)
+            now = utcnow()
+            rows = [{"name": n, "kind": declared[n], "serial": 0, "created": now}
+                    for n in missing]
+            if stmt is not None:  # several instances starting at once make them once
+                self.session.execute(stmt.on_conflict_do_nothing(index_elements=["name"]),
+                                     rows)
+            else:
+                self.session.execute(insert(table), rows)
+        for name, row in found.items():
+            if name in declared and row.kind != declared[name]:
+                self.session.execute(update(table).where(table.c.id == row.id)
+                                     .values(kind=declared[name]))
+        return {r.name: r.id for r in self.session.execute(
+            select(table.c.id, table.c.name).where(table.c.name.in_(list(declared)))).all()}
+
     # --- reads on the hot path -----------------------------------------------------------
 
-    def project_serial(self, name: str) -> tuple[int, int] | None:
-        """(project id, serial) for a normalized name, or None."""
-        row = self._run(self._sql.project_serial, (name,)).first()
+    def project_serial(self, repository_id: int, name: str) -> tuple[int, int] | None:
+        """(project id, serial) for a normalized name in a repository, or None."""
+        row = self._run(self._sql.project_serial, (repository_id, name)).first()
         return (row[0], row[1]) if row else None
 
-    def project_names(self) -> list[tuple[str, str]]:
-        """(normalized, display) for every project that has files."""
+    def project_names(self, repository_id: int) -> list[tuple[str, str]]:
+        """(normalized, display) for every project of the repository that has files."""
         stmt = (
             select(Project.name, Project.display_name)
-            .where(select(File.id).where(File.project_id == Project.id).exists())
+            .where(Project.repository_id == repository_id,
+                   select(File.id).where(File.project_id == Project.id).exists())
             .order_by(Project.name)
         )
         return [(r[0], r[1]) for r in self.session.execute(stmt)]
-
-    def project(self, name: str) -> Project | None:
-        return self.session.execute(select(Project).where(Project.name == name)).scalar()
 
     def files(self, project_id: int) -> list[File]:
         stmt = select(File).where(File.project_id == project_id).order_by(File.filename)
         return list(self.session.execute(stmt).scalars())
 
-    def file(self, project: str, filename: str) -> File | None:
+    def file(self, repository_id: int, project: str, filename: str) -> File | None:
         stmt = (
             select(File)
             .join(Project, File.project_id == Project.id)
-            .where(Project.name == project, File.filename == filename)
+            .where(Project.repository_id == repository_id, Project.name == project,
+                   File.filename == filename)
         )
         return self.session.execute(stmt).scalar()
 
-    def claimant(self, filename: str, key: str) -> Claim | None:
-        """The file that holds this filename or its key (names.filename_key), if any:
-        what an upload checks first, without loading a File. The exact filename wins when
-        a file from before the key rule holds it and another file the key."""
-        rows = self._run(self._sql.claimant, (key, filename)).fetchall()
+    def claimant(self, repository_ids: tuple[int, ...], filename: str, key: str
+                 ) -> Claim | None:
+        """The file that holds this filename or its key (names.filename_key) in these
+        repositories (those that share a storage prefix, so a filename is one object for
+        all of them), if any: what an upload checks first, without loading a File. The
+        exact filename wins when a file from before the key rule holds it and another file
+        the key."""
+        rows = self._run(self._sql.claimant(len(repository_ids)),
+                         (*repository_ids, key, filename)).fetchall()
         if not rows:
             return None
         row = next((r for r in rows if r[0] == filename), rows[0])
         return Claim(*row)
 
-    def file_by_name(self, filename: str) -> File | None:
-        return self.session.execute(select(File).where(File.filename == filename)).scalar()
+    def file_by_name(self, repository_id: int, filename: str) -> File | None:
+        return self.session.execute(select(File).where(
+            File.repository_id == repository_id, File.filename == filename)).scalar()
 
-    def file_by_digest(self, project: str, sha256: str) -> tuple[str, str] | None:
+    def file_by_digest(self, repository_id: int, project: str, sha256: str
+                       ) -> tuple[str, str] | None:
         """(filename, sha256) of a file of the project with these bytes, if any."""
-        row = self._run(self._sql.file_by_digest, (project, sha256)).first()
+        row = self._run(self._sql.file_by_digest, (repository_id, project, sha256)).first()
         return (row[0], row[1]) if row else None
 
     # --- writes --------------------------------------------------------------------------
@@ -90,38 +122,42 @@ class MetadataCache:
         """One of the hot statements (_DriverSQL), in the session's transaction."""
         return self.session.connection().exec_driver_sql(sql, params)
 
-    def bump_serial(self, project_id: int | None = None) -> int:
+    def bump_serial(self, repository_id: int, project_id: int | None = None) -> int:
         self.session.info[CHANGED] = True  # the commit will bump the beacon
         sql = self._sql
-        serial = self._run(sql.bump_index, ()).scalar()
+        serial = self._run(sql.bump_repository, (repository_id,)).scalar()
         if project_id is not None:
             self._run(sql.set_project_serial, (serial, project_id))
         return serial
 
-    def ensure_project(self, name: str, display_name: str) -> int:
-        found = self.project_serial(name)
+    def ensure_project(self, repository_id: int, name: str, display_name: str) -> int:
+        found = self.project_serial(repository_id, name)
         if found:
             return found[0]
         # Several uploads of a new project at once (a CI matrix) all get here: the first
         # insert wins, the others wait for its transaction and then take its row.
         sql = self._sql
         made = self._run(sql.insert_project,
-                         sql.project_values(name, display_name, utcnow())).scalar()
-        return made if made is not None else self.project_serial(name)[0]
+                         sql.project_values(repository_id, name, display_name,
+                                            utcnow())).scalar()
+        return made if made is not None else self.project_serial(repository_id, name)[0]
 
-    def add_file(self, record: FileRecord) -> tuple[int, Claim | None]:
+    def add_file(self, repository_id: int, record: FileRecord,
+                 claimed_in: tuple[int, ...] | None = None) -> tuple[int, Claim | None]:
         """Insert the row, which claims the filename and its key until commit: (the
         project's id, None), or (id, the file that holds them) when another upload got
         there first. A concurrent claim is waited for (its row lock on PostgreSQL, the
         write lock on SQLite), so the holder read here is committed. The caller bumps
-        the serial just before committing, so the serial's row lock is held briefly."""
-        project_id = self.ensure_project(record.project, record.display_name)
+        the serial just before committing, so the serial's row lock is held briefly.
+        claimed_in: the repositories whose files share this one's storage keys."""
+        project_id = self.ensure_project(repository_id, record.project, record.display_name)
         sql = self._sql
-        values = sql.file_values(record, project_id)
+        values = sql.file_values(record, project_id, repository_id)
         while True:
             if self._run(sql.insert_file, values).rowcount == 1:
                 return project_id, None
-            holder = self.claimant(record.filename, filename_key(record.filename))
+            holder = self.claimant(claimed_in or (repository_id,), record.filename,
+                                   filename_key(record.filename))
             if holder is not None:
                 return project_id, holder
             # Deleted between our insert and our look (PostgreSQL): the name is free.
@@ -130,17 +166,17 @@ class MetadataCache:
         for key, value in record.row().items():
             setattr(row, key, value)
         self.session.flush()
-        self.bump_serial(row.project_id)
+        self.bump_serial(row.repository_id, row.project_id)
 
     def delete_files(self, rows: Iterable[File]) -> None:
-        project_ids = set()
+        projects = set()
         for row in rows:
-            project_ids.add(row.project_id)
+            projects.add((row.repository_id, row.project_id))
             self.session.delete(row)
         self.session.flush()
-        for pid in project_ids:
+        for repository_id, pid in projects:
             self._drop_project_if_empty(pid)
-            self.bump_serial(pid)
+            self.bump_serial(repository_id, pid)
 
     def _drop_project_if_empty(self, project_id: int) -> None:
         left = self.session.execute(
@@ -150,51 +186,53 @@ class MetadataCache:
             self.session.execute(delete(Project).where(Project.id == project_id))
 
     def set_yanked(self, rows: Iterable[File], reason: str | None, yanked: bool) -> None:
-        project_ids = set()
+        projects = set()
         for row in rows:
             row.yanked = yanked
             row.yanked_reason = reason if yanked else None
-            project_ids.add(row.project_id)
+            projects.add((row.repository_id, row.project_id))
         self.session.flush()
-        for pid in project_ids:
-            self.bump_serial(pid)
+        for repository_id, pid in projects:
+            self.bump_serial(repository_id, pid)
 
-    def record_event(self, action: str, user: str | None, project: str,
+    def record_event(self, repository: str, action: str, user: str | None, project: str,
                      version: str | None = None, filename: str | None = None,
                      detail: str | None = None) -> None:
         sql = self._sql
         self._run(sql.insert_event, sql.event_values(
-            utcnow(), user, action, project, version, filename, detail))
+            utcnow(), repository, user, action, project, version, filename, detail))
 
-    def record_events(self, action: str, records: list[FileRecord], detail: str | None = None,
-                      user: str | None = None) -> None:
+    def record_events(self, repository: str, action: str, records: list[FileRecord],
+                      detail: str | None = None, user: str | None = None) -> None:
         """One event per file in a single executemany, for batches (no Event objects)."""
         if not records:
             return
         now = utcnow()
         self.session.execute(insert(Event.__table__), [
-            {"time": now, "user": user, "action": action, "project": r.project,
-             "version": r.version, "filename": r.filename, "detail": detail}
-            for r in records])
+            {"time": now, "repository": repository, "user": user, "action": action,
+             "project": r.project, "version": r.version, "filename": r.filename,
+             "detail": detail} for r in records])
 
-    def events(self, project: str) -> list[Event]:
-        stmt = select(Event).where(Event.project == project).order_by(Event.id)
+    def events(self, repositories: Iterable[str], project: str) -> list[Event]:
+        stmt = select(Event).where(Event.repository.in_(list(repositories)),
+                                   Event.project == project).order_by(Event.id)
         return list(self.session.execute(stmt).scalars())
 
     # --- bulk operations for the rebuild -------------------------------------------------
 
-    def all_filenames(self) -> dict[str, tuple[int, str]]:
-        """filename -> (file id, project name) of every file the cache holds."""
+    def all_filenames(self, repository_id: int) -> dict[str, tuple[int, str]]:
+        """filename -> (file id, project name) of every file the repository holds."""
         stmt = select(File.filename, File.id, Project.name).join(
             Project, File.project_id == Project.id
-        )
+        ).where(File.repository_id == repository_id)
         return {r[0]: (r[1], r[2]) for r in self.session.execute(stmt)}
 
-    def bulk_add(self, records: list[FileRecord], keys_taken: set | None = None) -> int:
+    def bulk_add(self, repository_id: int, records: list[FileRecord],
+                 keys_taken: set | None = None) -> int:
         """Insert records in few statements; rows another process added first are skipped.
 
         keys_taken: the filename keys held, kept by a caller that adds batch after batch
-        to a database that had no files (a rebuild), which spares a query per batch;
+        to a repository that had no files (a rebuild), which spares a query per batch;
         None asks the database."""
         if not records:
             return 0
@@ -202,30 +240,34 @@ class MetadataCache:
         names = {}
         for rec in records:
             names.setdefault(rec.project, rec.display_name)
+        in_repo = Project.repository_id == repository_id
         existing = dict(
             self.session.execute(
-                select(Project.name, Project.id).where(Project.name.in_(list(names)))
+                select(Project.name, Project.id).where(in_repo, Project.name.in_(list(names)))
             ).all()
-        ) if len(names) < 500 else dict(self.session.execute(select(Project.name, Project.id)).all())
+        ) if len(names) < 500 else dict(
+            self.session.execute(select(Project.name, Project.id).where(in_repo)).all())
         missing = [n for n in names if n not in existing]
         if missing:
             now = utcnow()
             self.session.execute(
-                _insert_ignore(dialect, Project, ["name"]),
-                [{"name": n, "display_name": names[n], "serial": 0, "created": now}
-                 for n in missing],
+                _insert_ignore(dialect, Project, ["repository_id", "name"]),
+                [{"repository_id": repository_id, "name": n, "display_name": names[n],
+                  "serial": 0, "created": now} for n in missing],
             )
             existing.update(
                 self.session.execute(
-                    select(Project.name, Project.id).where(Project.name.in_(missing))
+                    select(Project.name, Project.id).where(in_repo,
+                                                           Project.name.in_(missing))
                 ).all()
             )
         rows = [rec.row() for rec in records]  # fresh dicts, filled in place
         for row, rec in zip(rows, records):
             row["project_id"] = existing[rec.project]
-        self._share_keys(rows, keys_taken)
+            row["repository_id"] = repository_id
+        self._share_keys(repository_id, rows, keys_taken)
         self.session.execute(_insert_ignore(dialect, File), rows)
-        serial = self.bump_serial()
+        serial = self.bump_serial(repository_id)
         self.session.execute(
             update(Project)
             .where(Project.id.in_({existing[r.project] for r in records}))
@@ -233,7 +275,7 @@ class MetadataCache:
         )
         return len(rows)
 
-    def _share_keys(self, rows: list[dict], taken: set | None) -> None:
+    def _share_keys(self, repository_id: int, rows: list[dict], taken: set | None) -> None:
         """A record whose filename key another file holds (two spellings stored before
         the key rule) is added without the key, so that it stays listed as it was."""
         if taken is None:
@@ -241,7 +283,8 @@ class MetadataCache:
             keys = list({r["filename_key"] for r in rows})
             for chunk in _chunks(keys, 500):
                 taken.update(self.session.execute(
-                    select(File.filename_key).where(File.filename_key.in_(chunk))).scalars())
+                    select(File.filename_key).where(File.repository_id == repository_id,
+                                                    File.filename_key.in_(chunk))).scalars())
         for row in rows:
             if row["filename_key"] in taken:
                 row["filename_key"] = None
@@ -251,17 +294,18 @@ class MetadataCache:
     def bulk_delete(self, file_ids: list[int]) -> None:
         if not file_ids:
             return
-        pids = set()
+        projects = set()
         for chunk in _chunks(file_ids, 500):
-            pids.update(
+            projects.update(
                 self.session.execute(
-                    select(File.project_id).where(File.id.in_(chunk)).distinct()
-                ).scalars()
+                    select(File.repository_id, File.project_id)
+                    .where(File.id.in_(chunk)).distinct()
+                ).all()
             )
             self.session.execute(delete(File).where(File.id.in_(chunk)))
-        for pid in pids:
+        for repository_id, pid in projects:
             self._drop_project_if_empty(pid)
-            self.bump_serial(pid)
+            self.bump_serial(repository_id, pid)
 
 
 def _insert_ignore(dialect: str, model, keys: list[str] | None = None):
@@ -309,21 +353,19 @@ class _DriverSQL:
         return made
 
     def __init__(self, dialect):
-        m = _mark(dialect)
+        m = self.mark = _mark(dialect)
         self.project_serial = project_serial_sql(m)
-        self.claimant = ("SELECT f.filename, f.sha256, p.name FROM files f JOIN projects p "
-                         f"ON f.project_id = p.id WHERE f.filename_key = {m} OR "
-                         f"f.filename = {m}")
+        self._claimants: dict[int, str] = {}
         self.file_by_digest = ("SELECT f.filename, f.sha256 FROM files f JOIN projects p "
-                               f"ON f.project_id = p.id WHERE p.name = {m} AND f.sha256 = {m} "
-                               "LIMIT 1")
-        self.bump_index = ("UPDATE index_state SET serial = serial + 1 WHERE id = 1 "
-                           "RETURNING serial")
+                               f"ON f.project_id = p.id WHERE f.repository_id = {m} AND "
+                               f"p.name = {m} AND f.sha256 = {m} LIMIT 1")
+        self.bump_repository = ("UPDATE repositories SET serial = serial + 1 "
+                                f"WHERE id = {m} RETURNING serial")
         self.set_project_serial = f"UPDATE projects SET serial = {m} WHERE id = {m}"
-        self._project_cols = ("name", "display_name", "serial", "created")
-        self._file_cols = ("project_id",) + ROW_FIELDS
-        self._event_cols = ("time", "user", "action", "project", "version", "filename",
-                            "detail")
+        self._project_cols = ("repository_id", "name", "display_name", "serial", "created")
+        self._file_cols = ("project_id", "repository_id") + ROW_FIELDS
+        self._event_cols = ("time", "repository", "user", "action", "project", "version",
+                            "filename", "detail")
         # ON CONFLICT DO NOTHING (SQLite 3.24+, PostgreSQL): a name another upload
         # holds is an answer (no row, no row count), not an error that aborts the
         # transaction.
@@ -335,15 +377,27 @@ class _DriverSQL:
             (_PROJECTS, self._project_cols), (_FILES, self._file_cols),
             (_EVENTS, self._event_cols))}
 
+    def claimant(self, repositories: int) -> str:
+        """The claimant query over that many repositories."""
+        sql = self._claimants.get(repositories)
+        if sql is None:
+            m = self.mark
+            marks = ", ".join([m] * repositories)
+            sql = self._claimants[repositories] = (
+                "SELECT f.filename, f.sha256, p.name, f.repository_id FROM files f JOIN "
+                f"projects p ON f.project_id = p.id WHERE f.repository_id IN ({marks}) AND "
+                f"(f.filename_key = {m} OR f.filename = {m})")
+        return sql
+
     def _values(self, table, values) -> tuple:
         return tuple(v if convert is None or v is None else convert(v)
                      for convert, v in zip(self._convert[table.name], values))
 
-    def project_values(self, name, display_name, created) -> tuple:
-        return self._values(_PROJECTS, (name, display_name, 0, created))
+    def project_values(self, repository_id, name, display_name, created) -> tuple:
+        return self._values(_PROJECTS, (repository_id, name, display_name, 0, created))
 
-    def file_values(self, record: FileRecord, project_id: int) -> tuple:
-        return self._values(_FILES, (project_id, *record.row().values()))
+    def file_values(self, record: FileRecord, project_id: int, repository_id: int) -> tuple:
+        return self._values(_FILES, (project_id, repository_id, *record.row().values()))
 
     def event_values(self, *values) -> tuple:
         return self._values(_EVENTS, values)

@@ -20,6 +20,7 @@ import itertools
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..interfaces import ObjectNotFound, Storage, StorageError
@@ -58,18 +59,33 @@ class ReconcileResult:
     seconds: float = 0.0
 
 
-def scan(storage: Storage, with_etags: bool = False
+@dataclass(frozen=True)
+class Shelf:
+    """Where a repository's files are in storage: its id, its prefix, and which records
+    under that prefix are its own. The hosted and proxy repositories of a server without
+    declared repositories share packages/, and a record's origin says whose it is."""
+
+    repository_id: int
+    prefix: str = PREFIX
+    owns: Callable[[FileRecord], bool] = lambda record: True
+
+
+# The shelf of a database with one index (tests, and scripts that know no repositories).
+DEFAULT_SHELVES = (Shelf(1, PREFIX),)
+
+
+def scan(storage: Storage, prefix: str = PREFIX, with_etags: bool = False
          ) -> tuple[dict[str, str], set[str], dict[str, str] | None]:
-    """(filename -> record key, set of distribution keys, record key -> etag) under
-    packages/. The etags come from the same listing (no extra request), and only when
+    """(filename -> record key, set of distribution keys, record key -> etag) under the
+    prefix. The etags come from the same listing (no extra request), and only when
     asked for: None otherwise, since a bare key listing can cost less."""
     records: dict[str, str] = {}
     dists: set[str] = set()
     etags: dict[str, str] | None = {} if with_etags else None
     if with_etags:
-        listing = ((obj.key, obj.etag) for obj in storage.list(PREFIX))
+        listing = ((obj.key, obj.etag) for obj in storage.list(prefix))
     else:  # zip, not a generator: no cost per key on a local rebuild of 100,000 files
-        listing = zip(storage.list_keys(PREFIX), itertools.repeat(None))
+        listing = zip(storage.list_keys(prefix), itertools.repeat(None))
     for key, etag in listing:
         if key.endswith(RECORD_SUFFIX):
             records[key.rsplit("/", 1)[1][: -len(RECORD_SUFFIX)]] = key
@@ -139,17 +155,20 @@ def _pinnable(etag: str | None, raw: bytes) -> str | None:
     return text
 
 
-def clear_debris(storage: Storage, records: dict[str, str] | None = None,
+def clear_debris(storage: Storage, prefixes=(PREFIX,), record_keys: set[str] | None = None,
                  dists: set[str] | None = None, min_age: float = DEBRIS_AGE) -> Debris:
     """Remove what uploads and fetches interrupted by a crash left in storage: a
     distribution without a record (with its .metadata sidecar, written after it) and a
     backend's temporary files, once older than min_age seconds. None of it was ever
     visible: a file exists only through its record. A .metadata on its own is not
-    debris: the fallback keeps upstream sidecars that way. records and dists: a scan()
-    made just now, to spare another listing."""
-    if records is None or dists is None:
-        records, dists, _ = scan(storage)
-    record_keys = set(records.values())
+    debris: the fallback keeps upstream sidecars that way. record_keys and dists: what a
+    scan() of every prefix found just now, to spare another listing."""
+    if record_keys is None or dists is None:
+        record_keys, dists = set(), set()
+        for prefix in prefixes:
+            found, found_dists, _ = scan(storage, prefix)
+            record_keys.update(found.values())
+            dists |= found_dists
     result = Debris()
     cutoff = time.time() - min_age
     for key in dists:
@@ -175,8 +194,10 @@ def clear_debris(storage: Storage, records: dict[str, str] | None = None,
 
 
 def reconcile(storage: Storage, session_factory, progress=None,
-              refresh_snapshot: bool = False, debris: bool = True) -> ReconcileResult:
-    """Bring the database in line with storage.
+              refresh_snapshot: bool = False, debris: bool = True,
+              shelves=DEFAULT_SHELVES) -> ReconcileResult:
+    """Bring the database in line with storage, for every repository that stores files
+    (shelves: where each keeps them).
 
     refresh_snapshot: also bring a missing or stale records snapshot up to date, fetching
     the records it lacks. A populated database needs no snapshot itself, so this runs
@@ -187,29 +208,62 @@ def reconcile(storage: Storage, session_factory, progress=None,
     """
     started = time.monotonic()
     result = ReconcileResult()
-    records, dists, etags = scan(storage, with_etags=storage.snapshot_rebuild)
-    record_keys = set(records.values())
+    by_prefix: dict[str, list[Shelf]] = {}
+    for shelf in shelves:
+        by_prefix.setdefault(shelf.prefix, []).append(shelf)
+    scans = {prefix: scan(storage, prefix, with_etags=storage.snapshot_rebuild)
+             for prefix in by_prefix}
+    record_keys: set[str] = set()
+    dists: set[str] = set()
+    etags: dict[str, str] | None = {} if storage.snapshot_rebuild else None
+    for found, found_dists, found_etags in scans.values():
+        record_keys.update(found.values())
+        dists |= found_dists
+        if etags is not None:
+            etags.update(found_etags)
     result.orphans = sum(1 for d in dists if d + RECORD_SUFFIX not in record_keys)
     snapshot: dict[str, tuple[str, str]] | None = None  # read at most once, when needed
     fresh: dict[str, tuple[str, str]] = {}  # what this run read, for the next snapshot
     with session_factory() as session:
         cache = MetadataCache(session)
-        known = cache.all_filenames()
-        # Into an empty database (a rebuild) every key taken is one this run added.
-        keys_taken = set() if not known else None
-        gone = [fid for fn, (fid, _p) in known.items() if fn not in records]
-        wanted = [key for fn, key in records.items() if fn not in known]
-        result.unchanged = len(known) - len(gone)
+        wanted: list[tuple[str, list[Shelf]]] = []  # (record key, the shelves it may be on)
+        gone: list[int] = []
+        empty: dict[int, bool] = {}  # repository -> it had no files (a rebuild)
+        for prefix, on_prefix in by_prefix.items():
+            records = scans[prefix][0]
+            known: dict[str, int] = {}
+            for shelf in on_prefix:
+                held = cache.all_filenames(shelf.repository_id)
+                empty[shelf.repository_id] = not held
+                for filename, (fid, _project) in held.items():
+                    known[filename] = fid
+            gone += [fid for fn, fid in known.items() if fn not in records]
+            wanted += [(key, on_prefix) for fn, key in records.items() if fn not in known]
+            result.unchanged += sum(1 for fn in known if fn in records)
+        # Into a repository that had no files every key taken is one this run added.
+        keys_taken = {rid: set() if was_empty else None for rid, was_empty in empty.items()}
+        batches: dict[int, list[FileRecord]] = {}
+
+        def take(key: str, rec: FileRecord, on: list[Shelf]) -> None:
+            shelf = next((s for s in on if s.owns(rec)), None)
+            if shelf is None:
+                return
+            batch = batches.setdefault(shelf.repository_id, [])
+            batch.append(rec)
+            if len(batch) >= BATCH:
+                result.added += cache.bulk_add(shelf.repository_id, batch,
+                                               keys_taken[shelf.repository_id])
+                batches[shelf.repository_id] = []
+
         total = len(wanted)
         if progress:
             progress(0, total)
-        batch: list[FileRecord] = []
         done = 0
         to_fetch = wanted
         if etags is not None and wanted:
             snapshot = read_snapshot(storage)
             to_fetch = []
-            for key in wanted:
+            for key, on in wanted:
                 entry = snapshot.get(key)
                 rec = None
                 if entry is not None and entry[0] == etags.get(key):
@@ -218,38 +272,34 @@ def reconcile(storage: Storage, session_factory, progress=None,
                     # UTF-16 (valid UTF-8) into the snapshot.
                     rec = _parse(key, entry[1].encode())
                 if rec is None:
-                    to_fetch.append(key)
+                    to_fetch.append((key, on))
                     continue
-                batch.append(rec)
+                take(key, rec, on)
                 done += 1
-                if len(batch) >= BATCH:
-                    result.added += cache.bulk_add(batch, keys_taken)
-                    batch = []
-        for key, raw in storage.read_many(to_fetch):
+        shelves_of = dict(to_fetch)
+        for key, raw in storage.read_many([key for key, _on in to_fetch]):
             done += 1
             result.fetched += 1
             if raw is not None:
                 rec = _parse(key, raw)
                 if rec is not None:
-                    batch.append(rec)
+                    take(key, rec, shelves_of[key])
                     if etags is not None and \
                             (text := _pinnable(etags.get(key), raw)) is not None:
                         fresh[key] = (etags[key], text)
-            if len(batch) >= BATCH:
-                result.added += cache.bulk_add(batch, keys_taken)
-                batch = []
             if progress and (done % 200 == 0 or done == total):
                 progress(done, total)
         if progress and not to_fetch:
             progress(done, total)
-        result.added += cache.bulk_add(batch, keys_taken)
+        for repository_id, batch in batches.items():
+            result.added += cache.bulk_add(repository_id, batch, keys_taken[repository_id])
         cache.bulk_delete(gone)
         result.removed = len(gone)
         session.commit()
     if etags is not None and refresh_snapshot and \
-            not _worth_a_snapshot(result.fetched, len(records)):
+            not _worth_a_snapshot(result.fetched, len(record_keys)):
         if snapshot is None:
-            snapshot = read_snapshot(storage) if records else {}
+            snapshot = read_snapshot(storage) if record_keys else {}
         # Stale: more than a tenth of the records are missing or rewritten since.
         uncovered = [key for key in record_keys
                      if key not in fresh and (snapshot.get(key) or ("",))[0] != etags.get(key)]
@@ -259,7 +309,8 @@ def reconcile(storage: Storage, session_factory, progress=None,
                 text = None if raw is None else _pinnable(etags.get(key), raw)
                 if text is not None and _parse(key, raw) is not None:
                     fresh[key] = (etags[key], text)
-    if etags is not None and result.fetched and _worth_a_snapshot(result.fetched, len(records)):
+    if etags is not None and result.fetched and \
+            _worth_a_snapshot(result.fetched, len(record_keys)):
         # Only texts read from storage, never rebuilt from database rows: a row can lag
         # behind a record another instance rewrote, and pinning it to the new etag would
         # make the snapshot lie. Unmatched entries of the old snapshot are dropped.
@@ -268,6 +319,6 @@ def reconcile(storage: Storage, session_factory, progress=None,
         entries.update(fresh)
         result.snapshot_written = write_snapshot(storage, entries)
     if debris:
-        result.debris = clear_debris(storage, records, dists)
+        result.debris = clear_debris(storage, by_prefix, record_keys, dists)
     result.seconds = time.monotonic() - started
     return result

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..models import File, Project
 from ..models.upstream import UpstreamPage
 from . import dialect_insert
 
@@ -25,47 +24,46 @@ class UpstreamCache:
     def __init__(self, session: Session):
         self.session = session
 
-    def page(self, project: str):
+    def page(self, repository_id: int, project: str):
         """The row (status, files, fetched, etag, upstream) or None; plain columns, so it
         works on a bare connection as well as a session."""
         return self.session.execute(
             select(UpstreamPage.status, UpstreamPage.files, UpstreamPage.fetched,
                    UpstreamPage.etag, UpstreamPage.upstream)
-            .where(UpstreamPage.project == project)
+            .where(UpstreamPage.repository_id == repository_id,
+                   UpstreamPage.project == project)
         ).first()
 
-    def save_page(self, project: str, upstream: str, status: str, etag: str | None,
-                  fetched: dt.datetime, files: list[dict] | None) -> None:
+    def save_page(self, repository_id: int, project: str, upstream: str, status: str,
+                  etag: str | None, fetched: dt.datetime, files: list[dict] | None) -> None:
         values = {"upstream": upstream, "status": status, "etag": etag, "fetched": fetched,
                   "files": files}
         upsert = _upsert(self.session)
         if upsert is not None:
             # One statement where the database has an upsert; a newer answer always wins.
-            self.session.execute(upsert.values(project=project, **values)
-                                 .on_conflict_do_update(index_elements=["project"], set_=values))
+            self.session.execute(upsert.values(repository_id=repository_id, project=project,
+                                               **values)
+                                 .on_conflict_do_update(
+                                     index_elements=["repository_id", "project"], set_=values))
             return
-        where = UpstreamPage.project == project
+        where = (UpstreamPage.repository_id == repository_id) & \
+            (UpstreamPage.project == project)
         if self.session.execute(update(UpstreamPage).where(where).values(**values)).rowcount:
             return
         try:
             with self.session.begin_nested():
-                self.session.execute(insert(UpstreamPage).values(project=project, **values))
+                self.session.execute(insert(UpstreamPage).values(
+                    repository_id=repository_id, project=project, **values))
         except IntegrityError:
             # Another process saved it first; ours is as fresh, so it wins.
             self.session.execute(update(UpstreamPage).where(where).values(**values))
 
-    def touch_page(self, project: str, fetched: dt.datetime, etag: str | None) -> None:
+    def touch_page(self, repository_id: int, project: str, fetched: dt.datetime,
+                   etag: str | None) -> None:
         """A 304: the page is as it was, only revalidated now."""
-        self.session.execute(update(UpstreamPage).where(UpstreamPage.project == project)
-                             .values(fetched=fetched, etag=etag))
-
-    def has_private_files(self, project: str) -> bool:
-        stmt = (
-            select(func.count(File.id))
-            .join(Project, File.project_id == Project.id)
-            .where(Project.name == project, File.origin == "private")
-        )
-        return bool(self.session.execute(stmt).scalar())
+        self.session.execute(update(UpstreamPage).where(
+            UpstreamPage.repository_id == repository_id, UpstreamPage.project == project)
+            .values(fetched=fetched, etag=etag))
 
 
 def _upsert(session):

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, DateTime, Integer, String, Text
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from . import Base
 
 
 class UpstreamPage(Base):
+    """A proxy repository's last answer from its upstream for a project."""
+
     __tablename__ = "upstream_pages"
+    __table_args__ = (UniqueConstraint("repository_id", "project"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    project: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)  # normalized
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False)
+    project: Mapped[str] = mapped_column(String(255), nullable=False)  # normalized
     # Which upstream the answer came from: a changed fallback URL makes every row stale.
     upstream: Mapped[str] = mapped_column(Text, nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)  # found | not_found

@@ -48,3 +48,10 @@ def storage_from_settings(settings) -> Storage:
     return storage_class(settings.get_value("pypirepo.storage", as_str, "local")).from_settings(
         settings
     )
+
+
+def includeme(config):
+    from ..interfaces import ISettings, IStorage
+
+    registry = config.registry
+    registry.registerUtility(storage_from_settings(registry.getUtility(ISettings)), IStorage)

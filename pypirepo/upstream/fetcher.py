@@ -28,6 +28,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import distinfo, names, records
@@ -52,6 +53,24 @@ KEPT_WORKERS = 8
 
 class HashMismatch(UpstreamError):
     pass
+
+
+class Occupied(Exception):
+    """Another repository holds a file under the storage key a fetched file would take."""
+
+
+@dataclass
+class StorePlace:
+    """Where a proxy repository keeps what it fetches: its row in the database, its
+    storage prefix, its upstream's address (the files' provenance), and whether a key is
+    free (a proxy that shares its prefix with a hosted repository must never overwrite an
+    upload there)."""
+
+    repository_id: int = 2
+    repository: str = "pypi"
+    prefix: str = records.PREFIX
+    upstream: str = ""
+    may_store: Callable[[str, str], bool] = lambda project, filename: True
 
 
 class Flight:
@@ -153,11 +172,12 @@ class FlightReader:
 
 class FileFetcher:
     def __init__(self, client: UpstreamClient, storage, session_factory, spool_dir: str,
-                 lull: Lull | None = None):
+                 lull: Lull | None = None, place: StorePlace | None = None):
         self.client = client
         self.storage = storage
         self.session_factory = session_factory
         self.spool_dir = spool_dir
+        self.place = place or StorePlace()
         self.lull = lull
         self._workers = Workers("upstream fetch", keep=KEPT_WORKERS)
         self._flights: dict[tuple[str, str], Flight] = {}
@@ -314,6 +334,8 @@ class FileFetcher:
                 for flight in batch:
                     try:
                         put.append((flight, self._put(flight)))
+                    except Occupied as exc:
+                        log.warning("%s", exc)
                     except Exception:  # noqa: BLE001 - the next request fetches it again
                         log.exception("storing %s fetched from upstream failed",
                                       flight.filename)
@@ -446,15 +468,22 @@ class FileFetcher:
             origin="upstream",
             info=info,
         )
-        sidecar = records.metadata_key(project, filename)
+        place = self.place
+        if not place.may_store(project, filename):
+            raise Occupied(f"{filename} is held by another repository under the same storage "
+                           "key; served, not stored")
+        record.provenance = {"upstream": place.upstream}
+        sidecar = records.metadata_key(project, filename, place.prefix)
         # The same verified bytes as the .metadata a client had us fetch, if it did: that
         # one is written already (or about to be), so do not write it twice.
         if core is not None and sidecar not in self._sidecars \
                 and sidecar not in self._sidecars_written:
             self.storage.put_bytes(sidecar, core)
         with open(flight.path, "rb") as src:
-            self.storage.put(records.dist_key(project, filename), src, record.size)
-        self.storage.put_bytes(records.record_key(project, filename), record.to_json())
+            self.storage.put(records.dist_key(project, filename, place.prefix), src,
+                             record.size)
+        self.storage.put_bytes(records.record_key(project, filename, place.prefix),
+                               record.to_json())
         return record
 
     def _record(self, stored: list[FileRecord]) -> None:
@@ -463,8 +492,10 @@ class FileFetcher:
             return
         with self.session_factory() as session:
             cache = MetadataCache(session)
-            cache.bulk_add(stored)  # skips rows another process added first
-            cache.record_events("cache", stored, detail="fetched from upstream")
+            # bulk_add skips rows another process added first.
+            cache.bulk_add(self.place.repository_id, stored)
+            cache.record_events(self.place.repository, "cache", stored,
+                                detail="fetched from upstream")
             session.commit()
 
     def fetch_metadata(self, entry: dict) -> bytes:

@@ -79,10 +79,11 @@ class KeyedLocks:
 
 
 class UpstreamPages:
-    def __init__(self, client: UpstreamClient, engine, config, memory: int = 2048,
-                 lull: Lull | None = None, serials=None):
+    def __init__(self, client: UpstreamClient, engine, config, repository_id: int,
+                 memory: int = 2048, lull: Lull | None = None, serials=None):
         self.client = client
         self.engine = engine
+        self.repository_id = repository_id  # the proxy repository whose rows these are
         self.serials = serials  # pypirepo.db.serials.Serials: the cheap "is a page kept?" read
         self.writer = PageWriter(engine, lull)
         self.config = config
@@ -118,11 +119,12 @@ class UpstreamPages:
 
     def _load(self, project: str) -> tuple[Listing | None, bool]:
         """(listing from the database, whether it is still fresh)."""
-        if self.serials is not None and not self.serials.has_upstream_page(project):
+        if self.serials is not None and \
+                not self.serials.has_upstream_page(self.repository_id, project):
             row = None
         else:
             with self.engine.connect() as conn:
-                row = UpstreamCache(conn).page(project)
+                row = UpstreamCache(conn).page(self.repository_id, project)
         listing = None
         same_upstream = True
         if row is not None:
@@ -201,15 +203,16 @@ class UpstreamPages:
         return self._remember(self._save(project, FOUND, page.etag, files))
 
     def _save(self, project, status, etag, files) -> Listing:
-        now, upstream = utcnow(), self.client.base_url
-        self.writer.submit(lambda cache: cache.save_page(project, upstream, status, etag, now,
-                                                         files))
+        now, upstream, repository = utcnow(), self.client.base_url, self.repository_id
+        self.writer.submit(lambda cache: cache.save_page(repository, project, upstream, status,
+                                                         etag, now, files))
         return Listing(project, status, files, now, etag)
 
     def _touch(self, project: str, held: Listing, etag: str | None) -> Listing:
         now = utcnow()
         etag = etag or held.etag
-        self.writer.submit(lambda cache: cache.touch_page(project, now, etag))
+        repository = self.repository_id
+        self.writer.submit(lambda cache: cache.touch_page(repository, project, now, etag))
         return Listing(project, held.status, held.files, now, etag)
 
     def flush(self, timeout: float = 30.0) -> None:

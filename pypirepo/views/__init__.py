@@ -19,7 +19,8 @@ def view_config(**settings):
 
     A scan looks up each decorated function's module with inspect.getmodule, which walks
     every loaded module: 0.1 s of a 1 s start-up. These decorators only note the view;
-    includeme() adds them.
+    includeme() adds them. route_name may be a tuple: the view answers each of those
+    routes (a repository's classic URL and its /r/<name>/ form, routes.repository_routes).
     """
     return _declare("add_view", settings)
 
@@ -33,32 +34,50 @@ def notfound_view_config(**settings):
 
 
 def _declare(method: str, settings: dict):
+    routes = settings.get("route_name")
+
     def declare(fn):
-        _DECLARED.append((method, fn, settings))
+        if isinstance(routes, tuple):
+            for route in routes:
+                _DECLARED.append((method, fn, dict(settings, route_name=route)))
+        else:
+            _DECLARED.append((method, fn, settings))
         return fn
 
     return declare
 
 
 def includeme(config):
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    from ..interfaces import IRenderer
+    from ..paths import resource_dir
+
+    env = Environment(loader=FileSystemLoader(str(resource_dir("templates"))),
+                      autoescape=select_autoescape(["html"]), trim_blocks=False)
+    config.registry.registerUtility(lambda name, data: env.get_template(name).render(**data),
+                                    IRenderer)
     config.include(".ui")
-    from . import api, errors, files, simple, upload, upstream  # noqa: F401 - they declare
+    from . import errors, files, jsonapi, manage, simple, upload  # noqa: F401 - they declare
 
     for method, fn, settings in _DECLARED:
         getattr(config, method)(fn, **settings)
+
+
 IMMUTABLE = "max-age=365000000, immutable"
 
 
-def immutable_cache_control(request) -> str:
+def immutable_cache_control(request, project: str | None = None) -> str:
     """Files never change under their URL; `private` where reading needs a login."""
-    return IMMUTABLE if request.registry.public_read else "private, " + IMMUTABLE
+    public = request.access.anonymous_may_read(request.repository, project)
+    return IMMUTABLE if public else "private, " + IMMUTABLE
 
 
-def metadata_response(request, body: bytes) -> Response:
+def metadata_response(request, body: bytes, project: str | None = None) -> Response:
     """A wheel's METADATA (PEP 658), ours or fetched from the upstream."""
     response = Response(body=body, content_type="text/plain", charset="utf-8",
                         conditional_response=True)
-    response.cache_control = immutable_cache_control(request)
+    response.cache_control = immutable_cache_control(request, project)
     return response
 
 

@@ -8,10 +8,11 @@ import re
 from pyramid.httpexceptions import HTTPFound
 from pyramid.response import Response
 
-from .. import records
 from ..errors import NotFound
+from ..repositories.base import Metadata, StoredFile
+from ..repositories.proxy import UpstreamStream
+from ..routes import repository_routes
 from . import error_response, immutable_cache_control, metadata_response, view_config
-from .upstream import fallback_download
 
 CHUNK = 256 * 1024
 # `bytes=-0`, a suffix of no bytes: WebOb reads it as `bytes=0-` (the whole file, 206),
@@ -62,42 +63,57 @@ class StorageIter:
             self._stream.close()
 
 
-@view_config(route_name="file", request_method="GET", permission="read")
+@view_config(route_name=repository_routes("file"), request_method="GET", permission="read")
 def download(context, request):
     filename = request.matchdict["filename"]
     if not context.valid:
         return error_response(request, 404, f"No project named {context.raw_name!r}.")
-    index = request.index
     try:
-        if filename.endswith(records.METADATA_SUFFIX):
-            body = index.open_metadata(context.name, filename[: -len(records.METADATA_SUFFIX)])
-            return unsatisfiable_range(request, len(body)) or metadata_response(request, body)
-        row = index.file_row(context.name, filename)
+        answer = request.repository.file(request.work, context.name, filename,
+                                         head=request.method == "HEAD")
     except NotFound:
-        fetched = fallback_download(request, context.name, filename)
-        if fetched is not None:
-            return fetched
         return error_response(request, 404, f"No file {filename!r} in project {context.name!r}.")
+    if isinstance(answer, Metadata):
+        return unsatisfiable_range(request, len(answer.body)) or \
+            metadata_response(request, answer.body, context.name)
+    if isinstance(answer, UpstreamStream):
+        return _upstream_response(request, answer, context.name)
+    return _stored_response(request, answer, context.name)
+
+
+def _stored_response(request, answer: StoredFile, project: str):
+    row, storage = answer.row, answer.storage
     refused = unsatisfiable_range(request, row.size)
     if refused is not None:
         return refused
-    key = records.dist_key(context.name, row.filename)
-    storage = request.registry.storage
     if storage.redirect_expires:
         # storage.redirect: signed now, after our own permission check, and never cached
         # past its expiry; index pages keep pointing at this stable URL.
-        url = storage.signed_url(key, int(storage.redirect_expires), row.filename)
+        url = storage.signed_url(answer.key, int(storage.redirect_expires), row.filename)
         if url:
             return HTTPFound(location=url, headers={"Cache-Control": "private, no-store"})
     # application/octet-stream, set explicitly: guessing would add Content-Encoding: gzip
     # to a .tar.gz and clients would unpack it before hashing.
     response = Response(content_type="application/octet-stream", conditional_response=True)
-    response.app_iter = StorageIter(request.registry.storage, key)
+    response.app_iter = StorageIter(storage, answer.key)
     response.content_length = row.size
     response.accept_ranges = "bytes"
     response.etag = row.sha256
     response.last_modified = row.upload_time.replace(tzinfo=dt.timezone.utc)
-    response.cache_control = immutable_cache_control(request)
+    response.cache_control = immutable_cache_control(request, project)
     response.content_disposition = f'attachment; filename="{row.filename}"'
     return response
 
+
+def _upstream_response(request, answer: UpstreamStream, project: str):
+    """A file still arriving from the upstream. Ranges are not offered until it is held;
+    clients then fetch it whole."""
+    response = Response(content_type="application/octet-stream")
+    if answer.reader is not None:
+        response.app_iter = answer.reader
+    if answer.size is not None:
+        response.content_length = answer.size
+    response.etag = answer.sha256
+    response.cache_control = immutable_cache_control(request, project)
+    response.content_disposition = f'attachment; filename="{answer.filename}"'
+    return response

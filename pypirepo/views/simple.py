@@ -6,11 +6,9 @@ import io
 
 from pyramid.response import Response
 
-from .. import names
-from ..request import INDEX_SERVICE_KEY, index_service
-from ..routes import READS
+from .. import pages
+from ..routes import repository_routes
 from . import error_response, redirect, view_config
-from .upstream import fallback_page
 
 HTML = "text/html"
 V1_HTML = "application/vnd.pypi.simple.v1+html"
@@ -53,15 +51,21 @@ _WRAP_MIN = 8192
 REVALIDATE = "max-age=0, must-revalidate"
 
 
-def page_response(request, page) -> Response:
+def known_accept(accept: str) -> str | None:
+    """The representation an Accept header already negotiated once asks for, or None."""
+    return _negotiated.get(accept)
+
+
+def page_response(request, page, project: str | None = None) -> Response:
     """The page in the negotiated representation, or 304 when the client has it."""
+    public = request.access.anonymous_may_read(request.repository, project)
     status, headers, app_iter = page_answer(request.environ, page, negotiate(request),
-                                            request.index, request.registry.public_read)
+                                            request.render, public)
     return Response(status=status, headerlist=headers, app_iter=app_iter)
 
 
-def page_answer(environ, page, ctype: str, index, public: bool) -> tuple[int, list, list]:
-    """(status, headers, body iterable) of a page: shared by the view and CachedPages.
+def page_answer(environ, page, ctype: str, render, public: bool) -> tuple[int, list, list]:
+    """(status, headers, body iterable) of a page: shared by the view and the fast path.
 
     Headers are written as one list: WebOb's header properties and conditional-response
     machinery cost more than the rest of a cached page together.
@@ -75,7 +79,7 @@ def page_answer(environ, page, ctype: str, index, public: bool) -> tuple[int, li
     ]
     if _matches(environ.get("HTTP_IF_NONE_MATCH"), etag):
         return 304, headers, []
-    body = index.body(page, ctype)
+    body = pages.body(page, ctype, render)
     headers.append(("Content-Type", CONTENT_TYPE_HEADER[ctype]))
     headers.append(("Content-Length", str(len(body))))
     if environ["REQUEST_METHOD"] == "HEAD":
@@ -83,69 +87,6 @@ def page_answer(environ, page, ctype: str, index, public: bool) -> tuple[int, li
     wrapper = environ.get("wsgi.file_wrapper")
     app_iter = wrapper(io.BytesIO(body)) if wrapper and len(body) > _WRAP_MIN else [body]
     return 200, headers, app_iter
-
-
-class CachedPages:
-    """WSGI middleware: index pages for anonymous readers without Pyramid's router.
-
-    The simple pages are most of an index's traffic, and a cached one costs ~15 us of our
-    own work against ~50 us through the router, security policy and view machinery. This
-    answers only what it can answer exactly as the views would, with the same services:
-    a GET or HEAD of /simple/ or of /simple/<normalized name>/, no query string, no
-    Authorization header, an index everyone may read, an Accept header already
-    negotiated once, and a page the fallback has nothing to add to (FallbackService.
-    local_page, which never asks the upstream). Anything else, a missing project
-    included, goes to Pyramid untouched.
-    """
-
-    def __init__(self, app, registry):
-        self.app = app
-        self.registry = registry
-        # Read access is one rule for the whole index today; when it can differ per
-        # project, this must ask per project too.
-        self.open = registry.access.open_to_everyone("read", None)
-
-    def __call__(self, environ, start_response):
-        if self.open and environ["REQUEST_METHOD"] in READS \
-                and environ.get("PATH_INFO", "").startswith("/simple/") \
-                and "HTTP_AUTHORIZATION" not in environ and not environ.get("QUERY_STRING"):
-            answer = self._answer(environ)
-            if answer is not None:
-                status, headers, app_iter = answer
-                start_response(_STATUS[status], headers)
-                return app_iter
-        return self.app(environ, start_response)
-
-    def _answer(self, environ):
-        accept = environ.get("HTTP_ACCEPT")
-        ctype = _negotiated.get(accept) if accept else HTML
-        if ctype is None:
-            return None  # a new Accept header: the view negotiates it (and remembers)
-        name = environ["PATH_INFO"][8:]
-        if name and (not name.endswith("/") or "/" in name[:-1]):
-            return None
-        name = name[:-1]
-        if name and (not names.is_valid_project_name(name) or names.normalize(name) != name):
-            return None  # the view answers 404 or redirects
-        registry = self.registry
-        index = index_service(registry)
-        try:
-            prefix = environ.get("SCRIPT_NAME", "")
-            if name:
-                decided, page = registry.fallback.local_page(index, name, prefix)
-                if not decided or page is None:
-                    # The view takes it from here with this service, which remembers the
-                    # project's serial: the request asks the database once, not twice.
-                    environ[INDEX_SERVICE_KEY] = index
-                    return None
-            else:
-                page = index.root_page(prefix)
-            return page_answer(environ, page, ctype, index, registry.public_read)
-        finally:
-            index.close()  # its session, if one was opened; a handed-over one reopens it
-
-
-_STATUS = {200: "200 OK", 304: "304 Not Modified"}
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:
@@ -158,33 +99,39 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return False
 
 
-@view_config(route_name="simple_index", request_method="GET", permission="read")
-def simple_index(request):
-    return page_response(request, request.index.root_page(request.script_name))
+@view_config(route_name=repository_routes("simple_index"), request_method="GET",
+             permission="read")
+def simple_index(context, request):
+    return page_response(request, request.repository.root_page(request.work, context.base))
 
 
-@view_config(route_name="simple_index_noslash", request_method="GET")
-def simple_index_noslash(request):
-    return redirect(request, "/simple/")
+@view_config(route_name=repository_routes("simple_index_noslash"), request_method="GET")
+def simple_index_noslash(context, request):
+    return redirect(request, f"{_here(context)}/simple/")
 
 
-@view_config(route_name="simple_project", request_method="GET", permission="read")
-@view_config(route_name="hatch_simple", request_method="GET", permission="read")
+@view_config(route_name=repository_routes("simple_project"), request_method="GET",
+             permission="read")
+@view_config(route_name=repository_routes("hatch_simple"), request_method="GET",
+             permission="read")
 def simple_project(context, request):
     if not context.valid:
         return error_response(request, 404, "Not Found")
     if context.raw_name != context.name:
-        return redirect(request, f"/simple/{context.name}/")
-    # What we hold, or what the fallback makes of it (which reads our page only when it
-    # is the answer, so an upstream-only project builds one page, not two).
-    page = fallback_page(request, context.name)
+        return redirect(request, f"{_here(context)}/simple/{context.name}/")
+    page = request.repository.project_page(request.work, context.name, context.base)
     if page is None:
         return error_response(request, 404, f"No project named {context.name!r}.")
-    return page_response(request, page)
+    return page_response(request, page, context.name)
 
 
-@view_config(route_name="simple_project_noslash", request_method="GET")
+@view_config(route_name=repository_routes("simple_project_noslash"), request_method="GET")
 def simple_project_noslash(context, request):
     if not context.valid:
         return error_response(request, 404, "Not Found")
-    return redirect(request, f"/simple/{context.name}/")
+    return redirect(request, f"{_here(context)}/simple/{context.name}/")
+
+
+def _here(context) -> str:
+    """The repository's path prefix under the app ("" for the classic URLs)."""
+    return context.base[len(context.request.script_name):]

@@ -78,7 +78,7 @@ def fallback_apps(make_app, **defaults):
         yield build
     finally:
         for app in built:
-            fallback = app.app.registry.fallback
+            fallback = proxy_repo(app)
             if fallback.fetcher is not None:
                 fallback.fetcher.flush()
                 fallback.pages.flush()
@@ -90,3 +90,22 @@ def numbered(prefix: Path):
     share what they cached."""
     for n in itertools.count():
         yield f"sqlite:///{prefix}/db{n}.sqlite", str(prefix / f"storage{n}")
+
+
+def service(app, interface):
+    """One of the app's services (pypirepo.interfaces), for tests that look inside."""
+    return app.app.registry.getUtility(interface)
+
+
+def proxy_repo(app, name: str = "pypi"):
+    """The app's proxy repository (the upstream fallback of a server without declared
+    repositories)."""
+    from pypirepo.interfaces import IRepositories
+
+    return service(app, IRepositories)[name]
+
+
+def storage(app):
+    from pypirepo.interfaces import IStorage
+
+    return service(app, IStorage)

@@ -14,7 +14,7 @@ import json
 import logging
 
 import pytest
-from helpers import ADMIN, fallback_apps, upload
+from helpers import ADMIN, fallback_apps, proxy_repo, storage, upload
 from distfactory import wheel_name
 from upstream_server import UpstreamIndex, UpstreamServer
 
@@ -47,8 +47,7 @@ def make_fallback_app(make_app, up):
 
 def stored(app) -> set[str]:
     """Every key under the storage root of the app."""
-    storage = app.app.registry.storage
-    return {o.key for o in storage.list("")}
+    return {o.key for o in storage(app).list("")}
 
 
 def upstream_wheel(up, project, version):
@@ -160,7 +159,7 @@ def test_matrix(make_fallback_app, up, dists, mode, held, read, cache, user):
 def _wait_stored(app, key, timeout=10.0):
     import time
 
-    fetcher = app.app.registry.fallback.fetcher
+    fetcher = proxy_repo(app).fetcher
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         # Stored, and its row committed (the fetch is done once it is no longer in flight).
@@ -181,7 +180,7 @@ def test_cached_file_is_local_and_marked_upstream(make_fallback_app, up):
     again = app.get(f"/packages/pubpkg/{wheel.filename}", headers={"Range": "bytes=0-9"},
                     status=206)
     assert again.body == first.body[:10]
-    record = json.loads(app.app.registry.storage.read_bytes(
+    record = json.loads(storage(app).read_bytes(
         f"packages/pubpkg/{wheel.filename}.json"))
     assert record["origin"] == "upstream" and record["sha256"] == wheel.sha256
     api = app.get("/pypi/pubpkg/json").json
@@ -203,7 +202,7 @@ def test_files_waiting_to_be_stored_are_stored_when_the_server_exits(make_fallba
     app = make_fallback_app("cache")
     wheel = upstream_wheel(up, "pubpkg", "2.0")
     app.get(f"/packages/pubpkg/{wheel.filename}")
-    fetcher = app.app.registry.fallback.fetcher
+    fetcher = proxy_repo(app).fetcher
     deadline = time.monotonic() + 5
     while not fetcher._store_queue.unfinished_tasks and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -222,9 +221,9 @@ def test_metadata_fetched_verified_and_cached(make_fallback_app, up):
     assert up.stats().get(f"/files/pubpkg/{wheel.filename}.metadata") == 1
     # Asked again before and after it is written to storage: never fetched twice.
     assert app.get(f"/packages/pubpkg/{wheel.filename}.metadata").body == wheel.metadata
-    app.app.registry.fallback.fetcher.flush()
+    proxy_repo(app).fetcher.flush()
     assert f"packages/pubpkg/{wheel.filename}.metadata" in stored(app)
-    assert app.app.registry.fallback.fetcher.sidecar(
+    assert proxy_repo(app).fetcher.sidecar(
         f"packages/pubpkg/{wheel.filename}.metadata") is None
     assert app.get(f"/packages/pubpkg/{wheel.filename}.metadata").body == wheel.metadata
     assert up.stats().get(f"/files/pubpkg/{wheel.filename}.metadata") == 1
@@ -245,8 +244,8 @@ def test_metadata_request_prefetches_its_wheel(make_fallback_app, up):
     assert hashlib.sha256(body).hexdigest() == wheel.sha256
     assert up.file_requests(wheel.filename) == 1
     # The sidecar, written once by whichever came first, is served from storage now.
-    app.app.registry.fallback.fetcher.flush()
-    assert app.app.registry.storage.read_bytes(
+    proxy_repo(app).fetcher.flush()
+    assert storage(app).read_bytes(
         f"packages/pubpkg/{wheel.filename}.metadata") == wheel.metadata
     assert app.get(f"/packages/pubpkg/{wheel.filename}.metadata").body == wheel.metadata
     assert up.stats().get(f"/files/pubpkg/{wheel.filename}.metadata") == 1
@@ -294,7 +293,7 @@ def test_ttl_and_etag_revalidation(make_fallback_app, up):
     app.get("/simple/pubpkg/", headers=JSON)
     app.get("/simple/pubpkg/", headers=JSON)
     assert up.page_requests("pubpkg") == 1  # within the TTL: no upstream call at all
-    app.app.registry.fallback.pages.flush()
+    proxy_repo(app).pages.flush()
     app = make_fallback_app("cache", pypi__upstream_ttl="0")  # the same database
     app.get("/simple/pubpkg/", headers=JSON)
     second = app.get("/simple/pubpkg/", headers=JSON)
@@ -306,7 +305,7 @@ def test_ttl_and_etag_revalidation(make_fallback_app, up):
 def test_pages_survive_a_restart(make_fallback_app, up):
     app = make_fallback_app("cache", pypi__upstream_ttl="10m")
     first = app.get("/simple/pubpkg/", headers=JSON)
-    app.app.registry.fallback.pages.flush()  # rows are written just after the answer
+    proxy_repo(app).pages.flush()  # rows are written just after the answer
     again = make_fallback_app("cache", pypi__upstream_ttl="10m")  # same database
     assert again.get("/simple/pubpkg/", headers=JSON).json["files"] == first.json["files"]
     assert up.page_requests("pubpkg") == 1
@@ -362,7 +361,7 @@ def test_hash_mismatch_is_never_stored_or_served(make_fallback_app, up):
     assert not any("badpkg" in k for k in stored(app))
     # The failure is remembered for a while: a client's retry does not refetch.
     assert up.file_requests(wheel.filename) == 1
-    app.app.registry.fallback.fetcher._mismatched.clear()
+    proxy_repo(app).fetcher._mismatched.clear()
     up.normal()  # the upstream repaired the file: the next download stores it
     assert hashlib.sha256(app.get(f"/packages/badpkg/{wheel.filename}").body).hexdigest() \
         == wheel.sha256
@@ -428,7 +427,7 @@ def test_settings_pypicloud_names(make_app, up):
     app = make_app(pypi__fallback="redirect")
     from pip._internal.models.index import PyPI
 
-    assert app.app.registry.fallback.config.url == PyPI.simple_url.rstrip("/") + "/"
+    assert proxy_repo(app).config.url == PyPI.simple_url.rstrip("/") + "/"
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------------
@@ -442,7 +441,7 @@ def test_cache_mode_on_postgres(make_fallback_app, up, pg_url, dists):
         == wheel.sha256
     _wait_stored(app, f"packages/pubpkg/{wheel.filename}.json")
     app.get("/simple/pubpkg/", headers=JSON)  # revalidated: the row is updated in place
-    app.app.registry.fallback.pages.flush()
+    proxy_repo(app).pages.flush()
     up.down()
     again = make_fallback_app("cache", sqlalchemy__url=pg_url, pypi__upstream_ttl="0")
     assert again.get("/simple/pubpkg/", headers=JSON).json["files"] == page.json["files"]

@@ -30,11 +30,14 @@ def two_engines(tmp_path):
         engine.dispose()
 
 
+LOCAL = 1  # the hosted repository every migrated database has
+
+
 def _bump(factory, name="demo"):
     with factory() as session:
         cache = MetadataCache(session)
-        pid = cache.ensure_project(name, name)
-        serial = cache.bump_serial(pid)
+        pid = cache.ensure_project(LOCAL, name, name)
+        serial = cache.bump_serial(LOCAL, pid)
         session.commit()
     return serial
 
@@ -43,11 +46,11 @@ def test_a_commit_elsewhere_is_seen_at_once(two_engines):
     reader, writer = two_engines
     serials, factory = Serials(reader), make_session_factory(writer)
     assert attach(reader) is not attach(writer)  # separate mappings of one file
-    assert serials.index() == 0 and serials.project("demo") is None
+    assert serials.repository(LOCAL) == 0 and serials.projects("demo") == {}
     for _ in range(3):
         serial = _bump(factory)
-        assert serials.index() == serial
-        assert serials.project("demo")[1] == serial
+        assert serials.repository(LOCAL) == serial
+        assert serials.projects("demo")[LOCAL][1] == serial
 
 
 def test_unchanged_beacon_spares_the_query(two_engines, monkeypatch):
@@ -57,12 +60,12 @@ def test_unchanged_beacon_spares_the_query(two_engines, monkeypatch):
     reader, writer = two_engines
     serials = Serials(reader)
     _bump(make_session_factory(writer))
-    before = serials.index()
+    before = serials.repository(LOCAL)
     with writer.begin() as conn:
-        conn.execute(text("UPDATE index_state SET serial = serial + 100 WHERE id = 1"))
-    assert serials.index() == before
+        conn.execute(text("UPDATE repositories SET serial = serial + 100 WHERE id = 1"))
+    assert serials.repository(LOCAL) == before
     monkeypatch.setattr(serials_module, "RECHECK", 0.0)
-    assert serials.index() == before + 100
+    assert serials.repository(LOCAL) == before + 100
 
 
 def test_rollback_does_not_bump(two_engines):
@@ -72,7 +75,7 @@ def test_rollback_does_not_bump(two_engines):
     count = beacon.read()
     with factory() as session:
         cache = MetadataCache(session)
-        cache.bump_serial(cache.ensure_project("demo", "demo"))
+        cache.bump_serial(LOCAL, cache.ensure_project(LOCAL, "demo", "demo"))
         session.rollback()
         session.commit()  # nothing left to announce
     assert beacon.read() == count

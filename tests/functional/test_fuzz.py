@@ -22,6 +22,8 @@ from sqlalchemy import text
 
 import distfactory
 
+from pypirepo.interfaces import IDatabase
+
 ADMIN = "Basic " + base64.b64encode(b"admin:pw").decode()
 AUTHS = st.sampled_from([None, ADMIN, "Basic " + base64.b64encode(b"admin:no").decode(),
                          "Basic !!", "Bearer x",
@@ -82,7 +84,7 @@ def fuzzed(request, tmp_path_factory):
     log = ErrorLog()
     logging.getLogger().addHandler(log)
     yield {"app": app, "kind": request.param, "storage": tmp / "storage", "dists": dists,
-           "engine": app.app.registry.engine, "log": log}
+           "engine": app.app.registry.getUtility(IDatabase).engine, "log": log}
     logging.getLogger().removeHandler(log)
 
 
@@ -94,7 +96,7 @@ def state(fuzzed) -> tuple:
     with fuzzed["engine"].connect() as conn:
         rows = conn.execute(text("SELECT filename, sha256, yanked, yanked_reason FROM files "
                                  "ORDER BY filename")).all()
-        serial = conn.execute(text("SELECT serial FROM index_state")).scalar()
+        serial = conn.execute(text("SELECT sum(serial) FROM repositories")).scalar()
         events = conn.execute(text("SELECT count(*) FROM events")).scalar()
     return stored, rows, serial, events
 

@@ -23,7 +23,7 @@ import time
 import pytest
 import trustme
 from distfactory import make_wheel, wheel_name
-from helpers import fallback_apps, numbered, upload
+from helpers import fallback_apps, numbered, proxy_repo, storage, upload
 from servers import REPO, ForwardProxy, Server
 from upstream_server import UpstreamIndex, UpstreamServer, healthy
 
@@ -308,7 +308,7 @@ def _seen(proxy, text: str, app=None, more_than: int = -1) -> int:
     """How often `text` is in the proxy's access log. proxy.py writes a connection's lines
     when it closes: with `app`, its pooled connections are closed and a line awaited."""
     if app is not None:
-        app.app.registry.fallback.close()
+        proxy_repo(app).close()
     deadline = time.monotonic() + 10
     while True:
         count = proxy.log().count(text)
@@ -414,7 +414,7 @@ def test_upstream_credentials_from_each_source(fallback_app, private_upstream, e
         netrc.write_text(f"machine 127.0.0.1 login {user} password {password}\n")
         environ.setenv("NETRC", str(netrc))
     app = fallback_app(url, **settings)
-    assert app.app.registry.fallback.config.url == srv.url + "/simple/"
+    assert proxy_repo(app).config.url == srv.url + "/simple/"
     page = app.get("/simple/netpkg/", headers=JSON)
     wheel = srv.wheel
     assert [f["filename"] for f in page.json["files"]] == [wheel.name]
@@ -553,7 +553,7 @@ def test_breaker_counts_connection_attempts_while_down():
 def test_stale_pages_and_cached_files_at_once_while_down(fallback_app, up, caplog):
     app = fallback_app(up.simple_url, pypi__upstream_ttl="0", pypi__upstream_down_for="1")
     check_install(app, up)
-    app.app.registry.fallback.fetcher.flush()
+    proxy_repo(app).fetcher.flush()
     wheel = wheel_name("netpkg", "1.0")
     up.down()
     with caplog.at_level(logging.INFO, logger="pypirepo"):

@@ -67,7 +67,7 @@ def broken_site(tmp_path):
     """A server whose database lost its tables behind its back: reads fail unexpectedly."""
     server = start_server(tmp_path / "server")
     with sqlite3.connect(tmp_path / "server" / "db.sqlite") as db:
-        db.execute("DROP TABLE index_state")
+        db.execute("DROP TABLE repositories")
         db.execute("DROP TABLE files")
     yield server
     server.stop()

@@ -45,7 +45,7 @@ def test_filename_key_migration_keeps_files_stored_under_two_spellings(tmp_path)
                 "packagetype, python_version, size, sha256, upload_time, yanked, origin) "
                 "VALUES (:id, 1, :f, '1.0', '1', 'x', 'py3', 1, :h, :t, 0, 'private')"),
                 {"id": i + 1, "f": filename, "h": str(i) * 64, "t": now})
-    migrate.upgrade(engine)
+    migrate.upgrade(engine, "0003")
     with engine.connect() as conn:
         keys = dict(conn.execute(text("SELECT filename, filename_key FROM files")).all())
     assert keys == {"foo_bar-1.0-py3-none-any.whl": "foo_bar-1-py3-none-any.whl",

@@ -242,7 +242,7 @@ def store(tmp_path, up):
     cfg = config(pypi__fallback="cache", pypi__fallback_url=up.simple_url,
                  pypi__upstream_ttl="0")
     client = UpstreamClient(cfg.url, 1, 1, retries=0)
-    return UpstreamPages(client, engine, cfg)
+    return UpstreamPages(client, engine, cfg, repository_id=2)  # the migration's `pypi`
 
 
 def test_one_upstream_call_for_concurrent_requests(store, up):

@@ -9,6 +9,8 @@ headers stay as they are.
 
 from __future__ import annotations
 
+from ...interfaces import IStaticAssets
+
 from .assets import StaticAssets
 
 # No inline script or style anywhere: every template is written for this policy.
@@ -47,12 +49,11 @@ def is_browser_navigation(request) -> bool:
 
 def page_globals(request) -> dict:
     """What the layout needs on every page."""
-    registry = request.registry
     prefix = request.script_name
-    assets: StaticAssets = registry.static_assets
+    assets: StaticAssets = request.registry.getUtility(IStaticAssets)
     return {
         "request": request,
-        "site_name": registry.app_config.realm,
+        "site_name": request.app_config.realm,
         "home_url": prefix + "/",
         "search_url": prefix + "/search",
         # Session login (the accounts issue) answers here; the link is the slot's default.
@@ -63,7 +64,7 @@ def page_globals(request) -> dict:
 
 
 def render(request, template: str, data: dict) -> str:
-    return request.registry.render(template, {**page_globals(request), **data})
+    return request.render(template, {**page_globals(request), **data})
 
 
 def add_page_headers(response) -> None:
@@ -105,7 +106,7 @@ class BrowserNavigation:
 def includeme(config):
     from . import errors, home, static  # noqa: F401 - they declare their views
 
-    config.registry.static_assets = StaticAssets.load()
+    config.registry.registerUtility(StaticAssets.load(), IStaticAssets)
     config.add_renderer(".html", PageRenderer)
     config.add_view_predicate("browser_navigation", BrowserNavigation)
     config.add_exception_view(errors.server_error, context=Exception, browser_navigation=True)

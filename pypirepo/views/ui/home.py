@@ -32,11 +32,11 @@ def home(request):
 @view_config(route_name="search", renderer="ui/search.html", permission="read")
 @view_config(route_name="search", renderer="ui/search_results.html", permission="read",
              request_param="partial")
-def search(request):
+def search(context, request):
     """Full page, or with ?partial=1 only the results (the search-as-you-type update)."""
     query = request.GET.get("q", "")
     pager = Pager.from_request(request, keep=("q",))
-    result = search_projects(request.index, query, request.script_name, pager.offset,
-                             pager.per_page)
+    result = search_projects(context.repository.project_names(request.work), query,
+                             pager.offset, pager.per_page)
     return {"query": query, "result": result, "pager": pager.with_total(result.total),
             **client_urls(request)}

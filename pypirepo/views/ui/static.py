@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyramid.response import Response
 
+from ...interfaces import IStaticAssets
 from .. import error_response, view_config
 
 FOREVER = "public, max-age=31536000, immutable"
@@ -14,7 +15,7 @@ REVALIDATE = "public, no-cache"
 
 @view_config(route_name="static")
 def static_file(request):
-    asset = request.registry.static_assets.get(request.matchdict["name"])
+    asset = request.registry.getUtility(IStaticAssets).get(request.matchdict["name"])
     if asset is None:
         return error_response(request, 404, "Not Found")
     response = Response(body=asset.body, content_type=None, conditional_response=True)

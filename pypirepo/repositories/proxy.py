@@ -1,23 +1,19 @@
-"""The fallback policy: what a project we don't hold privately looks like, per mode.
+"""A proxy repository: an upstream index, in one of three modes.
 
-- none: only what we hold.
-- redirect: a project without private files is answered with a 302 to the upstream's
-  page, its files with a 302 to the upstream's file.
+- none: only what was cached while it was on (the upstream is never asked).
+- redirect: a project is answered with a 302 to the upstream's page, a file with a 302
+  to the upstream's file.
 - cache: the upstream's files are listed with our URLs; the first download of each is
-  fetched, verified against the upstream's sha256, stored (origin "upstream") and from
-  then on served locally.
+  fetched, verified against the upstream's sha256, stored under the repository's prefix
+  and from then on served locally.
 
-Private wins, so a public project can never stand in for a private one (dependency
-confusion): a project with any private file lists only its private files and never
-consults the upstream, unless its name is on `pypi.upstream_allow`
-(`pypi.always_show_upstream = true` allows every name, as in pypicloud). A new private
-name that exists upstream needs an admin or the allow-list.
-
-Who may make us ask the upstream is `pypi.cache_update`; read permission itself is
+Who may make us ask the upstream is the proxy's `cache_update`; read permission itself is
 checked by the views before anything here runs, so an anonymous caller is asked to log
-in instead of being sent upstream (a 401, never a redirect or a 404). Cached pages and files are served when
-the upstream is down (stale, logged); a project never seen gives a 502 naming the
-upstream problem. `pypi.upstream_min_age` hides upstream files younger than that.
+in instead of being sent upstream (a 401, never a redirect or a 404). Cached pages and
+files are served when the upstream is down (stale, logged); a project never seen gives a
+502 naming the upstream problem. `upstream_min_age` hides upstream files younger than
+that. Private names never reach a proxy in a group whose hosted members hold them: the
+group answers from those (pypirepo.repositories.group).
 """
 
 from __future__ import annotations
@@ -26,106 +22,95 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from . import names, records
-from .access import principal
-from .metadata.upstream import UpstreamCache
-from .pages import API_VERSION, Page, PageCache, file_entry, file_url, make_page
-from .interfaces import ObjectNotFound
-from .records import format_time, parse_time, utcnow
-from .upload import UploadError
-from .upstream.background import Lull
-from .upstream.client import (
+from .. import names, records
+from ..access import principal
+from ..errors import (
+    FallbackDenied,
+    LoopDetected,
+    NotFound,
+    RedirectUpstream,
+    Refused,
+    StoredMeanwhile,
+    UpstreamFailed,
+)
+from ..interfaces import ObjectNotFound
+from ..pages import Page, PageCache, file_entry, file_url
+from ..records import format_time, parse_time, utcnow
+from ..upstream.background import Lull
+from ..upstream.client import (
     VIA,
     UpstreamClient,
     UpstreamError,
     UpstreamNotFound,
     UpstreamUnavailable,
 )
-from .upstream.config import UpstreamConfig
-from .upstream.fetcher import FileFetcher, FlightReader
-from .upstream.network import without_userinfo
-from .upstream.pages import FetchDenied, KeyedLocks, Listing, UpstreamPages
+from ..upstream.config import UpstreamConfig
+from ..upstream.fetcher import FileFetcher, FlightReader, StorePlace
+from ..upstream.network import without_userinfo
+from ..upstream.pages import FetchDenied, KeyedLocks, Listing, UpstreamPages
+from .base import Metadata, Work, entries_page
+from .stored import StoredRepository
 
 log = logging.getLogger(__name__)
 
 VERDICT_WAIT = 2.0  # seconds a first download waits for its file to be in and checked
 
 
-# --- what the views turn into responses (pypirepo.views.upstream) ----------------------------
-
-class FallbackDenied(Exception):
-    """The upstream would have to be asked, and this caller may not make us."""
-
-
-class UpstreamFailed(Exception):
-    """The upstream could not be asked and nothing is held: a 502 naming the problem."""
-
-
-class LoopDetected(UpstreamFailed):
-    """The request was made by this server's own upstream client: the upstream (or a
-    redirect of its) leads back here. Answered at once (508), never fetched again."""
-
-
-class RedirectUpstream(Exception):
-    def __init__(self, location: str):
-        super().__init__(location)
-        self.location = location
-
-
-class StoredMeanwhile(Exception):
-    """The file was stored by a fetch that finished just now: serve it as a local file."""
-
-
 @dataclass
 class UpstreamStream:
+    """A file arriving from the upstream, streamed to the client while it is stored."""
+
     reader: FlightReader | None  # None for a HEAD
     filename: str
     size: int | None
     sha256: str
 
 
-@dataclass
-class UpstreamMetadata:
-    body: bytes
+class ProxyRepository(StoredRepository):
+    kind = "proxy"
 
-
-# --- the service -------------------------------------------------------------------------------
-
-class FallbackService:
-    def __init__(self, config: UpstreamConfig, client: UpstreamClient | None,
-                 pages: UpstreamPages | None, fetcher: FileFetcher | None, access, storage,
-                 session_factory):
+    def __init__(self, name: str, prefix: str, config: UpstreamConfig, storage, db, access):
+        super().__init__(name, prefix, storage, db)
         self.config = config
-        self.client = client
-        self.pages = pages
-        self.fetcher = fetcher
         self.access = access
-        self.storage = storage
-        self.session_factory = session_factory
+        self.client: UpstreamClient | None = None
+        self.pages: UpstreamPages | None = None
+        self.fetcher: FileFetcher | None = None
         self._metadata_locks = KeyedLocks()
-        # (name, prefix) -> the page, under a token of everything it is built from.
+        # Our own pages: (name, base) -> the page, under a token of what it is built from.
         self._built = PageCache()
-        self._may_fetch = self._principals(config.cache_update)
+        self._may_fetch = {w if w.startswith("group:") else principal(w)
+                           for w in config.cache_update} | {"group:admin"}
 
     @classmethod
-    def build(cls, config: UpstreamConfig, storage, session_factory, access,
-              serials=None) -> FallbackService:
-        """The service with its upstream client, built once at start-up."""
+    def from_spec(cls, spec, deps) -> ProxyRepository:
+        config = UpstreamConfig.from_settings(spec.settings)
+        return cls(spec.name, spec.prefix, config, deps.storage, deps.db, deps.access)
+
+    def start(self) -> None:
+        """The upstream client, its page store and the file fetcher, built once the
+        repository has its row (their writes name it)."""
+        config = self.config
         if not config.enabled:
-            return cls(config, None, None, None, access, storage, session_factory)
-        client = UpstreamClient.from_config(config)
+            return
+        self.client = UpstreamClient.from_config(config)
         lull = Lull()
-        pages = UpstreamPages(client, session_factory.kw["bind"], config, lull=lull,
-                              serials=serials)
-        fetcher = FileFetcher(client, storage, session_factory, config.spool_dir, lull)
-        log.info("fallback %s to %s (CA certificates: %s; proxy: %s; credentials: %s)",
-                 config.mode, config.url, config.trust.source, config.proxies.describe(),
+        self.pages = UpstreamPages(self.client, self.db.engine, config, self.id, lull=lull,
+                                   serials=self.db.serials)
+        place = StorePlace(self.id, self.name, self.prefix, config.url, self._may_store)
+        self.fetcher = FileFetcher(self.client, self.storage, self.db.session_factory,
+                                   config.spool_dir, lull, place)
+        log.info("repository %s: %s of %s (CA certificates: %s; proxy: %s; credentials: %s)",
+                 self.name, config.mode, config.url, config.trust.source,
+                 config.proxies.describe(),
                  config.credentials.source if config.credentials else "none")
-        return cls(config, client, pages, fetcher, access, storage, session_factory)
 
     def close(self) -> None:
         if self.client is not None:
             self.client.close()
+
+    def describe(self) -> dict:
+        return {"mode": self.config.mode, "upstream": self.config.url or None}
 
     def health(self) -> dict:
         """The upstream's part of /_health."""
@@ -138,6 +123,16 @@ class FallbackService:
         """Whether a request was sent by this process's own upstream client."""
         return bool(via) and VIA in via
 
+    def _may_store(self, project: str, filename: str) -> bool:
+        others = tuple(i for i in self.claimed_in if i != self.id)
+        if not others:
+            return True
+        with self.db.session_factory() as session:
+            from ..metadata import MetadataCache
+
+            return MetadataCache(session).claimant(others, filename,
+                                                   names.filename_key(filename)) is None
+
     def _failed(self, project: str, message: str, exc: UpstreamError) -> UpstreamFailed:
         """The 502 for a client; the reason is logged once per project and state."""
         self.client.health.report(project, exc, "answered 502")
@@ -148,12 +143,6 @@ class FallbackService:
         return LoopDetected(f"{name!r}: this request came from this server's own upstream "
                             "client, so the upstream index (or a redirect it sent) leads back "
                             "here; it is not fetched again")
-
-    # --- who may make us fetch -------------------------------------------------------------
-
-    @staticmethod
-    def _principals(words: list[str]) -> set[str]:
-        return {w if w.startswith("group:") else principal(w) for w in words} | {"group:admin"}
 
     def may_fetch(self, user: str | None) -> bool:
         return bool(self._may_fetch.intersection(self.access.principals(user)))
@@ -173,58 +162,46 @@ class FallbackService:
             return True  # no clock to judge by: hidden until we have seen it long enough
         return parse_time(stamp) > cutoff
 
+    # --- what is held here -------------------------------------------------------------------
+
+    def holds(self, work: Work, name: str) -> bool | None:
+        held = self.project_files(work, name)
+        if held is not None and held.rows:
+            return True
+        return None if self.config.fetch_allowed(name) else False
+
     # --- project pages -----------------------------------------------------------------------
 
-    def local_page(self, index, name: str, prefix: str) -> tuple[bool, Page | None]:
-        """(True, our page or None) when the fallback has nothing to add to what we hold:
-        it is off or not for this name, or the name is held here, not merged, and no file
-        of the upstream's is cached under it. (False, None) when project_page() must
-        decide, which may ask the upstream. Never asks the upstream itself."""
-        cfg = self.config
-        if not cfg.fetch_allowed(name):
-            return True, index.project_page(name, prefix)
-        held = index.project_files(name)
-        if held is not None and held.private and not held.upstream \
-                and not cfg.may_merge(name):
-            return True, index.project_page(name, prefix)
+    def local_page(self, work: Work, name: str, base: str) -> tuple[bool, Page | None]:
+        if not self.config.fetch_allowed(name):
+            return True, self.held_page(work, name, base)
         return False, None
 
-    def project_page(self, index, name: str, prefix: str, user: str | None,
-                     looped: bool = False) -> Page | None:
-        """The page to serve for a project: ours (index.project_page), upstream's files
-        with our URLs, or both merged.
-
-        Returns None for "not here, not upstream"; raises RedirectUpstream,
-        FallbackDenied or UpstreamFailed.
-        """
+    def project_page(self, work: Work, name: str, base: str, merging: bool = False
+                     ) -> Page | None:
+        """Upstream's files with our URLs (theirs in redirect mode, when merging), with
+        the cached ones it no longer lists; None for "not here, not upstream". Raises
+        RedirectUpstream, FallbackDenied, UpstreamFailed or LoopDetected."""
         cfg = self.config
-        decided, page = self.local_page(index, name, prefix)
-        if decided:
-            return page
-        held = index.project_files(name)
-        if held is not None:
-            rows, private, cached, serial = held.rows, held.private, held.upstream, held.serial
-        else:
-            rows, private, cached, serial = [], [], [], 0
-        if private and not cfg.may_merge(name):
-            # Files fetched before the name became private are hidden, not merged.
-            return self._build(name, prefix, f"private:{serial}", serial,
-                               lambda: [file_entry(prefix, name, r) for r in private])
-        if cfg.mode == "redirect" and not private:
+        if not cfg.fetch_allowed(name):
+            return self.held_page(work, name, base)
+        if cfg.mode == "redirect" and not merging:
             raise RedirectUpstream(self.client.project_url(name))
-        if looped:
+        if work.looped:
             raise self._loop(name)
+        held = self.project_files(work, name)
+        rows, serial = (held.rows, held.serial) if held is not None else ([], 0)
         # The upstream may take a while: the request's database connection goes back to
         # the pool meanwhile, or a burst of first requests would hold every one of them.
-        index.close()
-        # Redirect mode only lists upstream links next to an allowed private name; that
-        # needs no right to fill the cache.
-        may = cfg.mode == "redirect" or self.may_fetch(user)
+        work.release()
+        # Redirect mode only lists upstream links for a group that merges; that needs no
+        # right to fill the cache.
+        may = cfg.mode == "redirect" or self.may_fetch(work.user)
         try:
             listing = self.pages.get(name, may_fetch=may)
         except FetchDenied:
             if rows:
-                return self._rows_page(name, prefix, serial, rows)
+                return self._rows_page(name, base, serial, rows)
             raise FallbackDenied(
                 f"{name!r} is not held here, and only {_who(cfg.cache_update)} may fetch it "
                 "from the upstream index") from None
@@ -232,7 +209,7 @@ class FallbackService:
             if rows:
                 self.client.health.report(name, exc, f"serving the {len(rows)} file(s) held "
                                                      "here")
-                return self._rows_page(name, prefix, serial, rows)
+                return self._rows_page(name, base, serial, rows)
             raise self._failed(name, f"{name!r} is not held here and the upstream index is "
                                      f"unavailable: {exc}", exc) from None
         if not listing.found and not rows:
@@ -240,79 +217,66 @@ class FallbackService:
         cutoff = self._cutoff(name)
         bucket = int(utcnow().timestamp() // 60) if cutoff is not None else 0
         token = f"{cfg.mode}:{listing.token}:{serial}:{bucket}"
-        return self._build(name, prefix, token, serial,
-                           lambda: self._merged(name, prefix, listing, cached, private, cutoff))
+        return self._build(name, base, token, serial,
+                           lambda: self._merged(name, base, listing, rows, cutoff))
 
-    def _rows_page(self, name, prefix, serial, rows) -> Page:
+    def _rows_page(self, name, base, serial, rows) -> Page:
         cutoff = self._cutoff(name)
-        entries = [file_entry(prefix, name, r) for r in rows
-                   if r.origin != "upstream" or not self._too_young(_row_times(r), cutoff)]
-        return self._page(serial, name, entries)
+        entries = [file_entry(base, name, r) for r in rows
+                   if not self._too_young(_row_times(r), cutoff)]
+        return entries_page(serial, name, entries)
 
-    def _merged(self, name, prefix, listing: Listing, cached, private, cutoff) -> list[dict]:
+    def _merged(self, name, base, listing: Listing, cached, cutoff) -> list[dict]:
         absolute = self.config.mode == "redirect"
         files: dict[str, dict] = {}
         if listing.found:
             for u in listing.files:
                 if not self._too_young(u, cutoff):
-                    files[u["filename"]] = upstream_entry(prefix, name, u, absolute)
+                    files[u["filename"]] = upstream_entry(base, name, u, absolute)
         for row in cached:
             entry = files.get(row.filename)
             if entry is None:
                 # Fetched before, since gone upstream: lockfiles still name it.
                 if not self._too_young(_row_times(row), cutoff):
-                    files[row.filename] = file_entry(prefix, name, row)
+                    files[row.filename] = file_entry(base, name, row)
             else:
                 entry.setdefault("size", row.size)
                 entry.setdefault("upload-time", format_time(row.upload_time))
-        for row in private:
-            files[row.filename] = file_entry(prefix, name, row)
         return [files[k] for k in sorted(files)]
 
-    def _build(self, name, prefix, token, serial, entries) -> Page:
-        page = self._built.get((name, prefix), token)
+    def _build(self, name, base, token, serial, entries) -> Page:
+        page = self._built.get((name, base), token)
         if page is None:
-            page = self._page(serial, name, entries())
-            self._built.put((name, prefix), page, token)
+            page = entries_page(serial, name, entries())
+            self._built.put((name, base), page, token)
         return page
-
-    @staticmethod
-    def _page(serial: int, name: str, entries: list[dict]) -> Page:
-        versions = set()
-        for e in entries:
-            try:
-                versions.add(names.parse_filename(e["filename"]).version)
-            except names.InvalidFilename:
-                pass
-        return make_page(serial, {
-            "meta": {"api-version": API_VERSION, "_last-serial": serial},
-            "name": name,
-            "files": entries,
-            "versions": sorted(versions, key=names.version_key),
-        }, "detail")
 
     # --- files ---------------------------------------------------------------------------------
 
-    def download(self, index, name: str, filename: str, user: str | None,
-                 head: bool = False, looped: bool = False):
-        """A file (or .metadata) we hold no row for. None means 404.
+    def file(self, work: Work, name: str, filename: str, head: bool = False):
+        """A stored file, or the upstream's: a StoredFile, a Metadata or an UpstreamStream;
+        raises NotFound, RedirectUpstream, FallbackDenied, UpstreamFailed or
+        StoredMeanwhile."""
+        found = self.stored_file(work, name, filename)
+        if found is not None:
+            return found
+        meta = filename.endswith(records.METADATA_SUFFIX)
+        dist_name = filename[: -len(records.METADATA_SUFFIX)] if meta else filename
+        held = self.project_files(work, name)
+        rows = held.rows if held is not None else []
+        answer = self._from_upstream(work, name, filename, dist_name, meta, rows, head)
+        if answer is None:
+            raise NotFound(filename)
+        return answer
 
-        Returns UpstreamStream or UpstreamMetadata; raises RedirectUpstream,
-        FallbackDenied, UpstreamFailed or StoredMeanwhile.
-        """
+    def _from_upstream(self, work, name, filename, dist_name, meta, rows, head):
         cfg = self.config
         if not cfg.fetch_allowed(name) or not names.is_valid_project_name(name):
             return None
-        meta = filename.endswith(records.METADATA_SUFFIX)
-        dist_name = filename[: -len(records.METADATA_SUFFIX)] if meta else filename
-        held = index.project_files(name)  # the download view has just asked: no query
-        rows = held.rows if held is not None else []
-        index.close()  # as for pages: no connection held while the upstream is waited on
-        if any(r.origin != "upstream" for r in rows) and not cfg.may_merge(name):
-            return None
-        if looped:
+        work.release()  # as for pages: no connection held while the upstream is waited on
+        if work.looped:
             raise self._loop(name)
-        may = cfg.mode == "redirect" or self.may_fetch(user)
+        may = cfg.mode == "redirect" or self.may_fetch(work.user)
         entry = self._entry(name, dist_name, may)
         if entry is None or self._too_young(entry, self._cutoff(name)):
             return None
@@ -383,10 +347,10 @@ class FallbackService:
         if self.fetcher.prefetch(name, entry):
             log.debug("prefetching %s", entry["filename"])
 
-    def _metadata(self, name: str, filename: str, entry: dict, may: bool) -> UpstreamMetadata:
+    def _metadata(self, name: str, filename: str, entry: dict, may: bool) -> Metadata | None:
         if not entry.get("core_metadata"):
             return None
-        key = records.metadata_key(name, filename)
+        key = self.key(name, filename) + records.METADATA_SUFFIX
         held = self._held_metadata(key)
         if held is not None:
             return held
@@ -408,41 +372,48 @@ class FallbackService:
             # Written to storage after the burst: the client waits for its bytes, not for
             # our disk; until then this process serves them from memory.
             self.fetcher.keep_sidecar(key, data)
-            return UpstreamMetadata(data)
+            return Metadata(data)
 
-    def _held_metadata(self, key: str) -> UpstreamMetadata | None:
+    def _held_metadata(self, key: str) -> Metadata | None:
         data = self.fetcher.sidecar(key)
         if data is None:
             try:
                 data = self.storage.read_bytes(key)
             except ObjectNotFound:
                 return None
-        return UpstreamMetadata(data)
+        return Metadata(data)
 
-    # --- uploads -------------------------------------------------------------------------------
+    # --- uploads elsewhere ---------------------------------------------------------------------
 
-    def check_new_project(self, session, project: str, user: str | None) -> None:
-        """Refuse a new private name that exists upstream, unless an admin or the
-        allow-list says so: nobody else may claim a public name here. Raises UploadError."""
+    def new_name_check(self, merges):
+        """What a hosted repository before this proxy in a group asks before a new
+        project's first upload: a name the upstream has may only be created by an admin,
+        or when the group merges it (merges(name)), or nobody else could ever claim a
+        public name here. Raises Refused."""
         cfg = self.config
-        if not (cfg.enabled and cfg.check_uploads and cfg.fetch_allowed(project)):
-            return
-        if cfg.may_merge(project) or "group:admin" in self.access.principals(user):
-            return
-        if UpstreamCache(session).has_private_files(project):
-            return
-        try:
-            listing = self.pages.get(project, may_fetch=True)
-        except UpstreamUnavailable as exc:
-            self.client.health.report(project, exc, "refused an upload of a new name (503)")
-            raise UploadError(503, f"Cannot check whether {project!r} exists on the upstream "
-                                   f"index, so it cannot be created yet: {exc}") from None
-        if listing.found:
-            raise UploadError(
-                403,
-                f"{project!r} exists on the upstream index; a private project of that name "
-                "would shadow it for every user (dependency confusion). An admin must create "
-                "it, or it must be listed in pypi.upstream_allow.")
+
+        def check(work: Work, project: str) -> None:
+            if not (cfg.enabled and cfg.check_uploads and cfg.fetch_allowed(project)):
+                return
+            if merges(project) or "group:admin" in self.access.principals(work.user):
+                return
+            try:
+                listing = self.pages.get(project, may_fetch=True)
+            except UpstreamUnavailable as exc:
+                self.client.health.report(project, exc, "refused an upload of a new name "
+                                                        "(503)")
+                raise Refused(503, f"Cannot check whether {project!r} exists on the "
+                                   f"upstream index, so it cannot be created yet: {exc}") \
+                    from None
+            if listing.found:
+                raise Refused(
+                    403,
+                    f"{project!r} exists on the upstream index; a private project of that "
+                    "name would shadow it for every user (dependency confusion). An admin "
+                    "must create it, or it must be on the group's merge list "
+                    "(pypi.upstream_allow).")
+
+        return check
 
 
 def upstream_entry(prefix: str, project: str, u: dict, absolute: bool = False) -> dict:

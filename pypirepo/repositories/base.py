@@ -1,0 +1,221 @@
+"""What every kind of repository answers, and the per-request unit of work they share.
+
+A view makes one call into the repository its URL names (`/simple/...` the default one,
+`/r/<name>/...` any other): a project's page, a file, the JSON API, an upload. Hosted,
+proxy and group repositories answer behind the same methods, so the view never asks
+which kind it has; a group asks its members the same questions.
+
+A repository object lives as long as the server and is shared by every request; what
+belongs to one request (its database session, opened only when needed, the freshness
+reads it made, who is asking) is the Work handed to each call.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .. import names
+from ..errors import NotFound, Refused
+from ..metadata import MetadataCache
+from ..pages import API_VERSION, Page, file_entry, make_page
+
+log = logging.getLogger(__name__)
+
+
+class Work:
+    """One request's work across repositories."""
+
+    __slots__ = ("db", "user", "looped", "_session", "_projects")
+
+    def __init__(self, db, user: str | None = None, looped: bool = False):
+        self.db = db
+        self.user = user
+        # The request was made by this server's own upstream client: a proxy must not
+        # ask its upstream again (the upstream leads back here).
+        self.looped = looped
+        self._session = None
+        self._projects: dict = {}
+
+    @property
+    def session(self):
+        """The ORM session, opened only when a request needs more than cached pages."""
+        if self._session is None:
+            self._session = self.db.session_factory()
+        return self._session
+
+    @property
+    def metadata(self) -> MetadataCache:
+        return MetadataCache(self.session)
+
+    def projects(self, name: str) -> dict[int, tuple[int, int]]:
+        """repository id -> (project id, serial) of every repository holding the name: the
+        freshness read, made once per name and request however many repositories ask."""
+        found = self._projects.get(name)
+        if found is None:
+            found = self._projects[name] = self.db.serials.projects(name)
+        return found
+
+    def release(self) -> None:
+        """Give the database connection back before waiting on something slow (the
+        upstream): a burst of first requests would otherwise hold every one."""
+        if self._session is not None:
+            # Writes commit explicitly; anything left over is discarded.
+            self._session.rollback()
+            self._session.close()
+            self._session = None
+
+    close = release
+
+
+@dataclass
+class ProjectFiles:
+    """What a repository holds of a project at one serial, as plain rows shared by every
+    thread: one query per serial serves its pages and its downloads."""
+
+    serial: int
+    rows: list  # db.serials.FileRow, sorted by filename
+    by_name: dict
+
+    @classmethod
+    def of(cls, serial: int, rows: list) -> ProjectFiles:
+        return cls(serial, rows, {r.filename: r for r in rows})
+
+
+@dataclass
+class StoredFile:
+    """A file held in storage: the view streams it (or redirects to a signed URL)."""
+
+    row: object  # db.serials.FileRow
+    key: str
+    storage: object
+
+
+@dataclass
+class Metadata:
+    """A wheel's core metadata (PEP 658), ours or fetched from the upstream."""
+
+    body: bytes
+
+
+def rows_page(serial: int, name: str, base: str, rows) -> Page:
+    """The simple page of files we hold (the rows of one or more repositories)."""
+    return make_page(serial, {
+        "meta": {"api-version": API_VERSION, "_last-serial": serial},
+        "name": name,
+        "files": [file_entry(base, name, f) for f in rows],
+        "versions": sorted({f.version for f in rows}, key=names.version_key),
+    }, "detail")
+
+
+def entries_page(serial: int, name: str, entries: list[dict]) -> Page:
+    """The simple page of file entries made elsewhere (a proxy's, a group's merge)."""
+    versions = set()
+    for e in entries:
+        try:
+            versions.add(names.parse_filename(e["filename"]).version)
+        except names.InvalidFilename:
+            pass
+    return make_page(serial, {
+        "meta": {"api-version": API_VERSION, "_last-serial": serial},
+        "name": name,
+        "files": entries,
+        "versions": sorted(versions, key=names.version_key),
+    }, "detail")
+
+
+class Repository:
+    """The interface of every kind. Reads answer or raise NotFound (or a kind's own
+    refusals, pypirepo.errors); writes a kind does not take are refused with a 405."""
+
+    kind: ClassVar[str] = ""
+    #: whether files are kept in storage under `prefix` (hosted, proxy)
+    stores: ClassVar[bool] = False
+
+    def __init__(self, name: str):
+        self.name = name
+        self.id: int | None = None  # its row in the database, set when the server starts
+        self.prefix: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+    # --- what the registry completes once every repository is built ----------------------
+
+    def link(self, registry) -> None:
+        """Find the repositories this one refers to (a group's members)."""
+
+    def describe(self) -> dict:
+        """Its settings for GET /api/repositories."""
+        return {}
+
+    def member_names(self) -> list[str]:
+        """Itself and, for a group, every repository it answers from."""
+        return [self.name]
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def holds(self, work: Work, name: str) -> bool | None:
+        """Whether the project is here: True, False, or None when only asking someone
+        (the upstream) could tell."""
+        raise NotImplementedError
+
+    def local_page(self, work: Work, name: str, base: str) -> tuple[bool, Page | None]:
+        """(True, the page or None) when the answer needs nothing slow; (False, None) when
+        project_page() must decide (it may ask the upstream). Never asks the upstream."""
+        raise NotImplementedError
+
+    def project_page(self, work: Work, name: str, base: str, merging: bool = False
+                     ) -> Page | None:
+        """The project's simple page with file URLs under base; None when not here.
+        merging: the page will be merged into a group's (a proxy in redirect mode then
+        lists the upstream's files instead of redirecting)."""
+        raise NotImplementedError
+
+    def root_page(self, work: Work, base: str) -> Page:
+        raise NotImplementedError
+
+    def file(self, work: Work, name: str, filename: str, head: bool = False):
+        """A StoredFile or a Metadata (a proxy may also answer with its upstream's stream);
+        raises NotFound."""
+        raise NotImplementedError
+
+    def json_api(self, work: Work, name: str, version: str | None, base: str) -> dict:
+        raise NotImplementedError
+
+    def events(self, work: Work, name: str) -> list:
+        return work.metadata.events(self.member_names(), name)
+
+    def project_names(self, work: Work) -> list[tuple[str, str]]:
+        """(normalized, display) of every project here."""
+        return [(p["_normalized"], p["name"])
+                for p in self.root_page(work, "").data["projects"]]
+
+    # --- writes ----------------------------------------------------------------------------
+
+    def _refuse(self, what: str):
+        raise Refused(405, f"Repository {self.name!r} is a {self.kind} repository: it does "
+                           f"not take {what}.")
+
+    def upload(self, work: Work, form) -> str:
+        self._refuse("uploads")
+
+    def delete_file(self, work: Work, name: str, filename: str) -> list[str]:
+        self._refuse("deletions")
+
+    def delete_version(self, work: Work, name: str, version: str) -> list[str]:
+        self._refuse("deletions")
+
+    def set_yanked(self, work: Work, name: str, version: str, yanked: bool,
+                   reason: str | None) -> list[str]:
+        self._refuse("yanks")
+
+    def release_files(self, work: Work, name: str, version: str) -> tuple[Repository, list]:
+        """(the repository that holds them, the File rows of a release): what a promotion
+        copies. Raises NotFound."""
+        raise NotFound(f"{name} {version}")
+
+    def accept(self, work: Work, name: str) -> Repository:
+        """The hosted repository a promotion into this one writes to."""
+        self._refuse("promoted files")
