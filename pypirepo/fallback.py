@@ -280,6 +280,9 @@ class FallbackService:
                 # Fetched before, since gone upstream: lockfiles still name it.
                 if not self._too_young(_row_times(row), cutoff):
                     files[row.filename] = file_entry(prefix, name, row)
+            elif absolute:  # the upstream's URL: the upstream's file, as it lists it
+                entry.setdefault("size", row.size)
+                entry.setdefault("upload-time", format_time(row.upload_time))
             else:
                 files[row.filename] = self._as_stored(name, prefix, entry, row)
         for row in private:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 from distfactory import make_wheel, metadata_text
-from helpers import ADMIN, fallback_apps, upload
+from helpers import fallback_apps, upload
 from hostile_upstream import (
     JSON_TYPE,
     Answer,
@@ -383,8 +383,18 @@ def test_a_page_over_the_size_limit_is_refused(make, hostile):
 
 
 def _spool(app) -> list[str]:
+    """The spool files left, once the fetches have ended (a failed one's file goes just
+    after its clients have their answer)."""
     folder = app.app.registry.fallback.config.spool_dir
-    return [n for n in os.listdir(folder) if n.startswith("pypirepo-fetch-")]
+
+    def left():
+        return [n for n in os.listdir(folder) if n.startswith("pypirepo-fetch-")]
+
+    try:
+        wait_until(lambda: not left(), timeout=5, what="the spool emptied")
+    except RuntimeError:
+        pass
+    return left()
 
 
 # --- real servers: memory, deadlines, isolation ---------------------------------------------------
