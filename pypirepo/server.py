@@ -71,7 +71,7 @@ def server_factory(global_conf, **kw):
 
         logging.basicConfig()  # what waitress.serve does: its own messages have a handler
         server = create_server(app, **kw)
-        _tell_threads(app, server.adj.threads)
+        tell_threads(app, server.adj.threads)
         server.print_listen("Serving on http://{}:{}")
         print(f"pypirepo: ready at {index_url(server, kw)}{_who(app)}", flush=True)
         server.run()
@@ -79,7 +79,7 @@ def server_factory(global_conf, **kw):
     return serve
 
 
-def _tell_threads(app, threads: int) -> None:
+def tell_threads(app, threads: int) -> None:
     """The fallback keeps some of the request threads from waiting on the upstream; it
     can only know how many there are from here."""
     fallback = getattr(getattr(app, "registry", None), "fallback", None)

@@ -72,8 +72,7 @@ DEFAULT_APP = {
 }
 
 
-def write_ini(directory: Path, app: dict, port: int, threads: int = 8,
-              use: str = "egg:waitress#main") -> Path:
+def write_ini(directory: Path, app: dict, port: int, threads: int = 8) -> Path:
     lines = "\n".join(f"{k} = {v}" for k, v in app.items())
     ini = directory / "server.ini"
     ini.write_text(textwrap.dedent("""\
@@ -82,7 +81,7 @@ def write_ini(directory: Path, app: dict, port: int, threads: int = 8,
         {app}
 
         [server:main]
-        use = {use}
+        use = egg:waitress#main
         listen = 127.0.0.1:{port}
         threads = {threads}
         inbuf_overflow = 1048576
@@ -109,7 +108,7 @@ def write_ini(directory: Path, app: dict, port: int, threads: int = 8,
 
         [formatter_generic]
         format = %(asctime)s %(levelname)s [%(name)s] %(message)s
-        """).format(app=lines, port=port, threads=threads, use=use))
+        """).format(app=lines, port=port, threads=threads))
     return ini
 
 
@@ -124,7 +123,6 @@ class Server:
     password: str = "s3cret-for-tests"
     port: int = 0
     proc: subprocess.Popen | None = None
-    use: str = "egg:waitress#main"  # or egg:pypirepo#waitress, the shipped ini files' server
 
     @property
     def url(self) -> str:
@@ -144,7 +142,7 @@ class Server:
 
     def start(self, timeout=30.0) -> Server:
         self.port = self.port or free_port()
-        ini = write_ini(self.directory, self.settings, self.port, use=self.use)
+        ini = write_ini(self.directory, self.settings, self.port)
         env = dict(os.environ, PYPIREPO_AUTH_BOOTSTRAP_PASSWORD=self.password, **self.env)
         log = self.directory / "server.log"
         self.proc = subprocess.Popen(

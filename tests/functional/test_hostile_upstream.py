@@ -415,7 +415,7 @@ def pserve(tmp_path, hostile):
             "pypi.fallback": "cache", "pypi.fallback_url": hostile.simple_url,
             "pypi.cache_update": "everyone", "pypi.upstream_retries": "0",
             "pypi.upstream_spool_dir": str(tmp_path / "spool"),
-            **settings}, use="egg:pypirepo#waitress")
+            **settings})
         srv.directory.mkdir()
         started.append(srv)
         return srv.start()

@@ -10,6 +10,7 @@ from upstream_server import UpstreamIndex, UpstreamServer
 
 from pypirepo.models import migrate
 from pypirepo.models.session import make_engine
+from pypirepo.server import tell_threads
 from pypirepo.settings import ConfigError, Settings
 from pypirepo.upstream.background import max_waiting_for
 from pypirepo.upstream.client import UpstreamClient, UpstreamNotFound, UpstreamUnavailable
@@ -131,8 +132,15 @@ def test_limits_default_and_come_from_the_environment():
     assert (c.min_rate, c.rate_window, c.max_waiting) == (0, 60, 3)
 
 
-def test_wait_slots_keep_a_quarter_of_the_threads_back():
+def test_wait_slots_keep_a_quarter_of_the_threads_back(make_app):
     assert [max_waiting_for(n) for n in (1, 2, 4, 8, 16, 32)] == [1, 1, 2, 6, 12, 24]
+    # pypirepo's waitress tells the app how many threads it has, unless the ini says.
+    for given, threads, slots in ((None, 16, 12), ("3", 16, 3)):
+        extra = {"pypi__upstream_max_waiting": given} if given else {}
+        app = make_app(pypi__fallback="cache", **extra).app
+        tell_threads(app, threads)
+        assert app.registry.fallback.slots.size == slots
+        app.registry.fallback.close()
 
 
 @pytest.mark.parametrize("key,value", [
