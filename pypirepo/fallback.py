@@ -23,7 +23,9 @@ upstream problem. `pypi.upstream_min_age` hides upstream files younger than that
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from . import names, records
@@ -33,9 +35,10 @@ from .index import API_VERSION, Page, PageCache, file_entry, file_url, make_page
 from .interfaces import ObjectNotFound
 from .records import format_time, parse_time, utcnow
 from .upload import UploadError
-from .upstream.background import Lull
+from .upstream.background import DEFAULT_MAX_WAITING, Lull, WaitSlots, max_waiting_for
 from .upstream.client import (
     VIA,
+    UpstreamBusy,
     UpstreamClient,
     UpstreamError,
     UpstreamNotFound,
@@ -106,6 +109,10 @@ class FallbackService:
         # (name, prefix) -> the page, under a token of everything it is built from.
         self._built = PageCache()
         self._may_fetch = self._principals(config.cache_update)
+        self.slots = pages.slots if pages is not None else WaitSlots()
+        # (project, filename, upstream sha256) of stored files the upstream has changed
+        # since: said once each.
+        self._changed: OrderedDict[tuple[str, str, str], None] = OrderedDict()
 
     @classmethod
     def build(cls, config: UpstreamConfig, storage, session_factory, access,
@@ -116,8 +123,11 @@ class FallbackService:
         client = UpstreamClient.from_config(config)
         lull = Lull()
         pages = UpstreamPages(client, session_factory.kw["bind"], config, lull=lull,
-                              serials=serials)
-        fetcher = FileFetcher(client, storage, session_factory, config.spool_dir, lull)
+                              serials=serials, slots=WaitSlots(
+                                  config.max_waiting or DEFAULT_MAX_WAITING,
+                                  lambda: client.last_answer))
+        fetcher = FileFetcher(client, storage, session_factory, config.spool_dir, lull,
+                              config.max_file_size)
         log.info("fallback %s to %s (CA certificates: %s; proxy: %s; credentials: %s)",
                  config.mode, config.url, config.trust.source, config.proxies.describe(),
                  config.credentials.source if config.credentials else "none")
@@ -126,6 +136,12 @@ class FallbackService:
     def close(self) -> None:
         if self.client is not None:
             self.client.close()
+
+    def server_threads(self, threads: int) -> None:
+        """The server says how many request threads it has (before the first request):
+        the wait slots are sized from them unless pypi.upstream_max_waiting says."""
+        if self.config.max_waiting is None:
+            self.slots.configure(max_waiting_for(threads))
 
     def health(self) -> dict:
         """The upstream's part of /_health."""
@@ -233,6 +249,8 @@ class FallbackService:
                 self.client.health.report(name, exc, f"serving the {len(rows)} file(s) held "
                                                      "here")
                 return self._rows_page(name, prefix, serial, rows)
+            if isinstance(exc, UpstreamBusy):
+                raise
             raise self._failed(name, f"{name!r} is not held here and the upstream index is "
                                      f"unavailable: {exc}", exc) from None
         if not listing.found and not rows:
@@ -262,12 +280,37 @@ class FallbackService:
                 # Fetched before, since gone upstream: lockfiles still name it.
                 if not self._too_young(_row_times(row), cutoff):
                     files[row.filename] = file_entry(prefix, name, row)
-            else:
+            elif absolute:  # the upstream's URL: the upstream's file, as it lists it
                 entry.setdefault("size", row.size)
                 entry.setdefault("upload-time", format_time(row.upload_time))
+            else:
+                files[row.filename] = self._as_stored(name, prefix, entry, row)
         for row in private:
             files[row.filename] = file_entry(prefix, name, row)
         return [files[k] for k in sorted(files)]
+
+    def _as_stored(self, name, prefix, entry: dict, row) -> dict:
+        """The upstream's entry for a file stored here, as it is stored: its URL serves
+        our bytes, so the hash, size and sidecar hash on our page are ours. Only the
+        yanked state is the upstream's to change."""
+        if entry["hashes"]["sha256"] != row.sha256:
+            key = (name, row.filename, entry["hashes"]["sha256"])
+            if key not in self._changed:
+                self._changed[key] = None
+                while len(self._changed) > 10000:
+                    self._changed.popitem(last=False)
+                log.warning("the upstream index now lists %s with sha256 %s, but the file "
+                            "stored here has sha256 %s: the stored file is served and listed "
+                            "with its own hash", row.filename, key[2], row.sha256)
+            yanked = entry["yanked"]
+            entry = file_entry(prefix, name, row)
+            entry["yanked"] = yanked
+            return entry
+        entry["size"] = row.size
+        entry.setdefault("upload-time", format_time(row.upload_time))
+        entry["core-metadata"] = {"sha256": row.metadata_sha256} if row.metadata_sha256 \
+            else False
+        return entry
 
     def _build(self, name, prefix, token, serial, entries) -> Page:
         page = self._built.get((name, prefix), token)
@@ -330,6 +373,18 @@ class FallbackService:
                                  f"{_who(cfg.cache_update)} may fetch it from the upstream index")
         if head:
             return UpstreamStream(None, dist_name, entry.get("size"), entry["sha256"])
+        if not self.slots.take():
+            raise UpstreamBusy(self.slots.size)
+        try:
+            return self._stream(name, dist_name, entry)
+        except BaseException:
+            self.slots.give()
+            raise
+
+    def _stream(self, name: str, dist_name: str, entry: dict):
+        """The file as its fetch goes (its reader takes over the caller's wait slot), or an
+        exception; the slot is the caller's to give back then."""
+        cfg = self.config
         try:
             flight, reader = self.fetcher.join(name, entry)
         except UpstreamError as exc:
@@ -340,15 +395,22 @@ class FallbackService:
         try:
             flight.wait_started(cfg.connect_timeout * (cfg.retries + 1) + cfg.read_timeout + 5)
             # Most files are in within moments: then the client gets a whole verified file
-            # or a clear 502, instead of a body that breaks off. Bigger ones stream.
-            flight.wait_verdict(VERDICT_WAIT)
+            # or a clear 502, instead of a body that breaks off. Bigger ones stream, when
+            # their length is known: a body of unknown length could not be cut short
+            # visibly, so it waits for the verdict (the fetch's limits bound that wait).
+            verified = flight.wait_verdict(VERDICT_WAIT if flight.size is not None else None)
         except UpstreamNotFound:
             reader.close()
+            self.slots.give()
             return None
         except UpstreamError as exc:
             reader.close()
             raise self._failed(name, f"{dist_name!r} could not be fetched: {exc}", exc) \
                 from None
+        if verified:
+            self.slots.give()
+        else:
+            reader.hold(self.slots)
         return UpstreamStream(reader, dist_name, flight.size, entry["sha256"])
 
     def _entry(self, name: str, filename: str, may: bool) -> dict | None:
@@ -364,6 +426,8 @@ class FallbackService:
             raise FallbackDenied(f"{filename!r} is not held here, and only "
                                  f"{_who(self.config.cache_update)} may fetch it from the "
                                  "upstream index") from None
+        except UpstreamBusy:
+            raise
         except UpstreamUnavailable as exc:
             raise self._failed(name, f"{filename!r} is not held here and the upstream index "
                                      f"is unavailable: {exc}", exc) from None
@@ -384,39 +448,50 @@ class FallbackService:
             log.debug("prefetching %s", entry["filename"])
 
     def _metadata(self, name: str, filename: str, entry: dict, may: bool) -> UpstreamMetadata:
-        if not entry.get("core_metadata"):
+        """A wheel's sidecar before the wheel is here: only one whose hash the upstream
+        advertises, and only as long as it matches that hash. Once the wheel is stored its
+        own METADATA is served (the files view, from its row)."""
+        advertised = entry.get("core_metadata")
+        if not isinstance(advertised, str):
             return None
         key = records.metadata_key(name, filename)
-        held = self._held_metadata(key)
+        held = self._held_metadata(key, advertised)
         if held is not None:
             return held
         if not may:
             raise FallbackDenied(f"{filename}.metadata is not cached here, and only "
                                  f"{_who(self.config.cache_update)} may fetch it from the "
                                  "upstream index")
-        with self._metadata_locks.hold(key):
-            held = self._held_metadata(key)
-            if held is not None:
-                return held
-            try:
-                data = self.fetcher.fetch_metadata(entry)
-            except UpstreamNotFound:
-                return None
-            except UpstreamError as exc:
-                raise self._failed(name, f"{filename}.metadata could not be fetched: {exc}",
-                                   exc) from None
-            # Written to storage after the burst: the client waits for its bytes, not for
-            # our disk; until then this process serves them from memory.
-            self.fetcher.keep_sidecar(key, data)
-            return UpstreamMetadata(data)
+        if not self.slots.take():
+            raise UpstreamBusy(self.slots.size)
+        try:
+            with self._metadata_locks.hold(key):
+                held = self._held_metadata(key, advertised)
+                if held is not None:
+                    return held
+                try:
+                    data = self.fetcher.fetch_metadata(entry)
+                except UpstreamNotFound:
+                    return None
+                except UpstreamError as exc:
+                    raise self._failed(name, f"{filename}.metadata could not be fetched: "
+                                             f"{exc}", exc) from None
+                # Written to storage after the burst: the client waits for its bytes, not
+                # for our disk; until then this process serves them from memory.
+                self.fetcher.keep_sidecar(key, data)
+        finally:
+            self.slots.give()
+        return UpstreamMetadata(data)
 
-    def _held_metadata(self, key: str) -> UpstreamMetadata | None:
+    def _held_metadata(self, key: str, advertised: str) -> UpstreamMetadata | None:
         data = self.fetcher.sidecar(key)
         if data is None:
             try:
                 data = self.storage.read_bytes(key)
             except ObjectNotFound:
                 return None
+        if hashlib.sha256(data).hexdigest() != advertised:
+            return None  # kept from before the upstream changed it: fetched again
         return UpstreamMetadata(data)
 
     # --- uploads -------------------------------------------------------------------------------

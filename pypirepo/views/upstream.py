@@ -15,6 +15,7 @@ from ..fallback import (
     UpstreamMetadata,
     UpstreamStream,
 )
+from ..upstream.client import UpstreamBusy
 from . import error_response, immutable_cache_control, metadata_response, view_config
 
 
@@ -66,6 +67,13 @@ def fallback_denied(exc, request):
 @view_config(context=UpstreamFailed)
 def upstream_failed(exc, request):
     return error_response(request, 502, str(exc))
+
+
+@view_config(context=UpstreamBusy)
+def upstream_busy(exc, request):
+    # Every thread that may wait on the upstream is waiting on it: this one is kept for
+    # what is held here. Installers retry a 503, after Retry-After where they read it.
+    return error_response(request, 503, str(exc), {"Retry-After": str(exc.RETRY_AFTER)})
 
 
 @view_config(context=LoopDetected)
