@@ -40,6 +40,9 @@ class FastPath:
     def login_summary(self) -> str:
         return self.access.login_summary
 
+    def server_threads(self, threads: int) -> None:
+        self.repositories.server_threads(threads)
+
     @property
     def before_body(self):
         return self.registry.queryUtility(IBodyGate)

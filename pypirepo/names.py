@@ -26,6 +26,10 @@ PROJECT_NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IG
 # Filenames we store: printable ASCII without path separators. A conservative superset of
 # what wheel and sdist names can contain (local versions bring '+').
 FILENAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*$")
+# Storage keeps <filename>, <filename>.json (the record) and <filename>.metadata side by
+# side, and a local file system takes 255 bytes per name: a longer filename could be
+# stored while its record could not, leaving an orphan that is fetched again and again.
+MAX_FILENAME = 255 - len(".metadata")
 
 WHEEL = "bdist_wheel"
 SDIST = "sdist"
@@ -46,7 +50,11 @@ def is_valid_project_name(name: str) -> bool:
 
 
 def is_safe_filename(filename: str) -> bool:
-    return bool(filename) and len(filename) <= 255 and bool(FILENAME_RE.match(filename))
+    return bool(filename) and len(filename) <= MAX_FILENAME and bool(FILENAME_RE.match(filename))
+
+
+def length_note(filename: str) -> str:
+    return f" (longer than {MAX_FILENAME} bytes)" if len(filename) > MAX_FILENAME else ""
 
 
 def parse_version(text: str) -> Version:
@@ -83,7 +91,7 @@ class DistFile:
 def parse_filename(filename: str) -> DistFile:
     """Parse a wheel or sdist filename; raises InvalidFilename with the reason."""
     if not is_safe_filename(filename):
-        raise InvalidFilename(f"Invalid filename {filename!r}.")
+        raise InvalidFilename(f"Invalid filename {filename!r}{length_note(filename)}.")
     if filename.endswith(".whl"):
         try:
             name, version, _build, tags = parse_wheel_filename(filename)

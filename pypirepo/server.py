@@ -1,6 +1,6 @@
 """The server of the shipped ini files: `use = egg:pypirepo#waitress` in [server:main].
 
-It is waitress, configured by the same [server:main] keys, with two things added:
+It is waitress, configured by the same [server:main] keys, with three things added:
 
 - The port can be chosen without editing the ini: `pserve development.ini http_port=7000`
   or PYPIREPO_HTTP_PORT=7000 replace the port of every address of the `listen` line
@@ -8,6 +8,8 @@ It is waitress, configured by the same [server:main] keys, with two things added
   so an ini variable with a default could not be overridden from the command line).
 - Once the app is built and the sockets are bound, one line says where to point the
   clients and how to log in: "pypirepo: ready at http://localhost:6543/simple/ (...)".
+- The app learns how many request threads there are, so that waiting on the upstream
+  never takes all of them (pypi.upstream_max_waiting).
 """
 
 from __future__ import annotations
@@ -69,11 +71,20 @@ def server_factory(global_conf, **kw):
 
         logging.basicConfig()  # what waitress.serve does: its own messages have a handler
         server = create_server(app, **kw)
+        tell_threads(app, server.adj.threads)
         server.print_listen("Serving on http://{}:{}")
         print(f"pypirepo: ready at {index_url(server, kw)}{_who(app)}", flush=True)
         server.run()
 
     return serve
+
+
+def tell_threads(app, threads: int) -> None:
+    """The fallback keeps some of the request threads from waiting on the upstream; it
+    can only know how many there are from here."""
+    told = getattr(app, "server_threads", None)  # fastpath.FastPath: the repositories'
+    if told is not None:
+        told(threads)
 
 
 def index_url(server, kw: dict) -> str:

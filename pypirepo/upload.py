@@ -192,7 +192,7 @@ def parse_form(body: Body) -> UploadForm:
     filename = content.filename or ""
     # Never trust a client path: only the last segment names the file, and it must be clean.
     if "/" in filename or "\\" in filename or not names.is_safe_filename(filename):
-        raise bad(f"Invalid filename {filename!r}.")
+        raise bad(f"Invalid filename {filename!r}{names.length_note(filename)}.")
     filetype = fields.get("filetype") or (
         names.WHEEL if filename.endswith(".whl") else names.SDIST
     )
@@ -275,21 +275,26 @@ def inspect(form: UploadForm) -> Inspected:
     finally:
         form.content.seek(0)
     info = distinfo.parse_metadata(raw) if raw else {}
-    if raw and "name" in info and names.normalize(info["name"]) != dist.project:
-        raise bad(
-            f"The metadata inside {form.filename!r} names project {info['name']!r}, "
-            f"not {form.name!r}."
-        )
-    if raw and "version" in info and names.canonical_version(info["version"]) != \
-            names.canonical_version(form.version):
-        raise bad(
-            f"The metadata inside {form.filename!r} has version {info['version']!r}, "
-            f"not {form.version!r}."
-        )
+    problem = metadata_disagrees(form.filename, info, form.name, form.version)
+    if problem:
+        raise bad(problem)
     if not info:
         info = _info_from_form(form.fields)
     requires_python = info.get("requires_python") or form.fields.get("requires_python")
     return Inspected(dist, core, info, requires_python or None)
+
+
+def metadata_disagrees(filename: str, info: dict, name: str, version: str) -> str | None:
+    """Why the metadata inside `filename` is not that of project `name` at `version`, or
+    None. The same rule for an upload and for a file fetched from the upstream: a file
+    is listed under the name and version its filename says, so its metadata must agree."""
+    if "name" in info and names.normalize(info["name"]) != names.normalize(name):
+        return f"The metadata inside {filename!r} names project {info['name']!r}, not {name!r}."
+    if "version" in info and names.canonical_version(info["version"]) != \
+            names.canonical_version(version):
+        return (f"The metadata inside {filename!r} has version {info['version']!r}, "
+                f"not {version!r}.")
+    return None
 
 
 def _info_from_form(fields: dict) -> dict:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ..metadata import MetadataCache
 from ..metadata.rebuild import Shelf
+from ..upstream.background import DEFAULT_MAX_WAITING, WaitSlots, max_waiting_for
 from .base import Repository, Work
 from .config import Layout, read_layout
 from .group import GroupRepository
@@ -70,9 +71,15 @@ class Repositories:
             for repo in sharing:
                 repo.claimed_in = tuple(r.id for r in sharing)
         self._guard_new_names()
-        for repo in self:
-            if isinstance(repo, ProxyRepository):
-                repo.start()
+        proxies = [r for r in self if isinstance(r, ProxyRepository)]
+        # One set of wait slots for every proxy: however many upstreams there are, some
+        # request threads stay free for what is held here.
+        explicit = next((p.config.max_waiting for p in proxies
+                         if p.config.max_waiting is not None), None)
+        self._explicit_waiting = explicit is not None
+        self.slots = WaitSlots(explicit or DEFAULT_MAX_WAITING)
+        for repo in proxies:
+            repo.start(self.slots)
 
     def _guard_new_names(self) -> None:
         """A hosted repository followed by a proxy in some group: a new project there
@@ -99,6 +106,12 @@ class Repositories:
 
     def get(self, name: str) -> Repository | None:
         return self._by_name.get(name)
+
+    def server_threads(self, threads: int) -> None:
+        """The server says how many request threads it has (before the first request):
+        the wait slots are sized from them unless pypi.upstream_max_waiting says."""
+        if not self._explicit_waiting:
+            self.slots.configure(max_waiting_for(threads))
 
     @property
     def max_upload_size(self) -> int:

@@ -19,7 +19,9 @@ group answers from those (pypirepo.repositories.group).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from .. import names, records
@@ -36,9 +38,10 @@ from ..errors import (
 from ..interfaces import ObjectNotFound
 from ..pages import Page, PageCache, file_entry, file_url
 from ..records import format_time, parse_time, utcnow
-from ..upstream.background import Lull
+from ..upstream.background import Lull, WaitSlots
 from ..upstream.client import (
     VIA,
+    UpstreamBusy,
     UpstreamClient,
     UpstreamError,
     UpstreamNotFound,
@@ -81,25 +84,35 @@ class ProxyRepository(StoredRepository):
         self._built = PageCache()
         self._may_fetch = {w if w.startswith("group:") else principal(w)
                            for w in config.cache_update} | {"group:admin"}
+        # How many request threads may wait on an upstream at once: shared by every proxy
+        # of the server (Repositories gives them one), so that private and cached pages
+        # always have threads left.
+        self.slots = WaitSlots()
+        # (project, filename, upstream sha256) of stored files the upstream has changed
+        # since: said once each.
+        self._changed: OrderedDict[tuple[str, str, str], None] = OrderedDict()
 
     @classmethod
     def from_spec(cls, spec, deps) -> ProxyRepository:
         config = UpstreamConfig.from_settings(spec.settings)
         return cls(spec.name, spec.prefix, config, deps.storage, deps.db, deps.access)
 
-    def start(self) -> None:
+    def start(self, slots: WaitSlots | None = None) -> None:
         """The upstream client, its page store and the file fetcher, built once the
         repository has its row (their writes name it)."""
         config = self.config
+        if slots is not None:
+            self.slots = slots
         if not config.enabled:
             return
         self.client = UpstreamClient.from_config(config)
+        self.slots.answered_by(self.client)
         lull = Lull()
         self.pages = UpstreamPages(self.client, self.db.engine, config, self.id, lull=lull,
-                                   serials=self.db.serials)
+                                   serials=self.db.serials, slots=self.slots)
         place = StorePlace(self.id, self.name, self.prefix, config.url, self._may_store)
         self.fetcher = FileFetcher(self.client, self.storage, self.db.session_factory,
-                                   config.spool_dir, lull, place)
+                                   config.spool_dir, lull, config.max_file_size, place)
         log.info("repository %s: %s of %s (CA certificates: %s; proxy: %s; credentials: %s)",
                  self.name, config.mode, config.url, config.trust.source,
                  config.proxies.describe(),
@@ -210,6 +223,8 @@ class ProxyRepository(StoredRepository):
                 self.client.health.report(name, exc, f"serving the {len(rows)} file(s) held "
                                                      "here")
                 return self._rows_page(name, base, serial, rows)
+            if isinstance(exc, UpstreamBusy):
+                raise
             raise self._failed(name, f"{name!r} is not held here and the upstream index is "
                                      f"unavailable: {exc}", exc) from None
         if not listing.found and not rows:
@@ -239,10 +254,35 @@ class ProxyRepository(StoredRepository):
                 # Fetched before, since gone upstream: lockfiles still name it.
                 if not self._too_young(_row_times(row), cutoff):
                     files[row.filename] = file_entry(base, name, row)
-            else:
+            elif absolute:  # the upstream's URL: the upstream's file, as it lists it
                 entry.setdefault("size", row.size)
                 entry.setdefault("upload-time", format_time(row.upload_time))
+            else:
+                files[row.filename] = self._as_stored(name, base, entry, row)
         return [files[k] for k in sorted(files)]
+
+    def _as_stored(self, name, base, entry: dict, row) -> dict:
+        """The upstream's entry for a file stored here, as it is stored: its URL serves
+        our bytes, so the hash, size and sidecar hash on our page are ours. Only the
+        yanked state is the upstream's to change."""
+        if entry["hashes"]["sha256"] != row.sha256:
+            key = (name, row.filename, entry["hashes"]["sha256"])
+            if key not in self._changed:
+                self._changed[key] = None
+                while len(self._changed) > 10000:
+                    self._changed.popitem(last=False)
+                log.warning("the upstream index now lists %s with sha256 %s, but the file "
+                            "stored here has sha256 %s: the stored file is served and listed "
+                            "with its own hash", row.filename, key[2], row.sha256)
+            yanked = entry["yanked"]
+            entry = file_entry(base, name, row)
+            entry["yanked"] = yanked
+            return entry
+        entry["size"] = row.size
+        entry.setdefault("upload-time", format_time(row.upload_time))
+        entry["core-metadata"] = {"sha256": row.metadata_sha256} if row.metadata_sha256 \
+            else False
+        return entry
 
     def _build(self, name, base, token, serial, entries) -> Page:
         page = self._built.get((name, base), token)
@@ -294,6 +334,18 @@ class ProxyRepository(StoredRepository):
                                  f"{_who(cfg.cache_update)} may fetch it from the upstream index")
         if head:
             return UpstreamStream(None, dist_name, entry.get("size"), entry["sha256"])
+        if not self.slots.take():
+            raise UpstreamBusy(self.slots.size)
+        try:
+            return self._stream(name, dist_name, entry)
+        except BaseException:
+            self.slots.give()
+            raise
+
+    def _stream(self, name: str, dist_name: str, entry: dict):
+        """The file as its fetch goes (its reader takes over the caller's wait slot), or an
+        exception; the slot is the caller's to give back then."""
+        cfg = self.config
         try:
             flight, reader = self.fetcher.join(name, entry)
         except UpstreamError as exc:
@@ -304,15 +356,22 @@ class ProxyRepository(StoredRepository):
         try:
             flight.wait_started(cfg.connect_timeout * (cfg.retries + 1) + cfg.read_timeout + 5)
             # Most files are in within moments: then the client gets a whole verified file
-            # or a clear 502, instead of a body that breaks off. Bigger ones stream.
-            flight.wait_verdict(VERDICT_WAIT)
+            # or a clear 502, instead of a body that breaks off. Bigger ones stream, when
+            # their length is known: a body of unknown length could not be cut short
+            # visibly, so it waits for the verdict (the fetch's limits bound that wait).
+            verified = flight.wait_verdict(VERDICT_WAIT if flight.size is not None else None)
         except UpstreamNotFound:
             reader.close()
+            self.slots.give()
             return None
         except UpstreamError as exc:
             reader.close()
             raise self._failed(name, f"{dist_name!r} could not be fetched: {exc}", exc) \
                 from None
+        if verified:
+            self.slots.give()
+        else:
+            reader.hold(self.slots)
         return UpstreamStream(reader, dist_name, flight.size, entry["sha256"])
 
     def _entry(self, name: str, filename: str, may: bool) -> dict | None:
@@ -328,6 +387,8 @@ class ProxyRepository(StoredRepository):
             raise FallbackDenied(f"{filename!r} is not held here, and only "
                                  f"{_who(self.config.cache_update)} may fetch it from the "
                                  "upstream index") from None
+        except UpstreamBusy:
+            raise
         except UpstreamUnavailable as exc:
             raise self._failed(name, f"{filename!r} is not held here and the upstream index "
                                      f"is unavailable: {exc}", exc) from None
@@ -348,39 +409,50 @@ class ProxyRepository(StoredRepository):
             log.debug("prefetching %s", entry["filename"])
 
     def _metadata(self, name: str, filename: str, entry: dict, may: bool) -> Metadata | None:
-        if not entry.get("core_metadata"):
+        """A wheel's sidecar before the wheel is here: only one whose hash the upstream
+        advertises, and only as long as it matches that hash. Once the wheel is stored its
+        own METADATA is served (stored_file(), from its row)."""
+        advertised = entry.get("core_metadata")
+        if not isinstance(advertised, str):
             return None
         key = self.key(name, filename) + records.METADATA_SUFFIX
-        held = self._held_metadata(key)
+        held = self._held_metadata(key, advertised)
         if held is not None:
             return held
         if not may:
             raise FallbackDenied(f"{filename}.metadata is not cached here, and only "
                                  f"{_who(self.config.cache_update)} may fetch it from the "
                                  "upstream index")
-        with self._metadata_locks.hold(key):
-            held = self._held_metadata(key)
-            if held is not None:
-                return held
-            try:
-                data = self.fetcher.fetch_metadata(entry)
-            except UpstreamNotFound:
-                return None
-            except UpstreamError as exc:
-                raise self._failed(name, f"{filename}.metadata could not be fetched: {exc}",
-                                   exc) from None
-            # Written to storage after the burst: the client waits for its bytes, not for
-            # our disk; until then this process serves them from memory.
-            self.fetcher.keep_sidecar(key, data)
-            return Metadata(data)
+        if not self.slots.take():
+            raise UpstreamBusy(self.slots.size)
+        try:
+            with self._metadata_locks.hold(key):
+                held = self._held_metadata(key, advertised)
+                if held is not None:
+                    return held
+                try:
+                    data = self.fetcher.fetch_metadata(entry)
+                except UpstreamNotFound:
+                    return None
+                except UpstreamError as exc:
+                    raise self._failed(name, f"{filename}.metadata could not be fetched: "
+                                             f"{exc}", exc) from None
+                # Written to storage after the burst: the client waits for its bytes, not
+                # for our disk; until then this process serves them from memory.
+                self.fetcher.keep_sidecar(key, data)
+        finally:
+            self.slots.give()
+        return Metadata(data)
 
-    def _held_metadata(self, key: str) -> Metadata | None:
+    def _held_metadata(self, key: str, advertised: str) -> Metadata | None:
         data = self.fetcher.sidecar(key)
         if data is None:
             try:
                 data = self.storage.read_bytes(key)
             except ObjectNotFound:
                 return None
+        if hashlib.sha256(data).hexdigest() != advertised:
+            return None  # kept from before the upstream changed it: fetched again
         return Metadata(data)
 
     # --- uploads elsewhere ---------------------------------------------------------------------

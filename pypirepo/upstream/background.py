@@ -17,6 +17,10 @@ from stretching those bursts:
   unpacks them: storing is CPU and disk work (metadata-heavy file system calls above
   all) that would compete with that, on a developer's machine where both run, and with
   the next client's burst on a server. Until stored, a file is served from its spool file.
+- WaitSlots: how many request threads may wait on the upstream at once. A request that
+  would wait beyond them is answered (503, or what is held) as soon as the upstream has
+  gone quiet, so a stalled upstream can never take every thread from what this server
+  holds itself, while a burst on an upstream that answers only queues for a moment.
 """
 
 from __future__ import annotations
@@ -128,3 +132,70 @@ def drain(q: queue.Queue) -> list:
             items.append(q.get_nowait())
         except queue.Empty:
             return items
+
+
+# Used when the server does not say how many threads it has (pypirepo.server does).
+DEFAULT_MAX_WAITING = 6
+BUSY_LOG_EVERY = 60.0
+# A request that finds every slot taken waits for one while the upstream is answering (a
+# burst of first requests: slots come free within moments), never longer than
+# MAX_QUEUE; once the upstream has sent nothing for QUIET seconds it is answered at once.
+QUIET = 1.0
+MAX_QUEUE = 5.0
+_STEP = 0.1
+
+
+def max_waiting_for(threads: int) -> int:
+    """Slots for a server of `threads` request threads: a quarter of them, and at least
+    two, stay for what is held here (private and cached pages, downloads, health)."""
+    return max(1, threads - max(2, threads // 4))
+
+
+class WaitSlots:
+    """How many request threads may wait on the upstream at once.
+
+    `answered()` is when the upstream last sent anything (UpstreamClient.last_answer).
+    Set once at start-up (configure), before the first request."""
+
+    def __init__(self, size: int = DEFAULT_MAX_WAITING, answered=None):
+        self.configure(size)
+        self.answered = answered or (lambda: float("-inf"))
+        self._clients: list = []
+        self._taken = float("-inf")
+        self._logged = -BUSY_LOG_EVERY
+
+    def configure(self, size: int) -> None:
+        self.size = size
+        self._sem = threading.BoundedSemaphore(size)
+
+    def answered_by(self, client) -> None:
+        """Count this upstream client's answers too: the proxies of a server share one set
+        of slots, and any upstream answering means waiting is not in vain."""
+        self._clients.append(client)
+        clients = self._clients
+        self.answered = lambda: max(c.last_answer for c in clients)
+
+    def take(self, wait: bool = True) -> bool:
+        """A slot, or False: every one is taken, and the upstream has gone quiet (or
+        `wait` is False)."""
+        if self._sem.acquire(blocking=False):
+            self._taken = time.monotonic()
+            return True
+        now = time.monotonic()
+        end = now + MAX_QUEUE
+        # Quiet since the last answer, or since the last request began waiting (a first
+        # burst has had no answer yet).
+        while wait and now < end and now - max(self.answered(), self._taken) < QUIET:
+            if self._sem.acquire(timeout=_STEP):
+                self._taken = time.monotonic()
+                return True
+            now = time.monotonic()
+        if now - self._logged >= BUSY_LOG_EVERY:  # once a minute at most, not per request
+            self._logged = now
+            log.warning("all %d request threads that may wait on the upstream are waiting "
+                        "on it (pypi.upstream_max_waiting): requests that need the upstream "
+                        "get 503 (or what is held here) until one is free", self.size)
+        return False
+
+    def give(self) -> None:
+        self._sem.release()

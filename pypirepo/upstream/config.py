@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from ..names import normalize
 from .network import Credentials, Proxies, Trust, mask_url, split_userinfo
+from .parse import DEFAULT_MAX_FILES
 from ..settings import (
     FALLBACK_MODES,
     ConfigError,
@@ -76,6 +77,16 @@ class UpstreamConfig:
     proxies: Proxies | None = None
     credentials: Credentials | None = None
     down_for: float = 5.0
+    # What an upstream may cost us (a broken or hostile one would take without end).
+    page_timeout: float = 30.0
+    max_page_size: int = 64 * 1000**2
+    max_page_files: int = DEFAULT_MAX_FILES
+    max_file_size: int = 1024**3
+    min_rate: int = 10 * 1000  # bytes a second, over each rate_window
+    rate_window: float = 30.0
+    # Request threads that may wait on the upstream at once; None: sized from the server's
+    # threads when it says how many it has (pypirepo.server), else DEFAULT_MAX_WAITING.
+    max_waiting: int | None = None
 
     @property
     def enabled(self) -> bool:
@@ -132,6 +143,7 @@ class UpstreamConfig:
             raise ConfigError("pypi.upstream_retries", "expected 0 to 10")
         production = s.get_value("pypirepo.environment", one_of(*ENVIRONMENTS),
                                  "development") == "production"
+        limits = _limits(s)
         trust = Trust.from_settings(s, production) if mode != "none" else None
         if trust is not None and not trust.verify:
             log.warning("pypi.upstream_verify = false: the upstream's TLS certificate is NOT "
@@ -160,7 +172,29 @@ class UpstreamConfig:
             credentials=Credentials.from_settings(s, url_creds, _host(url))
             if mode != "none" else None,
             down_for=s.get_value("pypi.upstream_down_for", as_duration, 5.0),
+            **limits,
         )
+
+
+def _limits(s: Settings) -> dict:
+    """What a broken or hostile upstream may cost: each must be a positive amount."""
+    def positive(key, parse, default):
+        value = s.get_value(key, parse, default)
+        if value is not None and value <= 0:
+            raise ConfigError(key, "expected more than 0")
+        return value
+
+    return {
+        "page_timeout": positive("pypi.upstream_page_timeout", as_duration, 30.0),
+        "max_page_size": positive("pypi.upstream_max_page_size", as_size, 64 * 1000**2),
+        "max_page_files": positive("pypi.upstream_max_page_files", as_int, DEFAULT_MAX_FILES),
+        # Like an upload: a file we would refuse from a user is not taken from upstream.
+        "max_file_size": positive("pypi.upstream_max_file_size", as_size,
+                                  s.get_value("pypi.max_upload_size", as_size, 1024**3)),
+        "min_rate": s.get_value("pypi.upstream_min_rate", as_size, 10 * 1000),
+        "rate_window": positive("pypi.upstream_rate_window", as_duration, 30.0),
+        "max_waiting": positive("pypi.upstream_max_waiting", as_int, None),
+    }
 
 
 def _host(url: str) -> str:

@@ -7,9 +7,17 @@ size, and a client that goes away does not break the fetch for the others.
 
 The last byte is held back from every client until the whole file is in and its sha256
 equals the one the upstream's index advertised; on a mismatch the clients' streams end
-with an error (a short body: no installer accepts it) and nothing is stored. Only a
+short of their length (no installer accepts a short file) and nothing is stored. Only a
 verified file is put into storage (atomically, by the storage contract), and only then is
 its row added, so storage never holds a partial or unverified upstream file.
+
+A file is taken only as the upstream's page describes it: a Content-Length other than the
+advertised size is refused before a byte is read, the body is broken off at the first
+byte past the advertised size or `pypi.upstream_max_file_size`, and the name and version
+in its metadata must be the ones in its filename (as for an upload). Those verdicts are
+remembered for a minute, like a hash mismatch. A wheel's sidecar is its own METADATA once
+the wheel is here; a sidecar fetched before (verified against its advertised hash) that
+differs from it is replaced.
 
 Storing, writing a fetched .metadata and prefetching are write-behind work: they wait for
 a lull (pypirepo.upstream.background), so a client's burst of requests is answered first.
@@ -34,6 +42,7 @@ from dataclasses import dataclass
 from .. import distinfo, names, records
 from ..metadata import MetadataCache
 from ..records import FileRecord, parse_time, utcnow
+from ..upload import metadata_disagrees
 from .background import Lull, Workers, drain, gather, running
 from .client import UpstreamClient, UpstreamError, UpstreamUnavailable
 
@@ -49,9 +58,16 @@ MISMATCH_MEMORY = 60.0
 SPOOL_PREFIX = "pypirepo-fetch-"
 # Fetch threads kept waiting for work from the start (upstream.background.Workers).
 KEPT_WORKERS = 8
+# A client's download that has had nothing new to send for this long is waiting on the
+# upstream (FlightReader).
+BLOCKED = 1.0
 
 
-class HashMismatch(UpstreamError):
+class Refused(UpstreamError):
+    """The upstream's file is not what its page says it is: not stored, not served."""
+
+
+class HashMismatch(Refused):
     pass
 
 
@@ -94,6 +110,8 @@ class Flight:
         self.sha256: str | None = None
         self.md5: str | None = None
         self.blake2_256: str | None = None
+        self.core: bytes | None = None  # a wheel's METADATA, read once it is verified
+        self.info: dict = {}
 
     def wait_started(self, timeout: float) -> None:
         """Block until the upstream answered (or failed); raises its error."""
@@ -103,9 +121,10 @@ class Flight:
         if self.state == FAILED:
             raise self.error or UpstreamUnavailable(f"fetching {self.filename} failed")
 
-    def wait_verdict(self, timeout: float) -> bool:
-        """Block until the file is in and checked, up to timeout: True when verified,
-        False when still running; raises the failure."""
+    def wait_verdict(self, timeout: float | None) -> bool:
+        """Block until the file is in and checked, up to timeout (None: however long the
+        fetch's own limits let it take): True when verified, False when still running;
+        raises the failure."""
         with self.cond:
             self.cond.wait_for(lambda: self.state != RUNNING, timeout)
             state = self.state
@@ -113,10 +132,10 @@ class Flight:
             raise self.error or UpstreamUnavailable(f"fetching {self.filename} failed")
         return state == VERIFIED
 
-    def reader(self) -> FlightReader:
+    def reader(self, report=None) -> FlightReader:
         # Opened now, while the spool file certainly exists: it may be unlinked as soon as
         # the fetch is stored, and an open descriptor keeps reading it.
-        return FlightReader(self, os.open(self.path, os.O_RDONLY))
+        return FlightReader(self, os.open(self.path, os.O_RDONLY), report)
 
     def _progress(self, n: int) -> None:
         with self.cond:
@@ -137,34 +156,91 @@ class Flight:
 
 
 class FlightReader:
-    """A WSGI app_iter over a flight's spool file: follows the writer, ends on its verdict."""
+    """A WSGI app_iter over a flight's spool file: follows the writer, ends on its verdict.
 
-    def __init__(self, flight: Flight, fd: int, poll: float = 30.0):
+    It never raises: a fetch that fails while a client is being sent the file ends that
+    body short of its Content-Length (the server then closes the connection, and no
+    installer takes a short file), and `report` logs why, once per project and state,
+    instead of a traceback per client.
+
+    While bytes keep coming its thread is busy sending them, like any download's. Blocked
+    for BLOCKED seconds on an upstream that sends nothing, it is waiting on the upstream,
+    and takes one of the wait slots (hold()) to go on waiting; with none free, it breaks
+    off, so that a stalled upstream cannot hold every request thread.
+    """
+
+    def __init__(self, flight: Flight, fd: int, report=None, poll: float = 30.0):
         self.flight, self.fd, self.poll = flight, fd, poll
+        self.report = report
         self.pos = 0
+        self.slots = None
+        self._holding = False
+
+    def hold(self, slots) -> None:
+        """Take over the caller's wait slot: given back once bytes flow (or the verdict
+        is in), taken again when blocked."""
+        self.slots, self._holding = slots, True
+
+    def _give(self, done: bool) -> None:
+        if self._holding:
+            self._holding = False
+            self.slots.give()
+        if done:
+            self.slots = None
 
     def __iter__(self):
         flight = self.flight
         while True:
+            stalled = False
             with flight.cond:
+                blocked = None
                 while True:
                     state, written = flight.state, flight.written
-                    if state == FAILED:
-                        raise flight.error or UpstreamUnavailable("upstream fetch failed")
                     # Everything but the last byte may go before the verdict.
                     limit = written if state == VERIFIED else written - 1
-                    if limit > self.pos or state == VERIFIED:
+                    if state == FAILED or limit > self.pos or state == VERIFIED:
                         break
-                    flight.cond.wait(self.poll)
+                    if self.slots is None or self._holding:
+                        flight.cond.wait(self.poll)
+                        continue
+                    now = time.monotonic()
+                    if blocked is None:
+                        blocked = now
+                    elif now - blocked >= BLOCKED:
+                        if not self.slots.take(wait=False):
+                            stalled = True
+                            break
+                        self._holding = True
+                        continue
+                    flight.cond.wait(BLOCKED)
+            if self.slots is not None:
+                self._give(done=state != RUNNING)
+            if stalled:
+                self._broken(UpstreamUnavailable(
+                    f"the upstream index sent nothing of {flight.filename} for {BLOCKED:.0f}s "
+                    "while every request thread that may wait on it was waiting "
+                    "(pypi.upstream_max_waiting); this download was broken off"))
+                return
+            if state == FAILED:
+                self._broken(flight.error or UpstreamUnavailable("upstream fetch failed"))
+                return
             if self.pos >= limit:
                 return
             data = os.pread(self.fd, min(CHUNK, limit - self.pos), self.pos)
             if not data:
-                raise UpstreamUnavailable(f"the spool file of {flight.filename} ended early")
+                self._broken(UpstreamUnavailable(
+                    f"the spool file of {flight.filename} ended early"))
+                return
             self.pos += len(data)
             yield data
 
+    def _broken(self, error: UpstreamError) -> None:
+        if self.report is not None:
+            self.report(self.flight, error)
+
     def close(self) -> None:
+        if self.slots is not None:
+            self._give(done=True)
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
@@ -172,8 +248,10 @@ class FlightReader:
 
 class FileFetcher:
     def __init__(self, client: UpstreamClient, storage, session_factory, spool_dir: str,
-                 lull: Lull | None = None, place: StorePlace | None = None):
+                 lull: Lull | None = None, max_file_size: int = 1024**3,
+                 place: StorePlace | None = None):
         self.client = client
+        self.max_file_size = max_file_size
         self.storage = storage
         self.session_factory = session_factory
         self.spool_dir = spool_dir
@@ -191,7 +269,9 @@ class FileFetcher:
         # .metadata files fetched for a client and not written to storage yet (the storer
         # writes them after the burst): served from here meanwhile.
         self._sidecars: dict[str, bytes] = {}
-        self._sidecars_written: OrderedDict[str, None] = OrderedDict()
+        # Sidecars this process wrote: key -> (sha256, whether it is a stored wheel's own
+        # METADATA, which nothing fetched later may replace).
+        self._sidecars_written: OrderedDict[str, tuple[str, bool]] = OrderedDict()
         # Prefetches wait for a lull, so that they do not compete with the requests that
         # asked for them; the files wanted meanwhile are started at once by join().
         self._prefetch_queue: queue.Queue = queue.Queue()
@@ -227,7 +307,11 @@ class FileFetcher:
                 if key in self._stored:
                     return None, None
                 flight = self._start(key, entry)
-            return flight, flight.reader()
+            return flight, flight.reader(self._report)
+
+    def _report(self, flight: Flight, error: UpstreamError) -> None:
+        self.client.health.report(flight.project, error,
+                                  f"cut a download of {flight.filename} short")
 
     def prefetch(self, project: str, entry: dict) -> bool:
         """Fetch a file nobody asked for yet, once the process is nearly idle; False when
@@ -271,6 +355,9 @@ class FileFetcher:
     def keep_sidecar(self, key: str, data: bytes) -> None:
         """Serve it from memory now, write it to storage after the burst."""
         with self._lock:
+            written = self._sidecars_written.get(key)
+            if written is not None and written[1]:
+                return  # the stored wheel's own METADATA is there already
             self._sidecars[key] = data
             self._store_queue.put(_Sidecar(key, data))
             self._storer = running(self._storer, self._store_loop, "upstream file storer")
@@ -314,14 +401,14 @@ class FileFetcher:
             batch = [item for item in batch if not isinstance(item, _Sidecar)]
             for item in sidecars:
                 try:
-                    self.storage.put_bytes(item.key, item.data)
+                    with self._lock:  # replaced meanwhile by the wheel's own METADATA
+                        superseded = self._sidecars.get(item.key) is not item.data
+                    if not superseded:
+                        self.storage.put_bytes(item.key, item.data)
+                        self._wrote_sidecar(item.key, hashlib.sha256(item.data).hexdigest(),
+                                            False)
                 except Exception:  # noqa: BLE001 - the next request fetches it again
                     log.exception("storing %s fetched from upstream failed", item.key)
-                else:
-                    with self._lock:
-                        self._sidecars_written[item.key] = None
-                        while len(self._sidecars_written) > 10000:
-                            self._sidecars_written.popitem(last=False)
                 finally:
                     with self._lock:
                         if self._sidecars.get(item.key) is item.data:
@@ -348,6 +435,22 @@ class FileFetcher:
                 for flight in batch:
                     self._land(flight, id(flight) in kept)
                     self._store_queue.task_done()
+
+    def _wrote_sidecar(self, key: str, digest: str, own: bool) -> None:
+        with self._lock:
+            self._sidecars_written[key] = (digest, own)
+            self._sidecars_written.move_to_end(key)
+            while len(self._sidecars_written) > 10000:
+                self._sidecars_written.popitem(last=False)
+
+    def _sidecar_digest(self, key: str) -> str | None:
+        """The sha256 of the sidecar this process holds or wrote for `key`, if any."""
+        with self._lock:
+            data = self._sidecars.get(key)
+            written = self._sidecars_written.get(key)
+        if data is not None:
+            return hashlib.sha256(data).hexdigest()
+        return written[0] if written is not None else None
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until every verified fetch is stored (tests and benchmarks), storing
@@ -378,8 +481,13 @@ class FileFetcher:
         flight.release()
 
     def _download(self, flight: Flight) -> None:
-        entry = flight.entry
+        entry, filename = flight.entry, flight.filename
         started = time.monotonic()
+        advertised, cap = entry.get("size"), self.max_file_size
+        if advertised is not None and advertised > cap:
+            return self._refuse(flight, Refused(
+                f"the upstream file {filename} is {advertised} bytes, more than "
+                f"pypi.upstream_max_file_size allows ({cap} bytes); it was not fetched"))
         try:
             response = self.client.open_file(entry["url"])
         except UpstreamError as exc:
@@ -388,18 +496,32 @@ class FileFetcher:
         sha256, md5 = hashlib.sha256(), hashlib.md5()
         blake = hashlib.blake2b(digest_size=32)
         try:
-            length = response.headers.get("Content-Length")
-            if length and length.isdigit():
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit():
+                if advertised is not None and int(length) != advertised:
+                    raise Refused(f"the upstream index sent {filename} with a Content-Length "
+                                  f"of {length} bytes, but its page says {advertised}; it was "
+                                  "not fetched")
+                if int(length) > cap:
+                    raise Refused(f"the upstream file {filename} is {length} bytes, more than "
+                                  f"pypi.upstream_max_file_size allows ({cap} bytes); it was "
+                                  "not fetched")
                 flight.size = int(length)
+            limit, why = (advertised, "its page advertises") if advertised is not None \
+                else (cap, "pypi.upstream_max_file_size allows")
             flight.started.set()
             with open(flight.path, "wb", buffering=0) as out:
-                for chunk in self.client.iter_raw(response, CHUNK):
+                for chunk in self.client.read_file(response, limit, why, CHUNK):
                     out.write(chunk)
                     sha256.update(chunk)
                     md5.update(chunk)
                     blake.update(chunk)
                     flight._progress(len(chunk))
+        except Refused as exc:
+            return self._refuse(flight, exc)
         except UpstreamError as exc:
+            if exc.key == "too large":  # the same bytes would come again
+                return self._refuse(flight, exc)
             flight._finish(FAILED, exc)
             return
         finally:
@@ -409,44 +531,57 @@ class FileFetcher:
         if flight.size is not None and flight.written != flight.size:
             flight._finish(FAILED, UpstreamUnavailable(
                 f"the upstream index sent {flight.written} of {flight.size} bytes of "
-                f"{flight.filename}"))
+                f"{filename}"))
             return
         if flight.sha256 != entry["sha256"]:
-            log.error("hash mismatch for upstream file %s: the index says sha256 %s, the file "
-                      "has %s; not stored, not served", flight.filename, entry["sha256"],
-                      flight.sha256)
-            error = HashMismatch(
-                f"the upstream file {flight.filename} does not match the sha256 its index "
-                f"advertises ({entry['sha256']}); it was not stored")
-            with self._lock:
-                self._mismatched[(flight.project, flight.filename)] = (
-                    time.monotonic() + MISMATCH_MEMORY, error)
-            flight._finish(FAILED, error)
-            return
+            return self._refuse(flight, HashMismatch(
+                f"the upstream file {filename} does not match the sha256 its index "
+                f"advertises ({entry['sha256']}); it was not stored"),
+                f"hash mismatch for upstream file {filename}: the index says sha256 "
+                f"{entry['sha256']}, the file has {flight.sha256}; not stored, not served")
+        try:
+            flight.core, flight.info = _inspect(flight.path, filename)
+        except Refused as exc:
+            return self._refuse(flight, exc)
         flight.size = flight.written
-        log.info("fetched %s from upstream (%d bytes) in %.2fs", flight.filename,
+        log.info("fetched %s from upstream (%d bytes) in %.2fs", filename,
                  flight.written, time.monotonic() - started)
         flight._finish(VERIFIED)
+
+    def _refuse(self, flight: Flight, error: UpstreamError, said: str | None = None) -> None:
+        """A verdict on the upstream's file that asking again would not change: said once,
+        remembered for a minute, nothing stored."""
+        log.error("%s", said or f"upstream file {flight.filename} refused, not stored, not "
+                                f"served: {error}")
+        with self._lock:
+            self._mismatched[(flight.project, flight.filename)] = (
+                time.monotonic() + MISMATCH_MEMORY, error)
+        flight._finish(FAILED, error)
 
     def _put(self, flight: Flight) -> FileRecord:
         """Put the verified file into storage; returns its record for the database."""
         entry, project, filename = flight.entry, flight.project, flight.filename
+        place = self.place
+        if not place.may_store(project, filename):
+            raise Occupied(f"{filename} is held by another repository under the same storage "
+                           "key; served, not stored")
         dist = names.parse_filename(filename)
-        core, info = _read_metadata(flight.path, filename, dist)
-        metadata_sha256 = None
+        core, info = flight.core, flight.info
+        sidecar = records.metadata_key(project, filename, place.prefix)
         advertised = entry.get("core_metadata")
         if core is not None:
-            digest = hashlib.sha256(core).hexdigest()
-            if isinstance(advertised, str) and advertised != digest:
-                # The sidecar the upstream serves differs from the wheel's own METADATA;
-                # pip would reject ours, so leave the sidecar to be fetched as advertised.
-                log.warning("upstream .metadata of %s differs from the wheel's METADATA",
-                            filename)
-                core, metadata_sha256 = None, advertised
-            else:
-                metadata_sha256 = digest
-        elif isinstance(advertised, str):
-            metadata_sha256 = advertised
+            metadata_sha256 = hashlib.sha256(core).hexdigest()
+            known = self._sidecar_digest(sidecar)
+            if known != metadata_sha256:
+                if known is not None:
+                    log.warning("upstream .metadata of %s differs from the wheel's own METADATA; "
+                                "replaced by the wheel's", filename)
+                with self._lock:  # a fetched one still queued must not be written after
+                    self._sidecars.pop(sidecar, None)
+                self.storage.put_bytes(sidecar, core)
+            self._wrote_sidecar(sidecar, metadata_sha256, True)
+        else:
+            metadata_sha256 = advertised if isinstance(advertised, str) else None
         upload_time = entry.get("upload_time")
         record = FileRecord(
             project=project,
@@ -467,18 +602,8 @@ class FileFetcher:
             yanked_reason=entry["yanked"] if isinstance(entry.get("yanked"), str) else None,
             origin="upstream",
             info=info,
+            provenance={"upstream": place.upstream},
         )
-        place = self.place
-        if not place.may_store(project, filename):
-            raise Occupied(f"{filename} is held by another repository under the same storage "
-                           "key; served, not stored")
-        record.provenance = {"upstream": place.upstream}
-        sidecar = records.metadata_key(project, filename, place.prefix)
-        # The same verified bytes as the .metadata a client had us fetch, if it did: that
-        # one is written already (or about to be), so do not write it twice.
-        if core is not None and sidecar not in self._sidecars \
-                and sidecar not in self._sidecars_written:
-            self.storage.put_bytes(sidecar, core)
         with open(flight.path, "rb") as src:
             self.storage.put(records.dist_key(project, filename, place.prefix), src,
                              record.size)
@@ -499,18 +624,31 @@ class FileFetcher:
             session.commit()
 
     def fetch_metadata(self, entry: dict) -> bytes:
-        """The PEP 658 sidecar of an upstream wheel, verified when a hash is advertised."""
+        """The PEP 658 sidecar of an upstream wheel, verified against its advertised hash
+        (the caller asks only for one whose hash is advertised)."""
         url = entry["url"] + records.METADATA_SUFFIX
         response = self.client.open_file(url)
         try:
-            data = b"".join(self.client.iter_raw(response, CHUNK))
+            data = b"".join(self.client.read_file(response, distinfo.MAX_METADATA,
+                                                  "a METADATA file may have"))
         finally:
             response.close()
         advertised = entry.get("core_metadata")
-        if isinstance(advertised, str) and hashlib.sha256(data).hexdigest() != advertised:
+        if not isinstance(advertised, str) or hashlib.sha256(data).hexdigest() != advertised:
             raise HashMismatch(f"the upstream {entry['filename']}.metadata does not match the "
                                f"sha256 its index advertises; it was not stored")
         return data
+
+
+def _inspect(path: str, filename: str) -> tuple[bytes | None, dict]:
+    """(a wheel's METADATA, the parsed metadata) of a verified file; raises Refused when
+    the metadata names another project or version than the filename does."""
+    dist = names.parse_filename(filename)
+    core, info = _read_metadata(path, filename, dist)
+    problem = metadata_disagrees(filename, info, dist.project, dist.version)
+    if problem:
+        raise Refused(f"the upstream file {filename} is not what its name says: {problem}")
+    return core, info
 
 
 def _read_metadata(path: str, filename: str, dist) -> tuple[bytes | None, dict]:

@@ -1,9 +1,12 @@
 """Upstream project pages as last seen: kept in the database, refreshed after a TTL.
 
 One upstream call per project at a time: a per-project lock is held across the fetch, and
-whoever waited on it reads the row the first one saved instead of asking again. A page
-the upstream could not give us is served stale (logged once per project and outage)
-rather than failing; a "not found" is an answer and is remembered like a page.
+whoever waited on it takes the answer the first one got (the page, or its failure)
+instead of asking again. A page the upstream could not give us is served stale (logged
+once per project and outage) rather than failing; a "not found" is an answer and is
+remembered like a page. Waiting on the upstream (on the lock or the fetch) takes one of
+the process's wait slots (background.WaitSlots): without a free one, what is held is
+served, else UpstreamBusy.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from dataclasses import dataclass, field
 
 from ..metadata.upstream import FOUND, NOT_FOUND, UpstreamCache
 from ..records import format_time, utcnow
-from .background import Lull, drain, running
-from .client import UpstreamClient, UpstreamNotFound, UpstreamUnavailable
+from .background import Lull, WaitSlots, drain, running
+from .client import UpstreamBusy, UpstreamClient, UpstreamNotFound, UpstreamUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +83,10 @@ class KeyedLocks:
 
 class UpstreamPages:
     def __init__(self, client: UpstreamClient, engine, config, repository_id: int,
-                 memory: int = 2048, lull: Lull | None = None, serials=None):
+                 memory: int = 2048, lull: Lull | None = None, serials=None,
+                 slots: WaitSlots | None = None):
         self.client = client
+        self.slots = slots or WaitSlots(answered=lambda: client.last_answer)
         self.engine = engine
         self.repository_id = repository_id  # the proxy repository whose rows these are
         self.serials = serials  # pypirepo.db.serials.Serials: the cheap "is a page kept?" read
@@ -94,6 +99,7 @@ class UpstreamPages:
         self._memory_size = memory
         self._memory_lock = threading.Lock()
         self._refreshed: dict[str, tuple[float, Listing]] = {}
+        self._failed: dict[str, tuple[float, UpstreamUnavailable]] = {}
 
     def _ttl(self, status: str) -> float:
         return self.config.ttl if status == FOUND else self.config.not_found_ttl
@@ -149,7 +155,7 @@ class UpstreamPages:
 
         accept_stale: any listing we hold will do (a download looking for one file).
         Raises FetchDenied, or UpstreamUnavailable when nothing is held and the upstream
-        cannot be asked.
+        cannot be asked (UpstreamBusy: every wait slot is taken).
         """
         recalled = self._recalled(project)
         if recalled is not None:
@@ -160,20 +166,42 @@ class UpstreamPages:
                 raise FetchDenied(project)
             return self._remember(listing) if fresh else listing  # stale will do here
         asked = time.monotonic()
+        if not self.slots.take():
+            listing, fresh = self._load(project)
+            if listing is None:
+                raise UpstreamBusy(self.slots.size)
+            return self._remember(listing) if fresh else listing
+        try:
+            return self._fetched(project, accept_stale, asked)
+        finally:
+            self.slots.give()
+
+    def _fetched(self, project: str, accept_stale: bool, asked: float) -> Listing:
         with self.locks.hold(project):
             # Whoever held the lock before us has just asked the upstream: take that
             # answer (even with a TTL of zero) instead of asking again.
             done = self._refreshed.get(project)
             if done is not None and done[0] >= asked:
                 return done[1]
+            failed = self._failed.get(project)
+            if failed is not None and failed[0] >= asked:
+                raise type(failed[1])(str(failed[1]), failed[1].key)
             recalled = self._recalled(project)
             if recalled is not None:
                 return recalled
             listing, fresh = self._load(project)
             if listing is not None and (fresh or accept_stale):
                 return self._remember(listing) if fresh else listing
-            listing = self._refresh(project, listing)
+            try:
+                listing = self._refresh(project, listing)
+            except UpstreamUnavailable as exc:
+                with self._memory_lock:
+                    self._failed[project] = (time.monotonic(), exc)
+                    if len(self._failed) > self._memory_size:
+                        self._failed.pop(next(iter(self._failed)))
+                raise
             with self._memory_lock:
+                self._failed.pop(project, None)
                 self._refreshed[project] = (time.monotonic(), listing)
                 if len(self._refreshed) > self._memory_size:
                     self._refreshed.pop(next(iter(self._refreshed)))

@@ -17,6 +17,7 @@ from ..errors import (
     StoredMeanwhile,
     UpstreamFailed,
 )
+from ..upstream.client import UpstreamBusy
 from . import error_response, forbidden_view_config, notfound_view_config, view_config
 
 
@@ -73,6 +74,13 @@ def fallback_denied(exc, request):
 @view_config(context=UpstreamFailed)
 def upstream_failed(exc, request):
     return error_response(request, 502, str(exc))
+
+
+@view_config(context=UpstreamBusy)
+def upstream_busy(exc, request):
+    # Every thread that may wait on the upstream is waiting on it: this one is kept for
+    # what is held here. Installers retry a 503, after Retry-After where they read it.
+    return error_response(request, 503, str(exc), {"Retry-After": str(exc.RETRY_AFTER)})
 
 
 @view_config(context=LoopDetected)

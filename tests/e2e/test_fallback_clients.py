@@ -271,7 +271,9 @@ def _peak_rss_kib(pid: int) -> int:
 
 def test_large_file_flat_memory_and_disconnect(tmp_path, up):
     big = up.index.add("fb-big", "1.0", sdist=False, payload_size=LARGE_MB * 1024 * 1024)[0]
-    srv = _server(tmp_path / "srv", up, "cache")
+    # Bigger than pypi.upstream_max_file_size's default (a GiB, like an upload's limit).
+    srv = _server(tmp_path / "srv", up, "cache",
+                  **{"pypi.upstream_max_file_size": f"{LARGE_MB + 1}MiB"})
     try:
         url = f"{srv.url}/packages/fb-big/{big.filename}"
         requests.get(f"{srv.url}/simple/fb-big/", timeout=30).raise_for_status()

@@ -10,7 +10,9 @@ from upstream_server import UpstreamIndex, UpstreamServer
 
 from pypirepo.db import migrate
 from pypirepo.db.engine import make_engine
+from pypirepo.server import tell_threads
 from pypirepo.settings import ConfigError, Settings
+from pypirepo.upstream.background import max_waiting_for
 from pypirepo.upstream.client import UpstreamClient, UpstreamNotFound, UpstreamUnavailable
 from pypirepo.upstream.config import UpstreamConfig, default_index_url
 from pypirepo.upstream.pages import FetchDenied, UpstreamPages
@@ -112,10 +114,44 @@ def test_config_environment_overrides():
     assert c.mode == "cache" and c.url == "http://mirror.example/simple/"
 
 
+def test_limits_default_and_come_from_the_environment():
+    c = config(pypi__fallback="cache", pypi__max_upload_size="200MB")
+    assert (c.page_timeout, c.max_page_size, c.max_page_files) == (30, 64_000_000, 100_000)
+    assert c.max_file_size == 200_000_000  # like an upload's
+    assert (c.min_rate, c.rate_window, c.max_waiting) == (10_000, 30, None)
+    env = {"PYPIREPO_PYPI_UPSTREAM_PAGE_TIMEOUT": "5s",
+           "PYPIREPO_PYPI_UPSTREAM_MAX_PAGE_SIZE": "1MB",
+           "PYPIREPO_PYPI_UPSTREAM_MAX_PAGE_FILES": "10",
+           "PYPIREPO_PYPI_UPSTREAM_MAX_FILE_SIZE": "2MB",
+           "PYPIREPO_PYPI_UPSTREAM_MIN_RATE": "0",
+           "PYPIREPO_PYPI_UPSTREAM_RATE_WINDOW": "1m",
+           "PYPIREPO_PYPI_UPSTREAM_MAX_WAITING": "3"}
+    c = UpstreamConfig.from_settings(Settings({"pypi.fallback": "cache"}, environ=env))
+    assert (c.page_timeout, c.max_page_size, c.max_page_files, c.max_file_size) == \
+        (5, 1_000_000, 10, 2_000_000)
+    assert (c.min_rate, c.rate_window, c.max_waiting) == (0, 60, 3)
+
+
+def test_wait_slots_keep_a_quarter_of_the_threads_back(make_app):
+    assert [max_waiting_for(n) for n in (1, 2, 4, 8, 16, 32)] == [1, 1, 2, 6, 12, 24]
+    # pypirepo's waitress tells the app how many threads it has, unless the ini says.
+    for given, threads, slots in ((None, 16, 12), ("3", 16, 3)):
+        extra = {"pypi__upstream_max_waiting": given} if given else {}
+        app = make_app(pypi__fallback="cache", **extra).app
+        tell_threads(app, threads)
+        proxy = app.repositories["pypi"]
+        assert proxy.slots.size == slots
+        proxy.close()
+
+
 @pytest.mark.parametrize("key,value", [
     ("pypi.fallback", "proxy"), ("pypi.fallback_url", "ftp://x/"),
     ("pypi.upstream_ttl", "soon"), ("pypi.upstream_retries", "99"),
     ("pypi.cache_update", "bad name!"),
+    ("pypi.upstream_page_timeout", "0"), ("pypi.upstream_max_page_size", "lots"),
+    ("pypi.upstream_max_page_files", "0"), ("pypi.upstream_max_file_size", "0"),
+    ("pypi.upstream_min_rate", "-1"), ("pypi.upstream_rate_window", "0"),
+    ("pypi.upstream_max_waiting", "0"),
 ])
 def test_config_errors_name_the_key(key, value):
     with pytest.raises(ConfigError) as err:
@@ -179,13 +215,13 @@ def test_client_streams_files_raw(up):
     client = UpstreamClient(up.simple_url, 1, 1, retries=0)
     f = up.index.projects["alpha"][1]
     response = client.open_file(f"{up.url}/files/alpha/{f.filename}")
-    data = b"".join(client.iter_raw(response, 100))
+    data = b"".join(client.read_file(response, f.size, "its page advertises", 100))
     assert data == f.path.read_bytes()  # a .tar.gz arrives as is, not gunzipped
     response.close()
     # A download broken off half-way does not leave its rest in a pooled connection: the
     # next call on the same client gets a clean answer.
     response = client.open_file(f"{up.url}/files/alpha/{f.filename}")
-    next(client.iter_raw(response, 10))
+    next(client.read_file(response, f.size, "its page advertises", 10))
     response.close()
     assert client.fetch_page("alpha").files
 
