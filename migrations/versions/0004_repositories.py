@@ -65,6 +65,11 @@ def upgrade():
 
     # Cached upstream files move to the proxy, with their project (split when it also
     # holds uploads: each repository gets a project row of its own).
+    if conn.dialect.name == "postgresql":
+        # The split's rows take ids from the sequence: make sure it is past every id (a
+        # database restored from a dump may have it behind).
+        conn.execute(sa.text("SELECT setval(pg_get_serial_sequence('projects', 'id'), "
+                             "GREATEST((SELECT max(id) FROM projects), 1))"))
     mixed = conn.execute(sa.text(
         "SELECT p.id, p.name, p.display_name, p.serial, p.created FROM projects p "
         "WHERE EXISTS (SELECT 1 FROM files f WHERE f.project_id = p.id AND f.origin = 'upstream') "

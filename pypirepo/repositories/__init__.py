@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..metadata import MetadataCache
 from ..metadata.rebuild import Shelf
-from ..upstream.background import DEFAULT_MAX_WAITING, WaitSlots, max_waiting_for
+from ..fallback.background import DEFAULT_MAX_WAITING, WaitSlots, max_waiting_for
 from .base import Repository, Work
 from .config import Layout, read_layout
 from .group import GroupRepository
@@ -47,14 +47,16 @@ class Repositories:
         self.implicit = implicit
 
     @classmethod
-    def build(cls, settings, deps: Deps) -> Repositories:
+    def build(cls, settings, deps: Deps, serve: bool = True) -> Repositories:
+        """Every declared repository, with its row in the database; serve=False leaves
+        the proxies' upstreams unstarted (a console script that only needs the layout)."""
         layout = read_layout(settings, tuple(KINDS))
         built = {spec.name: KINDS[spec.kind].from_spec(spec, deps) for spec in layout}
         registry = cls(built, layout.default, layout.implicit)
-        registry._start(layout, deps)
+        registry._start(layout, deps, serve)
         return registry
 
-    def _start(self, layout: Layout, deps: Deps) -> None:
+    def _start(self, layout: Layout, deps: Deps, serve: bool) -> None:
         with deps.db.session_factory() as session:
             ids = MetadataCache(session).repository_ids({r.name: r.kind for r in self})
             session.commit()
@@ -78,7 +80,7 @@ class Repositories:
                          if p.config.max_waiting is not None), None)
         self._explicit_waiting = explicit is not None
         self.slots = WaitSlots(explicit or DEFAULT_MAX_WAITING)
-        for repo in proxies:
+        for repo in proxies if serve else ():
             repo.start(self.slots)
 
     def _guard_new_names(self) -> None:

@@ -38,7 +38,7 @@ from ..errors import (
 from ..interfaces import ObjectNotFound
 from ..pages import Page, PageCache, file_entry, file_url
 from ..records import format_time, parse_time, utcnow
-from ..upstream.background import Lull, WaitSlots
+from ..fallback.background import Lull, WaitSlots
 from ..upstream.client import (
     VIA,
     UpstreamBusy,
@@ -47,10 +47,10 @@ from ..upstream.client import (
     UpstreamNotFound,
     UpstreamUnavailable,
 )
-from ..upstream.config import UpstreamConfig
-from ..upstream.fetcher import FileFetcher, FlightReader, StorePlace
+from ..fallback.config import UpstreamConfig
+from ..fallback.fetcher import FileFetcher, FlightReader, StorePlace
 from ..upstream.network import without_userinfo
-from ..upstream.pages import FetchDenied, KeyedLocks, Listing, UpstreamPages
+from ..fallback.pages import FetchDenied, KeyedLocks, Listing, UpstreamPages
 from .base import Metadata, Work, entries_page
 from .stored import StoredRepository
 

@@ -16,12 +16,3 @@ def load(ini: str):
     settings = Settings(get_appsettings(ini))
     with one_line_exit():
         return settings, AppConfig.from_settings(settings)
-
-
-def engine_for(config):
-    """The engine of the ini's database, as the server would open it (migrated first when
-    the ini says so, refused when its schema is behind or the database can't be used)."""
-    from ..db import migrate
-
-    with one_line_exit():
-        return migrate.ready_engine(config.database_url, config.auto_migrate)

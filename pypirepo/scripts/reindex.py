@@ -7,10 +7,11 @@ import sys
 import time
 
 from ..metadata.rebuild import reconcile
-from ..db.engine import make_session_factory
+from ..db import Database
 from ..settings import one_line_exit
 from ..storage import storage_from_settings
-from .common import engine_for, load
+from ..repositories import Deps, Repositories
+from .common import load
 
 
 class Progress:
@@ -47,7 +48,11 @@ def main(argv=None):
     settings, config = load(args.ini)
     with one_line_exit():
         storage = storage_from_settings(settings)
-    result = reconcile(storage, make_session_factory(engine_for(config)),
+        db = Database.open(config.database_url, config.auto_migrate)
+        # The repositories as the server declares them, without starting their upstreams:
+        # where each keeps its files.
+        shelves = Repositories.build(settings, Deps(storage, db, None), serve=False).shelves()
+    result = reconcile(storage, db.session_factory, shelves=shelves,
                        progress=None if args.quiet else Progress())
     print(f"added {result.added}, removed {result.removed}, unchanged {result.unchanged}"
           f" in {result.seconds:.2f}s")

@@ -176,7 +176,7 @@ class UpstreamClient:
         self.max_page_files = max_page_files
         self.min_rate, self.rate_window = min_rate, rate_window
         # When the upstream last sent anything (monotonic): tells a stalled upstream from
-        # a busy one (background.WaitSlots).
+        # a busy one (fallback.background.WaitSlots).
         self.last_answer = float("-inf")
         self.retries = retries
         self.backoff = backoff

@@ -197,7 +197,7 @@ def test_files_waiting_to_be_stored_are_stored_when_the_server_exits(make_fallba
     import time
     import weakref
 
-    from pypirepo.upstream.fetcher import _store_at_exit
+    from pypirepo.fallback.fetcher import _store_at_exit
 
     app = make_fallback_app("cache")
     wheel = upstream_wheel(up, "pubpkg", "2.0")

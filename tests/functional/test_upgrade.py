@@ -85,3 +85,56 @@ def test_a_rebuild_after_the_upgrade_gives_each_repository_its_files(upgraded, t
     app.get("/r/local/simple/pubpkg/", status=404)
     assert "acme_core-1.0.tar.gz" in app.get("/r/local/simple/acme-core/").text
     assert app.get("/simple/").text.count("<a ") == 3
+
+
+@pytest.mark.postgres
+def test_the_repositories_migration_on_postgresql(pg_url):
+    """0004 on PostgreSQL: a project holding uploads and cached files becomes one in each
+    repository, ids and sequences stay usable, the constraints are the models'."""
+    import datetime as dt
+
+    from sqlalchemy import inspect, text
+
+    from pypirepo.db import migrate
+    from pypirepo.db.engine import make_engine
+
+    engine = make_engine(pg_url)
+    migrate.upgrade(engine, "0003")
+    now = dt.datetime(2026, 1, 1)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE index_state SET serial = 7"))
+        conn.execute(text("INSERT INTO projects (id, name, display_name, serial, created) "
+                          "VALUES (1, 'mixed', 'Mixed', 7, :t), (2, 'cached', 'cached', 3, :t)"),
+                     {"t": now})
+        for fid, pid, filename, origin in ((1, 1, "mixed-1.0.tar.gz", "private"),
+                                           (2, 1, "mixed-0.9.tar.gz", "upstream"),
+                                           (3, 2, "cached-1.0.tar.gz", "upstream")):
+            conn.execute(text(
+                "INSERT INTO files (id, project_id, filename, filename_key, version, "
+                "canonical_version, packagetype, python_version, size, sha256, upload_time, "
+                "yanked, origin) VALUES (:id, :pid, :f, :f, '1', '1', 'sdist', 'source', 1, "
+                ":h, :t, false, :o)"),
+                {"id": fid, "pid": pid, "f": filename, "h": str(fid) * 64, "t": now,
+                 "o": origin})
+        conn.execute(text("INSERT INTO upstream_pages (project, upstream, status, fetched) "
+                          "VALUES ('cached', 'http://up/simple/', 'found', :t)"), {"t": now})
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        held = sorted(conn.execute(text(
+            "SELECT r.name, p.name, f.filename FROM files f JOIN projects p ON "
+            "p.id = f.project_id JOIN repositories r ON r.id = p.repository_id "
+            "WHERE r.id = f.repository_id")).all())
+        serials = dict(conn.execute(text("SELECT name, serial FROM repositories")).all())
+        pages = conn.execute(text("SELECT repository_id FROM upstream_pages")).scalars().all()
+    assert held == [("local", "mixed", "mixed-1.0.tar.gz"),
+                    ("pypi", "cached", "cached-1.0.tar.gz"),
+                    ("pypi", "mixed", "mixed-0.9.tar.gz")]
+    assert serials == {"local": 7, "pypi": 7} and pages == [2]
+    assert "index_state" not in inspect(engine).get_table_names()
+    # New rows get ids after the migration's own.
+    with engine.begin() as conn:
+        made = conn.execute(text("INSERT INTO repositories (name, kind, serial, created) "
+                                 "VALUES ('dev', 'hosted', 0, :t) RETURNING id"),
+                            {"t": now}).scalar()
+    assert made == 3
+    engine.dispose()

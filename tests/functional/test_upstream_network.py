@@ -266,7 +266,7 @@ def test_client_certificate_for_an_upstream_that_demands_mtls(ca, ca_files, tmp_
     server = UpstreamServer(_index(tmp_path / "mtls"), tls=ctx).start()
     try:
         from pypirepo.settings import Settings
-        from pypirepo.upstream.config import UpstreamConfig
+        from pypirepo.fallback.config import UpstreamConfig
 
         def client(**settings):
             settings = {"pypi.fallback": "cache", "pypi.fallback_url": server.simple_url,

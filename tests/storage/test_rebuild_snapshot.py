@@ -268,3 +268,62 @@ def test_debris_of_interrupted_uploads_is_cleared(store):
     assert sorted(store.list_keys("packages/")) == [
         "packages/demo/demo-1.0.tar.gz", "packages/demo/demo-1.0.tar.gz.json",
         "packages/other/other-1.0-py3-none-any.whl.metadata"]
+
+
+def test_a_rebuild_restores_every_repository(snap_store, fresh_db):
+    """Each repository's records under its own prefix, and the two repositories that
+    share packages/ (a server without declared repositories) told apart by origin: an
+    empty database gets them all back, each file in its own repository, the same filename
+    in two of them included; the records snapshot covers every prefix."""
+    from pypirepo.metadata.rebuild import Shelf
+    from pypirepo.records import PREFIX
+
+    dev, release = "repositories/dev/", "repositories/release/"
+    layout = {
+        dev: [make_record(i) for i in range(4)],
+        release: [make_record(i) for i in range(2, 6)],  # 2 and 3 are in dev too
+        PREFIX: [make_record(i) for i in range(6, 8)],
+    }
+    cached = make_record(8)
+    cached.origin = "upstream"
+    layout[PREFIX].append(cached)
+    for prefix, recs in layout.items():
+        for rec in recs:
+            snap_store.put_bytes(record_key(rec.project, rec.filename, prefix), rec.to_json())
+    factory, engine = fresh_db()
+    with engine.begin() as conn:  # the declared ones (local 1 and pypi 2 come with 0004)
+        for rid, name in ((3, "dev"), (4, "release")):
+            conn.execute(text("INSERT INTO repositories (id, name, kind, serial, created) "
+                              "VALUES (:id, :name, 'hosted', 0, '2026-01-01')"),
+                         {"id": rid, "name": name})
+    shelves = [Shelf(1, PREFIX, lambda r: r.origin != "upstream"),
+               Shelf(2, PREFIX, lambda r: r.origin == "upstream"),
+               Shelf(3, dev), Shelf(4, release)]
+    result = reconcile(snap_store, factory, shelves=shelves)
+    assert result.added == sum(len(recs) for recs in layout.values())
+    with engine.connect() as conn:
+        held = sorted(conn.execute(text(
+            "SELECT r.name, f.filename FROM files f JOIN repositories r "
+            "ON r.id = f.repository_id")).all())
+    expect = sorted([("dev", r.filename) for r in layout[dev]]
+                    + [("release", r.filename) for r in layout[release]]
+                    + [("local", r.filename) for r in layout[PREFIX][:2]]
+                    + [("pypi", cached.filename)])
+    assert held == expect
+    # A record gone from one repository leaves its twin in the other.
+    twin = layout[dev][2]
+    snap_store.delete(record_key(twin.project, twin.filename, dev))
+    again = reconcile(snap_store, factory, shelves=shelves)
+    assert (again.removed, again.added) == (1, 0)
+    # And a rebuild into another empty database reads the snapshot, not each record.
+    if snap_store.alias != "local":
+        factory2, engine2 = fresh_db()
+        with engine2.begin() as conn:
+            for rid, name in ((3, "dev"), (4, "release")):
+                conn.execute(text("INSERT INTO repositories (id, name, kind, serial, "
+                                  "created) VALUES (:id, :name, 'hosted', 0, '2026-01-01')"),
+                             {"id": rid, "name": name})
+        reads = Reads(snap_store)
+        rebuilt = reconcile(snap_store, factory2, shelves=shelves)
+        assert rebuilt.added == len(expect) - 1
+        assert rebuilt.fetched <= 1 and len(reads.many) <= 1, reads.many

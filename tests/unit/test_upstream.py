@@ -12,10 +12,10 @@ from pypirepo.db import migrate
 from pypirepo.db.engine import make_engine
 from pypirepo.server import tell_threads
 from pypirepo.settings import ConfigError, Settings
-from pypirepo.upstream.background import max_waiting_for
+from pypirepo.fallback.background import max_waiting_for
 from pypirepo.upstream.client import UpstreamClient, UpstreamNotFound, UpstreamUnavailable
-from pypirepo.upstream.config import UpstreamConfig, default_index_url
-from pypirepo.upstream.pages import FetchDenied, UpstreamPages
+from pypirepo.fallback.config import UpstreamConfig, default_index_url
+from pypirepo.fallback.pages import FetchDenied, UpstreamPages
 from pypirepo.upstream.parse import PageFormatError, parse_page
 
 SHA = "ab" * 32
@@ -319,7 +319,7 @@ def test_denied_stale_and_not_found(store, up):
 def test_workers_reuse_idle_threads_and_let_them_go():
     import time
 
-    from pypirepo.upstream.background import Workers
+    from pypirepo.fallback.background import Workers
 
     workers = Workers("test workers", idle_timeout=0.3)
     done, threads = [], set()
@@ -349,7 +349,7 @@ def test_workers_reuse_idle_threads_and_let_them_go():
 def test_lull_waits_while_the_process_is_busy_at_most_max_delay():
     import time
 
-    from pypirepo.upstream.background import Lull
+    from pypirepo.fallback.background import Lull
 
     # A low threshold: a loaded CI machine may give the spinner below half a core.
     lull = Lull(window=0.01, busy=0.05, max_delay=0.3)
@@ -377,7 +377,7 @@ def test_gather_waits_for_quiet_bounded_and_hurried():
     import queue
     import time
 
-    from pypirepo.upstream.background import gather
+    from pypirepo.fallback.background import gather
 
     jobs, hurry = queue.Queue(), threading.Event()
 
@@ -414,7 +414,7 @@ def test_spool_files_of_dead_fetches_are_swept_live_ones_kept(tmp_path):
     import os
     import time
 
-    from pypirepo.upstream.fetcher import SPOOL_PREFIX, Flight, sweep_orphans
+    from pypirepo.fallback.fetcher import SPOOL_PREFIX, Flight, sweep_orphans
 
     old = time.time() - 3600
 

@@ -20,7 +20,7 @@ the wheel is here; a sidecar fetched before (verified against its advertised has
 differs from it is replaced.
 
 Storing, writing a fetched .metadata and prefetching are write-behind work: they wait for
-a lull (pypirepo.upstream.background), so a client's burst of requests is answered first.
+a lull (pypirepo.fallback.background), so a client's burst of requests is answered first.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from ..metadata import MetadataCache
 from ..records import FileRecord, parse_time, utcnow
 from ..upload import metadata_disagrees
 from .background import Lull, Workers, drain, gather, running
-from .client import UpstreamClient, UpstreamError, UpstreamUnavailable
+from ..upstream.client import UpstreamClient, UpstreamError, UpstreamUnavailable
 
 log = logging.getLogger(__name__)
 

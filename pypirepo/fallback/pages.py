@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from ..metadata.upstream import FOUND, NOT_FOUND, UpstreamCache
 from ..records import format_time, utcnow
 from .background import Lull, WaitSlots, drain, running
-from .client import UpstreamBusy, UpstreamClient, UpstreamNotFound, UpstreamUnavailable
+from ..upstream.client import UpstreamBusy, UpstreamClient, UpstreamNotFound, UpstreamUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import tempfile
 from dataclasses import dataclass, field
 
 from ..names import normalize
-from .network import Credentials, Proxies, Trust, mask_url, split_userinfo
-from .parse import DEFAULT_MAX_FILES
+from ..upstream.network import Credentials, Proxies, Trust, mask_url, split_userinfo
+from ..upstream.parse import DEFAULT_MAX_FILES
 from ..settings import (
     FALLBACK_MODES,
     ConfigError,
