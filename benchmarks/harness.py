@@ -41,10 +41,11 @@ def development_server_settings() -> dict[str, str]:
 SERVER_THREADS = int(development_server_settings().get("threads", 4))  # waitress' default: 4
 
 
-def write_ini(directory: Path, app: dict, port: int, server: dict | None = None) -> Path:
+def write_ini(directory: Path, app: dict, port: int, server: dict | None = None,
+              use: str = "egg:pypirepo") -> Path:
     """An ini with app's settings and development.ini's server, on 127.0.0.1:port."""
     server = dict(development_server_settings(), **(server or {}), listen=f"127.0.0.1:{port}")
-    lines = ["[app:main]", "use = egg:pypirepo"]
+    lines = ["[app:main]", f"use = {use}"]
     lines += [f"{k} = {v}" for k, v in app.items()]
     lines += ["", "[server:main]"] + [f"{k} = {v}" for k, v in server.items()]
     # Warnings only: per-request logging would be measured too.
@@ -228,6 +229,9 @@ class Pypirepo:
     database: Path | None = None
     app: dict = field(default_factory=dict)
     server: dict = field(default_factory=dict)  # [server:main] over development.ini's
+    # Another checkout's pypirepo (a baseline commit, see baseline_checkout) instead of
+    # this one: imported first through PYTHONPATH, with the same installed dependencies.
+    code: Path | None = None
 
     def settings(self) -> dict:
         db = self.database or (self.directory / "db.sqlite")
@@ -250,8 +254,31 @@ class Pypirepo:
     def spawn(self, env=None) -> Process:
         self.directory.mkdir(parents=True, exist_ok=True)
         port = free_port()
-        ini = write_ini(self.directory, self.settings(), port, self.server)
+        if self.code is None:
+            ini = write_ini(self.directory, self.settings(), port, self.server)
+            return spawn([str(VENV_BIN / "pserve"), str(ini)], self.directory, port, env)
+        # The entry points are this checkout's: name the baseline's factories by module.
+        server = dict(self.server, use="call:pypirepo.server:server_factory")
+        ini = write_ini(self.directory, self.settings(), port, server,
+                        use="call:pypirepo:main")
+        env = dict(env or {}, PYTHONPATH=str(self.code))
         return spawn([str(VENV_BIN / "pserve"), str(ini)], self.directory, port, env)
+
+
+def baseline_checkout(commit: str) -> Path:
+    """The tree of a commit, exported once into benchmarks/.data (git archive: no work
+    tree of git's own), byte-compiled as an install would be; its path."""
+    sha = subprocess.run(["git", "rev-parse", "--verify", f"{commit}^{{commit}}"], cwd=REPO,
+                         capture_output=True, text=True, check=True).stdout.strip()
+    target = REPO / "benchmarks" / ".data" / f"baseline-{sha[:12]}"
+    if not (target / "pypirepo" / "__init__.py").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", sha, "pypirepo", "templates", "migrations"],
+                                 cwd=REPO, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    subprocess.run([str(VENV_BIN / "python"), "-m", "compileall", "-q", str(target / "pypirepo")],
+                   check=True, timeout=120)
+    return target
 
 
 # --- wrk ---------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from .harness import (
     replace_section,
 )
 
-SECTIONS = ("foundation", "storage", "fallback", "copy")
+SECTIONS = ("foundation", "storage", "fallback", "copy", "repositories")
 
 
 class Results(dict):
