@@ -18,6 +18,8 @@ import base64
 import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -28,6 +30,7 @@ from .generate import distfactory
 from .harness import (
     BENCHMARKS_MD,
     Pypirepo,
+    _clean_env,
     baseline_checkout,
     commit_text,
     compile_bytecode,
@@ -102,6 +105,7 @@ def run(results) -> str:
                 "project_new": f"{new.url}/simple/{big}/",
                 "project_old": f"{old.url}/simple/{big}/",
             }, duration)
+            figures["cpu"] = page_cpu(store, baseline, big, quick)
             figures["group"] = interleaved({
                 "hosted": f"{grouped.url}/r/c/simple/{big}/",
                 "group": f"{grouped.url}/r/g/simple/{big}/",
@@ -115,6 +119,25 @@ def run(results) -> str:
     figures["load_after"] = load_average()
     results[NAME] = figures
     return report(figures, results)
+
+
+def page_cpu(store: Path, baseline: Path, big: str, quick: bool) -> dict:
+    """Microseconds of CPU per cached page inside the process (benchmarks.page_cpu), this
+    code and the baseline in turn, ROUNDS times: wrk's rates carry the machine's noise
+    and the server's, this carries pypirepo's own work only."""
+    calls = "3000" if quick else "20000"
+    runs: dict[str, list] = {}
+    for _round in range(ROUNDS):
+        for code, env in (("new", {}), ("old", {"PYTHONPATH": str(baseline)})):
+            for page, path in (("root", "/simple/"), ("project", f"/simple/{big}/")):
+                out = subprocess.run(
+                    [sys.executable, "-m", "benchmarks.page_cpu", str(store), path, calls],
+                    cwd=generate.REPO, env=_clean_env(env), capture_output=True, text=True,
+                    check=True, timeout=600)
+                runs.setdefault(f"{page}_{code}", []).append(float(out.stdout.split()[-1]))
+    _log("cpu per page (us): " + ", ".join(f"{k} {statistics.median(v):.1f}"
+                                          for k, v in runs.items()))
+    return {key: {"us": statistics.median(v), "runs": v} for key, v in runs.items()}
 
 
 def _promote(work: Path, files: int, rounds: int) -> dict:
@@ -175,7 +198,7 @@ def _post_json(url: str, body: dict) -> dict:
 
 
 def report(figures: dict, results) -> str:
-    d, g, p = figures["default"], figures["group"], figures["promote"]
+    d, g, p, c = figures["default"], figures["group"], figures["promote"], figures["cpu"]
     root = d["root_new"]["rps"] / d["root_old"]["rps"]
     project = d["project_new"]["rps"] / d["project_old"]["rps"]
     group = g["group"]["rps"] / g["hosted"]["rps"]
@@ -198,6 +221,12 @@ def report(figures: dict, results) -> str:
         f"| default project page, 200 files ({fmt_int(d['project_new']['rps'])} vs "
         f"{fmt_int(d['project_old']['rps'])} req/s) | {project:.0%} of before | "
         f"≥ {t['default_ratio']:.0%} | {verdict(project >= t['default_ratio'])} |",
+        f"| CPU per cached page in the process, `/simple/` | "
+        f"{c['root_new']['us']:.1f} µs vs {c['root_old']['us']:.1f} µs before "
+        f"({c['root_old']['us'] / c['root_new']['us']:.0%} of before's rate) | | |",
+        f"| CPU per cached page in the process, project page | "
+        f"{c['project_new']['us']:.1f} µs vs {c['project_old']['us']:.1f} µs before "
+        f"({c['project_old']['us'] / c['project_new']['us']:.0%} of before's rate) | | |",
         f"| project page through a group of three, held by the last member "
         f"({fmt_int(g['group']['rps'])} vs {fmt_int(g['hosted']['rps'])} req/s) | "
         f"{group:.0%} of the hosted repository's | ≥ {t['group_ratio']:.0%} | "
