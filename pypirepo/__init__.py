@@ -45,9 +45,10 @@ def _build_app(ini):
         # 2. The metadata cache: schema first (a database that cannot be used stops the
         #    start here, saying why).
         config.include(".db")
-        config.include(".access")  # users and rules; the development account
-        # 3. The repositories, and the cache reconciled with storage (the truth).
+        # 3. The repositories, and the cache reconciled with storage (the truth); then
+        #    who may do what in them (grants name the repositories).
         config.include(".repositories")
+        config.include(".access")  # users, groups, grants; the development account
     # 4. Pyramid: security, every URL, the views.
     config.include(".security")
     config.include(".routes")

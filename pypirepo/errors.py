@@ -25,6 +25,21 @@ class NotFound(Exception):
     """No such project, version or file here."""
 
 
+class LoginRequired(Exception):
+    """An anonymous caller may not see this: a 401 with the Basic challenge (pip and uv
+    send credentials only after one), whether it exists or not."""
+
+
+class Hidden(NotFound):
+    """A project the caller may not read: answered exactly as one that does not exist
+    (a user), or with a 401 (nobody logged in). A group never falls through to its next
+    member for it: that would serve a look-alike of a private project."""
+
+    def __init__(self, name: str, anonymous: bool = False):
+        super().__init__(name)
+        self.anonymous = anonymous
+
+
 class FallbackDenied(Exception):
     """The upstream would have to be asked, and this caller may not make us: anonymous
     callers are asked to log in (401), users see the name as unknown (404)."""

@@ -84,7 +84,7 @@ class FastPath:
             return None  # the view answers 404 or redirects
         if not self.access.anonymous_may_read(repo, project or None):
             return None  # the view asks for credentials
-        work = Work(self.db)
+        work = Work(self.db, access=self.access)
         try:
             if project:
                 decided, page = repo.local_page(work, project, base)

@@ -42,12 +42,18 @@ class Request(BaseRequest):
 
     @reify
     def pypirepo_auth(self):
-        """(user or None, error message or None) from the Authorization header."""
+        """(Identity or None, error message or None) from the Authorization header."""
         return resolve_credentials(self, self.access)
 
     @reify
-    def pypirepo_user(self):
+    def identity(self):
+        """Who is asking (pypirepo.access.Identity), None: nobody logged in."""
         return self.pypirepo_auth[0]
+
+    @reify
+    def pypirepo_user(self):
+        identity = self.identity
+        return identity.user if identity is not None else None
 
     @reify
     def pypirepo_bad_credentials(self):
@@ -66,8 +72,8 @@ class Request(BaseRequest):
     def work(self) -> Work:
         work = self.environ.pop(WORK_KEY, None)
         if work is None:
-            work = Work(self.registry.getUtility(IDatabase))
-        work.user = self.pypirepo_user
+            work = Work(self.registry.getUtility(IDatabase), access=self.access)
+        work.identity = self.identity
         work.looped = ProxyRepository.is_own_request(self.environ.get("HTTP_VIA"))
         self.add_finished_callback(lambda _request: work.close())
         return work

@@ -1,5 +1,5 @@
-"""Route factories: the repository a URL names (and the project in it), carrying the ACLs
-Pyramid checks.
+"""Route factories: the repository a URL names (and the project in it), which the security
+policy asks the access service about (security.SecurityPolicy).
 
 Every repository answers at `/r/<name>/...`; the default one also at the classic URLs
 (`/simple/`, `/legacy/`, `/packages/...`, `/pypi/<p>/json`, `/api/projects/...`). A route's
@@ -11,20 +11,17 @@ from __future__ import annotations
 from pyramid.httpexceptions import HTTPNotFound
 
 from . import names
-from .interfaces import IAccess, IRepositories
+from .interfaces import IRepositories
 
 
 class Root:
-    """The server itself (health, the repository list): the default repository's ACL."""
+    """The server itself (health, the repository list, search): asked about as the
+    default repository."""
 
     def __init__(self, request):
         self.request = request
         self.repository = request.registry.getUtility(IRepositories).default
         self.base = request.script_name
-
-    @property
-    def __acl__(self):
-        return self.request.registry.getUtility(IAccess).root_acl()
 
 
 class RepositoryResource(Root):
@@ -44,10 +41,6 @@ class RepositoryResource(Root):
                 raise HTTPNotFound(f"No repository named {name!r}.")
             self.base = f"{request.script_name}/r/{name}"
 
-    @property
-    def __acl__(self):
-        return self.request.registry.getUtility(IAccess).root_acl()
-
 
 class ProjectResource(RepositoryResource):
     """A project named in the URL; `name` is normalized, `raw_name` as requested."""
@@ -57,7 +50,3 @@ class ProjectResource(RepositoryResource):
         self.raw_name = request.matchdict.get("project", "")
         self.name = names.normalize(self.raw_name)
         self.valid = names.is_valid_project_name(self.raw_name)
-
-    @property
-    def __acl__(self):
-        return self.request.registry.getUtility(IAccess).project_acl(self.name)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from pyramid.authorization import ACLHelper
 from pyramid.interfaces import ISecurityPolicy
 from zope.interface import implementer
 
@@ -14,13 +13,20 @@ from .errors import Refused
 
 @implementer(ISecurityPolicy)
 class SecurityPolicy:
+    """Pyramid's policy: the identity the request resolved once, and the access service's
+    decision for the repository the URL names.
+
+    A route is checked for the right in its repository as a whole (`may_somewhere`: an
+    upload's project is not known before its form is read; a listing shows what may be
+    read of it); the repository then checks the project itself (Work.require), so a
+    project the caller may not read answers exactly as a missing one.
+    """
+
     def __init__(self, access):
         self.access = access
-        self.acl = ACLHelper()
 
     def identity(self, request):
-        # Pyramid caches nothing for us here; the request attribute does.
-        return request.pypirepo_user
+        return request.identity
 
     def authenticated_userid(self, request):
         return request.pypirepo_user
@@ -28,10 +34,11 @@ class SecurityPolicy:
     def permits(self, request, context, permission):
         if request.pypirepo_bad_credentials:
             return False
-        if self.access.open_to_everyone(permission, context):
-            return True  # the common anonymous read: no principals, no ACL walk
-        principals = self.access.principals(request.pypirepo_user)
-        return self.acl.permits(context, principals, permission)
+        repository = getattr(context, "repository", None)
+        if repository is None:
+            return self.access.may(request.identity, request.repositories.default, None,
+                                   permission)
+        return self.access.may_somewhere(request.identity, repository, permission)
 
     def remember(self, request, userid, **kw):
         return []
@@ -148,12 +155,11 @@ class BodyGate:
     """
 
     def __init__(self, access, max_upload_size: int, realm: str):
-        from .access import WRITE_PERMISSIONS
         from .upload import FORM_ALLOWANCE
 
         self.max_upload_size = max_upload_size
         self.max_body = max_upload_size + FORM_ALLOWANCE
-        self.anonymous_writes = any(access.open_to_everyone(p, None) for p in WRITE_PERMISSIONS)
+        self.anonymous_writes = access.anonymous_may_write()
         self.challenge = (("WWW-Authenticate", f'Basic realm="{realm}"'),)
 
     def __call__(self, method: str, headers, content_length: int | None):

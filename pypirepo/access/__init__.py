@@ -1,13 +1,15 @@
-"""Who may do what. For now: users from the ini and global read/write rules.
+"""Who may do what: users, groups and grants (per repository, per project pattern), API
+tokens, and the decisions the security policy and the repositories ask for.
 
-The full model (groups, per-project grants, tokens in SQL) builds on the same two
-questions: `authenticate(user, password)` and `project_acl(name)`.
+Two backends hold the users, groups and grants, chosen by `auth.backend`: `config` (the
+ini, pypirepo.access.config) and `sql` (the database, changed through the admin API and
+the command line). Either way this module's Access answers the questions: who is this
+(identify), and may they (may, may_somewhere, visible); pypirepo.access.policy decides.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import os
 import secrets
@@ -15,10 +17,21 @@ import threading
 import time
 from pathlib import Path
 
-from pyramid.authorization import ALL_PERMISSIONS, ACLHelper, Allow, Authenticated, Everyone
-
 from ..passwords import PASSWORDS  # noqa: F401 - also the scripts' and tests' way in
 from ..settings import env_name
+from .model import (  # noqa: F401 - the words of access, for whoever imports them from here
+    ADMIN,
+    DELETE,
+    EVERYONE,
+    PERMISSIONS,
+    READ,
+    UPLOAD,
+    WRITE_PERMISSIONS,
+    Grant,
+    Identity,
+    TokenScope,
+)
+from .policy import Policy
 
 log = logging.getLogger(__name__)
 
@@ -27,17 +40,9 @@ log = logging.getLogger(__name__)
 # error, and nobody's user name or password is this long.
 MAX_USER = 255
 MAX_PASSWORD = 1024
-
-READ, UPLOAD, DELETE = "read", "upload", "delete"
-WRITE_PERMISSIONS = (UPLOAD, DELETE)
-
-
-def principal(word: str) -> str:
-    if word == "everyone":
-        return Everyone
-    if word == "authenticated":
-        return Authenticated
-    return "user:" + word
+# The user name the publishing tools send with an API token (twine, uv, poetry, pdm,
+# hatch all say `__token__`).
+TOKEN_USER = "__token__"
 
 
 class CredentialCache:
@@ -51,14 +56,14 @@ class CredentialCache:
     def __init__(self, ttl: float, maxsize: int = 10000):
         self.ttl = ttl
         self.maxsize = maxsize
-        self._items: dict[bytes, tuple[str, float]] = {}
+        self._items: dict[bytes, tuple[Identity, float]] = {}
         self._lock = threading.Lock()
         self._salt = secrets.token_bytes(16)
 
     def _key(self, user: str, password: str) -> bytes:
         return hashlib.sha256(self._salt + user.encode() + b"\0" + password.encode()).digest()
 
-    def get(self, user: str, password: str) -> str | None:
+    def get(self, user: str, password: str) -> Identity | None:
         if self.ttl <= 0:
             return None
         hit = self._items.get(self._key(user, password))
@@ -66,7 +71,7 @@ class CredentialCache:
             return hit[0]
         return None
 
-    def put(self, user: str, password: str) -> None:
+    def put(self, user: str, password: str, identity: Identity) -> None:
         if self.ttl <= 0:
             return
         with self._lock:
@@ -75,130 +80,114 @@ class CredentialCache:
                 self._items = {k: v for k, v in self._items.items() if v[1] > now}
                 if len(self._items) >= self.maxsize:
                     self._items.clear()
-            self._items[self._key(user, password)] = (user, time.monotonic() + self.ttl)
+            self._items[self._key(user, password)] = (identity, time.monotonic() + self.ttl)
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
 
 
-class ConfigAccess:
+class Access:
+    """The access service every request asks (registered as IAccess)."""
+
     login_summary = ""  # "user admin, password in ...": for the line that says it is ready
 
-    def __init__(self, config, bootstrap_password: str | None = None):
-        self.users = dict(config.users)
-        self.admins = set(config.admins)
-        self.read = [principal(w) for w in config.default_read]
-        self.write = [principal(w) for w in config.default_write]
-        self.bootstrap_user = config.bootstrap_user
-        self._bootstrap_password = bootstrap_password
-        if self.bootstrap_user and bootstrap_password:
-            self.admins.add(self.bootstrap_user)
-        self.credentials = CredentialCache(config.auth_cache_ttl)
-        # What an unknown user's password is checked against, so that a wrong password
-        # costs the same whether the user exists or not (user names cannot be found by
-        # timing): a configured user's own hash, or passlib's dummy of the default scheme.
-        self._decoy = next(iter(sorted(self.users.items())), (None, None))[1]
-        self._hash_errors_logged: set[str] = set()
-        self._root_acl = self._build_root_acl()
-        self._everyone_may = {perm for action, who, perm in self._root_acl
-                              if who == Everyone and isinstance(perm, str)}
+    def __init__(self, backend, repositories, cache_ttl: float = 300.0, tokens=None,
+                 owners=None):
+        self.backend = backend
+        self.repositories = repositories
+        self.tokens = tokens  # pypirepo.access.tokens.TokenStore, or None: no tokens
+        self.owners = owners  # metadata.access.OwnersSQL, or None: nobody owns anything
+        self.credentials = CredentialCache(cache_ttl)
+        self._policy: Policy | None = None
+        self._version = None
+        self._lock = threading.Lock()
 
-    def authenticate(self, user: str, password: str) -> str | None:
+    # --- the policy, compiled from the backend's grants ----------------------------------
+
+    @property
+    def policy(self) -> Policy:
+        version = self.backend.version
+        policy = self._policy
+        if policy is None or version != self._version:
+            with self._lock:
+                if self._policy is None or self.backend.version != self._version:
+                    self._version = self.backend.version
+                    owners = self.owners
+                    self._policy = Policy(self.backend.grants(),
+                                          owners.owners if owners else None,
+                                          owners.owned if owners else None)
+                    self.credentials.clear()  # a user removed or changed: ask again
+                policy = self._policy
+        return policy
+
+    # --- who is asking -------------------------------------------------------------------
+
+    def identify(self, user: str, password: str) -> Identity | None:
+        """The identity of Basic credentials: a user and their password, or an API token
+        (as the password, with `__token__` or its owner's name as the user)."""
         if not user or not password:
             return None
         cached = self.credentials.get(user, password)
         if cached is not None:
             return cached
-        ok = False
-        if user == self.bootstrap_user and self._bootstrap_password:
-            ok = hmac.compare_digest(password.encode(), self._bootstrap_password.encode())
-        elif user in self.users:
-            ok = self._verify(user, password)
-        if ok:
-            self.credentials.put(user, password)
-            return user
-        if user not in self.users:
-            self._waste_a_hash(password)
-        return None
+        identity = None
+        if self.tokens is not None and self.tokens.looks_like(password):
+            found = self.tokens.check(password)
+            if found is not None and user in (TOKEN_USER, found.user):
+                identity = self.identity_of(found.user, token=found.scope, via="token")
+        elif user != TOKEN_USER and self.backend.verify(user, password):
+            identity = self.identity_of(user)
+        if identity is not None:
+            self.credentials.put(user, password, identity)
+        return identity
 
-    def _verify(self, user: str, password: str) -> bool:
-        try:
-            return PASSWORDS.verify(password, self.users[user])
-        except (ValueError, TypeError):
-            # The start-up check knows the scheme; a hash damaged past its prefix only
-            # shows here. Said once: whoever tries that user must not fill the log.
-            if user not in self._hash_errors_logged:
-                self._hash_errors_logged.add(user)
-                log.error("the password hash of user %r cannot be read; fix user.%s",
-                          user, user)
-            return False
+    def identity_of(self, user: str, token: TokenScope | None = None,
+                    via: str = "password") -> Identity | None:
+        """The identity of a user the caller vouches for (a session, a checked token, a
+        trusted proxy's header); None when there is no such user (any more)."""
+        backend = self.backend
+        if not backend.exists(user):
+            return None
+        return Identity(user, admin=backend.is_admin(user), groups=backend.groups_of(user),
+                        token=token, via=via)
 
-    def _waste_a_hash(self, password: str) -> None:
-        """As long as checking a real user's password, with the answer thrown away."""
-        try:
-            if self._decoy is not None:
-                PASSWORDS.verify(password, self._decoy)
-            else:
-                PASSWORDS.dummy_verify()
-        except (ValueError, TypeError):
-            pass
+    # --- decisions -----------------------------------------------------------------------
 
-    def anonymous_may_read(self, repository, project: str | None) -> bool:
-        """Whether anyone may read the project (or the repository's index) without logging
-        in: pages then go out without asking who is asking, and caches may share them."""
-        return READ in self._everyone_may
-
-    def permits(self, user: str | None, repository, project: str | None,
-                permission: str) -> bool:
-        """Whether the user may do this to the project of the repository."""
-        acl = self.project_acl(project) if project else self.root_acl()
-        return bool(ACLHelper().permits(_Context(acl), self.principals(user), permission))
-
-    def may(self, request, repository, project: str | None, permission: str) -> bool:
-        """permits() for the request's user (a request with bad credentials may nothing)."""
-        if request.pypirepo_bad_credentials:
-            return False
-        return self.permits(request.pypirepo_user, repository, project, permission)
+    def may(self, who, repository, project: str | None, permission: str) -> bool:
+        """who: an Identity, None (anonymous), or a request (its identity; nothing at all
+        when its credentials could not be read)."""
+        if hasattr(who, "pypirepo_bad_credentials"):
+            if who.pypirepo_bad_credentials:
+                return False
+            who = who.identity
+        return self.policy.may(who, repository.name, project, permission)
 
     def readable(self, request, repository, names: list[str]) -> list[str]:
-        """The names (of projects of the repository) the request's user may read, in
-        the order given: one decision per class of projects, not one per name, so a
-        listing of 100,000 projects costs no more than a few checks."""
-        if self.may(request, repository, None, READ):
-            return names
-        return [n for n in names if self.may(request, repository, n, READ)]
+        """The names (projects of the repository) the request's caller may read, in the
+        order given: one decision per class of projects (policy.visible)."""
+        if request.pypirepo_bad_credentials:
+            return []
+        return self.visible(request.identity, repository, names)
 
-    def open_to_everyone(self, permission: str, context) -> bool:
-        """True when the ACL grants this permission to Everyone whatever the context."""
-        return permission in self._everyone_may
+    def may_somewhere(self, identity: Identity | None, repository, permission: str) -> bool:
+        return self.policy.may_somewhere(identity, repository.name, permission)
 
-    def principals(self, user: str | None) -> list[str]:
-        if user is None:
-            return [Everyone]
-        found = [Everyone, Authenticated, "user:" + user]
-        if user in self.admins:
-            found.append("group:admin")
-        return found
+    def visible(self, identity: Identity | None, repository, names: list[str]) -> list[str]:
+        return self.policy.visible(identity, repository.name, names)
 
-    def root_acl(self) -> list:
-        return self._root_acl
+    def anonymous_may_read(self, repository, project: str | None) -> bool:
+        """Whether anyone may read the project (or, None, the repository's index as a
+        whole) without logging in: pages then go out without asking who is asking (the
+        fast path), and caches may share them."""
+        return self.policy.may(None, repository.name, project, READ)
 
-    def _build_root_acl(self) -> list:
-        acl = [(Allow, "group:admin", ALL_PERMISSIONS)]
-        acl += [(Allow, p, READ) for p in self.read]
-        acl += [(Allow, p, perm) for p in self.write for perm in WRITE_PERMISSIONS]
-        # Writers can always read what they write.
-        acl += [(Allow, p, READ) for p in self.write]
-        return acl
-
-    def project_acl(self, name: str) -> list:
-        return self.root_acl()
-
-
-class _Context:
-    def __init__(self, acl):
-        self.__acl__ = acl
+    def anonymous_may_write(self) -> bool:
+        """Whether anonymous requests may write anywhere (the body gate lets their
+        bodies in then)."""
+        policy = self.policy
+        return any(policy.may_somewhere(None, r.name, p) for r in self.repositories
+                   for p in WRITE_PERMISSIONS)
 
 
 HOW_TO_ADD_A_USER = ("make a password hash with `pypirepo-hash-password` and add "
@@ -223,7 +212,7 @@ def login_summary(config, settings, bootstrap_password: str | None) -> tuple[str
         parts.append(f"users {shown}")
     if parts:
         return "; ".join(parts), None
-    if Everyone in [principal(w) for w in config.default_read]:
+    if EVERYONE in config.default_read:
         problem = "anyone may read, but nobody can log in to upload"
     else:
         problem = "nobody can log in, so every request is refused (401)"
@@ -262,14 +251,21 @@ def bootstrap_password(config, settings) -> str | None:
 
 
 def includeme(config):
-    """The access backend, and a word in the log when nobody can log in."""
-    from ..interfaces import IAccess, IAppConfig, ISettings
+    """The access service (after the repositories: grants name them), and a word in the
+    log when nobody can log in."""
+    from ..interfaces import IAccess, IAppConfig, IDatabase, IRepositories, ISettings
+    from ..metadata.access import OwnersSQL
+    from .backends import backend_from_settings
 
     registry = config.registry
     app_config, settings = registry.getUtility(IAppConfig), registry.getUtility(ISettings)
+    repositories = registry.getUtility(IRepositories)
     password = bootstrap_password(app_config, settings)
-    access = ConfigAccess(app_config, password)
-    # Who can log in: said once the server is listening (server.py), after the URL.
+    db = registry.getUtility(IDatabase)
+    backend, tokens = backend_from_settings(settings, app_config, repositories, password, db)
+    access = Access(backend, repositories, app_config.auth_cache_ttl, tokens,
+                    OwnersSQL(db.session_factory))
+    access.policy  # noqa: B018 - compiled now: a bad grant stops the start, not a request
     access.login_summary, nobody = login_summary(app_config, settings, password)
     if nobody:
         log.warning(nobody)

@@ -40,7 +40,7 @@ INVALID_LOGIN = "Invalid username or password."
 
 
 def resolve_credentials(request, access):
-    """(user, error) for the request, checked by the access backend."""
+    """(Identity or None, error) for the request, checked by the access service."""
     if "HTTP_AUTHORIZATION" not in request.environ:
         return None, None  # anonymous: most reads, without WebOb's header mapping
     try:
@@ -53,7 +53,7 @@ def resolve_credentials(request, access):
         return None, str(exc)
     if pair is None:
         return None, None
-    user = access.authenticate(*pair)
-    if user is None:
+    identity = access.identify(*pair)
+    if identity is None:
         return None, INVALID_LOGIN
-    return user, None
+    return identity, None

@@ -120,3 +120,7 @@ class Event(Base):
     version: Mapped[str | None] = mapped_column(String(128))
     filename: Mapped[str | None] = mapped_column(String(255))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+# Every table in Base.metadata, whichever module a caller imports first.
+from . import access, upstream  # noqa: E402,F401

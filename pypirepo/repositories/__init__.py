@@ -35,7 +35,6 @@ class Deps:
 
     storage: object
     db: object  # pypirepo.db.Database
-    access: object
 
 
 class Repositories:
@@ -166,11 +165,10 @@ __all__ = ["Deps", "KINDS", "Repositories", "Repository", "Work"]
 
 def includeme(config):
     """The repositories, and the metadata cache brought in line with storage."""
-    from ..interfaces import IAccess, IAppConfig, IDatabase, IRepositories, ISettings, IStorage
+    from ..interfaces import IAppConfig, IDatabase, IRepositories, ISettings, IStorage
 
     registry = config.registry
-    deps = Deps(registry.getUtility(IStorage), registry.getUtility(IDatabase),
-                registry.getUtility(IAccess))
+    deps = Deps(registry.getUtility(IStorage), registry.getUtility(IDatabase))
     repositories = Repositories.build(registry.getUtility(ISettings), deps)
     registry.registerUtility(repositories, IRepositories)
     reconcile_on_start(registry.getUtility(IAppConfig).reindex_on_start, deps.storage,

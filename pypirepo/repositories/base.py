@@ -17,26 +17,57 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .. import names
-from ..errors import NotFound, Refused
+from ..errors import Hidden, NotFound, Refused
 from ..metadata import MetadataCache
 from ..pages import API_VERSION, Page, file_entry, make_page
+
+# The permissions (pypirepo.access.model): the repositories name them, never import access.
+READ, UPLOAD, DELETE = "read", "upload", "delete"
 
 log = logging.getLogger(__name__)
 
 
 class Work:
-    """One request's work across repositories."""
+    """One request's work across repositories: who is asking (and what they may, through
+    the access service), its database session, the freshness reads it made."""
 
-    __slots__ = ("db", "user", "looped", "_session", "_projects")
+    __slots__ = ("db", "identity", "access", "looped", "_session", "_projects")
 
-    def __init__(self, db, user: str | None = None, looped: bool = False):
+    def __init__(self, db, identity=None, access=None, looped: bool = False):
         self.db = db
-        self.user = user
+        self.identity = identity  # pypirepo.access.Identity, None: anonymous
+        # None: no access rules (a console script, a unit test of a repository): may all.
+        self.access = access
         # The request was made by this server's own upstream client: a proxy must not
         # ask its upstream again (the upstream leads back here).
         self.looped = looped
         self._session = None
         self._projects: dict = {}
+
+    @property
+    def user(self) -> str | None:
+        return self.identity.user if self.identity is not None else None
+
+    def may(self, repository, project: str | None, permission: str) -> bool:
+        return self.access is None or self.access.may(self.identity, repository, project,
+                                                      permission)
+
+    def visible_page(self, repository, page):
+        """A root page as the caller may see it (every project, or those they may read)."""
+        if self.access is None:
+            return page
+        return self.access.policy.visible_page(self.identity, repository.name, page, make_page)
+
+    def require(self, repository, project: str, permission: str) -> None:
+        """Raise unless the identity may do this to the project: a project it may not read
+        is one that does not exist (Hidden: 404, or 401 when nobody logged in, so that a
+        client sends its credentials); one it may read but not change, a 403."""
+        if self.may(repository, project, permission):
+            return
+        if permission == READ or not self.may(repository, project, READ):
+            raise Hidden(project, anonymous=self.identity is None)
+        raise Refused(403, f"The user {self.user!r} may not {permission} {project!r} in "
+                           f"repository {repository.name!r}.")
 
     @property
     def session(self):
@@ -185,7 +216,8 @@ class Repository:
         raise NotImplementedError
 
     def events(self, work: Work, name: str) -> list:
-        return work.metadata.events(self.member_names(), name)
+        work.require(self, name, READ)
+        return work.metadata.events([self.name], name)
 
     def project_names(self, work: Work) -> list[tuple[str, str]]:
         """(normalized, display) of every project here."""

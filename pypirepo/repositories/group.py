@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import logging
 
-from ..errors import FallbackDenied, NotFound, UpstreamFailed
+from ..errors import FallbackDenied, Hidden, NotFound, UpstreamFailed
 from ..pages import API_VERSION, Page, PageCache, make_page
 from ..settings import ConfigError, as_bool, as_list, as_str
-from .base import Repository, Work, entries_page
+from .base import DELETE, READ, UPLOAD, Repository, Work, entries_page
 from .config import names_list
 
 log = logging.getLogger(__name__)
@@ -95,9 +95,11 @@ class GroupRepository(Repository):
         return None if unknown else False
 
     def local_page(self, work: Work, name: str, base: str) -> tuple[bool, Page | None]:
-        if self.merges(name):
+        if self.merges(name) or not work.may(self, name, READ):
             return False, None
         for member in self.members:
+            if member.holds(work, name) is False:
+                continue  # asked before its rights: a member without it says nothing
             decided, page = member.local_page(work, name, base)
             if not decided:
                 return False, None
@@ -107,9 +109,15 @@ class GroupRepository(Repository):
 
     def project_page(self, work: Work, name: str, base: str, merging: bool = False
                      ) -> Page | None:
+        """The first member's that holds the project, which must let the caller read it
+        there too (a project hidden in a member is hidden here: never a later member's
+        look-alike)."""
+        work.require(self, name, READ)
         if merging or self.merges(name):
             return self._merged_page(work, name, base)
         for member in self.members:
+            if member.holds(work, name) is False:
+                continue
             page = member.project_page(work, name, base)
             if page is not None:
                 return page
@@ -118,6 +126,8 @@ class GroupRepository(Repository):
     def _merged_page(self, work: Work, name: str, base: str) -> Page | None:
         pages, failure = [], None
         for member in self.members:
+            if member.holds(work, name) is False:
+                continue
             try:
                 page = member.project_page(work, name, base, merging=True)
             except (UpstreamFailed, FallbackDenied) as exc:
@@ -146,7 +156,15 @@ class GroupRepository(Repository):
         return page
 
     def root_page(self, work: Work, base: str) -> Page:
-        pages = [m.root_page(work, base) for m in self.members]
+        # Each member's page as the caller may see it, the union as the group lets them.
+        return work.visible_page(self, self._union(work, base))
+
+    def full_root_page(self, work: Work, base: str) -> Page:
+        return self._union(work, base, full=True)
+
+    def _union(self, work: Work, base: str, full: bool = False) -> Page:
+        pages = [m.full_root_page(work, base) if full else m.root_page(work, base)
+                 for m in self.members]
         version = tuple(p.etag for p in pages)
         page = self.pages.get(("root", base), version)
         if page is None:
@@ -173,29 +191,46 @@ class GroupRepository(Repository):
             yield member, bool(held) and not merging
 
     def file(self, work: Work, name: str, filename: str, head: bool = False):
+        work.require(self, name, READ)
         for member, last in self._answering(work, name):
             try:
                 return member.file(work, name, filename, head)
+            except Hidden:
+                raise
             except NotFound:
                 if last:
                     raise
         raise NotFound(filename)
 
     def json_api(self, work: Work, name: str, version: str | None, base: str) -> dict:
+        work.require(self, name, READ)
         for member, last in self._answering(work, name):
             try:
                 return member.json_api(work, name, version, base)
+            except Hidden:
+                raise
             except NotFound:
                 if last:
                     raise
         raise NotFound(name)
+
+    def events(self, work: Work, name: str) -> list:
+        """Its own and its members' events of the project, from the members the caller
+        may read it in."""
+        work.require(self, name, READ)
+        names = [self.name] + [m for m in self.member_names()[1:]
+                               if work.may(self._registry_of(m), name, READ)]
+        return work.metadata.events(names, name)
+
+    def _registry_of(self, name: str) -> Repository:
+        return next(r for r in self._flat() if r.name == name) if name != self.name else self
 
     # --- writes: to the upload target, or to the member that holds the project ------------
 
     def upload(self, work: Work, form) -> str:
         if self.upload_target is None:
             self._refuse("uploads (it has no hosted member)")
-        return self.upload_target.upload(work, form)
+        return self.upload_target.upload(work, form, via=self)
 
     def _holder(self, work: Work, name: str) -> Repository:
         for member in self.members:
@@ -204,6 +239,7 @@ class GroupRepository(Repository):
         raise NotFound(name)
 
     def delete_file(self, work: Work, name: str, filename: str) -> list[str]:
+        work.require(self, name, DELETE)
         for member, _last in self._answering(work, name):
             try:
                 return member.delete_file(work, name, filename)
@@ -212,16 +248,20 @@ class GroupRepository(Repository):
         raise NotFound(filename)
 
     def delete_version(self, work: Work, name: str, version: str) -> list[str]:
+        work.require(self, name, DELETE)
         return self._holder(work, name).delete_version(work, name, version)
 
     def set_yanked(self, work: Work, name: str, version: str, yanked: bool,
                    reason: str | None) -> list[str]:
+        work.require(self, name, DELETE)
         return self._holder(work, name).set_yanked(work, name, version, yanked, reason)
 
     def release_files(self, work: Work, name: str, version: str):
+        work.require(self, name, DELETE)
         return self._holder(work, name).release_files(work, name, version)
 
     def accept(self, work: Work, name: str) -> Repository:
         if self.upload_target is None:
             self._refuse("promoted files (it has no hosted member)")
-        return self.upload_target
+        work.require(self, name, UPLOAD)
+        return self.upload_target.accept(work, name)

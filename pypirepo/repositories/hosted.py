@@ -13,12 +13,13 @@ import logging
 from .. import names, records
 from ..errors import NotFound, Refused
 from ..metadata import Claim
+from ..metadata.access import add_owner
 from ..models import File, Project, column_limit
 from ..pages import Page
 from ..records import FileRecord, utcnow
 from ..settings import as_bool, as_size
 from ..upload import UploadForm, check_digests, hash_stream, inspect
-from .base import Work
+from .base import READ, UPLOAD, Repository, Work
 from .stored import StoredRepository
 
 log = logging.getLogger(__name__)
@@ -54,13 +55,17 @@ class HostedRepository(StoredRepository):
         return held is not None and bool(held.rows)
 
     def local_page(self, work: Work, name: str, base: str) -> tuple[bool, Page | None]:
+        if not work.may(self, name, READ):
+            return False, None  # the router's views say no, as the caller needs to hear it
         return True, self.held_page(work, name, base)
 
     def project_page(self, work: Work, name: str, base: str, merging: bool = False
                      ) -> Page | None:
+        work.require(self, name, READ)
         return self.held_page(work, name, base)
 
     def file(self, work: Work, name: str, filename: str, head: bool = False):
+        work.require(self, name, READ)
         found = self.stored_file(work, name, filename)
         if found is None:
             raise NotFound(filename)
@@ -68,7 +73,7 @@ class HostedRepository(StoredRepository):
 
     # --- uploads ---------------------------------------------------------------------------
 
-    def upload(self, work: Work, form: UploadForm) -> str:
+    def upload(self, work: Work, form: UploadForm, via: Repository | None = None) -> str:
         """Store an uploaded file; returns a message. Raises Refused.
 
         Only a real conflict is a 409: another file under this filename, or under another
@@ -79,7 +84,13 @@ class HostedRepository(StoredRepository):
         check_digests(form, got)
         seen = inspect(form)
         project = seen.dist.project
-        if self.new_name_checks and not self.holds(work, project):
+        # The project is known now: may the caller upload to it (here, and through the
+        # group the upload was sent to)?
+        for where in (via, self):
+            if where is not None:
+                work.require(where, project, UPLOAD)
+        new = not self.holds(work, project)
+        if new:
             for check in self.new_name_checks:
                 check(work, project)
         cache = work.metadata
@@ -120,7 +131,9 @@ class HostedRepository(StoredRepository):
             info=seen.info,
         )
         check_storable(record)
-        taken = self._store(work, record, form.content, core, replacing)
+        # Whoever creates a project owns it (and may do everything to it).
+        owner = work.user if new else None
+        taken = self._store(work, record, form.content, core, replacing, owner)
         if taken is not None:
             return _settle(taken, form.filename, project, got.sha256)
         return f"Uploaded {form.filename}."
@@ -133,7 +146,7 @@ class HostedRepository(StoredRepository):
                 and claim.sha256 != sha256)
 
     def _store(self, work: Work, record: FileRecord, stream, core: bytes | None,
-               replacing) -> Claim | None:
+               replacing, owner: str | None = None) -> Claim | None:
         """Claim the filename in the database, write storage, then commit; returns None,
         or the file that holds the filename when another upload claimed it first (then
         nothing was written).
@@ -156,6 +169,8 @@ class HostedRepository(StoredRepository):
                     session.rollback()
                     return taken
             self._write(record, stream, core, keys)
+            if owner is not None:
+                add_owner(session, self.name, record.project, owner)
             cache.bump_serial(self.id, project_id)
             cache.record_event(self.name, "upload", record.uploader, record.project,
                                record.version, record.filename)
@@ -188,6 +203,7 @@ class HostedRepository(StoredRepository):
                 log.exception("could not remove %s after a failed write", key)
 
     def accept(self, work: Work, name: str) -> HostedRepository:
+        work.require(self, name, UPLOAD)
         return self
 
 

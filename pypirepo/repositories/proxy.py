@@ -25,7 +25,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from .. import names, records
-from ..access import principal
 from ..errors import (
     FallbackDenied,
     LoopDetected,
@@ -51,7 +50,7 @@ from ..fallback.config import UpstreamConfig
 from ..fallback.fetcher import FileFetcher, FlightReader, StorePlace
 from ..upstream.network import without_userinfo
 from ..fallback.pages import FetchDenied, KeyedLocks, Listing, UpstreamPages
-from .base import Metadata, Work, entries_page
+from .base import READ, Metadata, Work, entries_page
 from .stored import StoredRepository
 
 log = logging.getLogger(__name__)
@@ -72,18 +71,17 @@ class UpstreamStream:
 class ProxyRepository(StoredRepository):
     kind = "proxy"
 
-    def __init__(self, name: str, prefix: str, config: UpstreamConfig, storage, db, access):
+    def __init__(self, name: str, prefix: str, config: UpstreamConfig, storage, db):
         super().__init__(name, prefix, storage, db)
         self.config = config
-        self.access = access
         self.client: UpstreamClient | None = None
         self.pages: UpstreamPages | None = None
         self.fetcher: FileFetcher | None = None
         self._metadata_locks = KeyedLocks()
         # Our own pages: (name, base) -> the page, under a token of what it is built from.
         self._built = PageCache()
-        self._may_fetch = {w if w.startswith("group:") else principal(w)
-                           for w in config.cache_update} | {"group:admin"}
+        # Who may make us ask the upstream: principals as an identity has them.
+        self._may_fetch = frozenset(config.cache_update)
         # How many request threads may wait on an upstream at once: shared by every proxy
         # of the server (Repositories gives them one), so that private and cached pages
         # always have threads left.
@@ -95,7 +93,7 @@ class ProxyRepository(StoredRepository):
     @classmethod
     def from_spec(cls, spec, deps) -> ProxyRepository:
         config = UpstreamConfig.from_settings(spec.settings)
-        return cls(spec.name, spec.prefix, config, deps.storage, deps.db, deps.access)
+        return cls(spec.name, spec.prefix, config, deps.storage, deps.db)
 
     def start(self, slots: WaitSlots | None = None) -> None:
         """The upstream client, its page store and the file fetcher, built once the
@@ -157,8 +155,11 @@ class ProxyRepository(StoredRepository):
                             "client, so the upstream index (or a redirect it sent) leads back "
                             "here; it is not fetched again")
 
-    def may_fetch(self, user: str | None) -> bool:
-        return bool(self._may_fetch.intersection(self.access.principals(user)))
+    def may_fetch(self, identity) -> bool:
+        """Whether the caller (None: anonymous) may make us ask the upstream; admins may."""
+        if identity is None:
+            return "everyone" in self._may_fetch
+        return identity.admin or bool(self._may_fetch & identity.principals)
 
     # --- the cooldown ------------------------------------------------------------------------
 
@@ -186,6 +187,8 @@ class ProxyRepository(StoredRepository):
     # --- project pages -----------------------------------------------------------------------
 
     def local_page(self, work: Work, name: str, base: str) -> tuple[bool, Page | None]:
+        if not work.may(self, name, READ):
+            return False, None
         if not self.config.fetch_allowed(name):
             return True, self.held_page(work, name, base)
         return False, None
@@ -195,6 +198,7 @@ class ProxyRepository(StoredRepository):
         """Upstream's files with our URLs (theirs in redirect mode, when merging), with
         the cached ones it no longer lists; None for "not here, not upstream". Raises
         RedirectUpstream, FallbackDenied, UpstreamFailed or LoopDetected."""
+        work.require(self, name, READ)
         cfg = self.config
         if not cfg.fetch_allowed(name):
             return self.held_page(work, name, base)
@@ -209,7 +213,7 @@ class ProxyRepository(StoredRepository):
         work.release()
         # Redirect mode only lists upstream links for a group that merges; that needs no
         # right to fill the cache.
-        may = cfg.mode == "redirect" or self.may_fetch(work.user)
+        may = cfg.mode == "redirect" or self.may_fetch(work.identity)
         try:
             listing = self.pages.get(name, may_fetch=may)
         except FetchDenied:
@@ -297,6 +301,7 @@ class ProxyRepository(StoredRepository):
         """A stored file, or the upstream's: a StoredFile, a Metadata or an UpstreamStream;
         raises NotFound, RedirectUpstream, FallbackDenied, UpstreamFailed or
         StoredMeanwhile."""
+        work.require(self, name, READ)
         found = self.stored_file(work, name, filename)
         if found is not None:
             return found
@@ -316,7 +321,7 @@ class ProxyRepository(StoredRepository):
         work.release()  # as for pages: no connection held while the upstream is waited on
         if work.looped:
             raise self._loop(name)
-        may = cfg.mode == "redirect" or self.may_fetch(work.user)
+        may = cfg.mode == "redirect" or self.may_fetch(work.identity)
         entry = self._entry(name, dist_name, may)
         if entry is None or self._too_young(entry, self._cutoff(name)):
             return None
@@ -467,7 +472,7 @@ class ProxyRepository(StoredRepository):
         def check(work: Work, project: str) -> None:
             if not (cfg.enabled and cfg.check_uploads and cfg.fetch_allowed(project)):
                 return
-            if merges(project) or "group:admin" in self.access.principals(work.user):
+            if merges(project) or (work.identity is not None and work.identity.admin):
                 return
             try:
                 listing = self.pages.get(project, may_fetch=True)

@@ -13,7 +13,7 @@ from ..models import File
 from ..pages import API_VERSION, Page, PageCache, make_page
 from ..pages.jsonapi import release_json
 from ..records import FileRecord
-from .base import Metadata, ProjectFiles, Repository, StoredFile, Work, rows_page
+from .base import DELETE, READ, Metadata, ProjectFiles, Repository, StoredFile, Work, rows_page
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,10 @@ class StoredRepository(Repository):
         return page
 
     def root_page(self, work: Work, base: str) -> Page:
+        return work.visible_page(self, self.full_root_page(work, base))
+
+    def full_root_page(self, work: Work, base: str) -> Page:
+        """Every project held here, whoever asks (root_page: what the caller may see)."""
         serial = self.db.serials.repository(self.id)
         key = ("root", "", base)
         page = self.page_cache.get(key, serial)
@@ -97,6 +101,7 @@ class StoredRepository(Repository):
             return None
 
     def json_api(self, work: Work, name: str, version: str | None, base: str) -> dict:
+        work.require(self, name, READ)
         cache = work.metadata
         found = cache.project_serial(self.id, name)
         files = cache.files(found[0]) if found else []
@@ -122,12 +127,14 @@ class StoredRepository(Repository):
         return rows
 
     def delete_file(self, work: Work, name: str, filename: str) -> list[str]:
+        work.require(self, name, DELETE)
         row = work.metadata.file(self.id, name, filename)
         if row is None:
             raise NotFound(filename)
         return self.delete_rows(work, [row], name)
 
     def delete_version(self, work: Work, name: str, version: str) -> list[str]:
+        work.require(self, name, DELETE)
         return self.delete_rows(work, self.version_files(work, name, version), name)
 
     def delete_rows(self, work: Work, rows: list[File], name: str, event: str = "delete",
@@ -150,6 +157,7 @@ class StoredRepository(Repository):
 
     def set_yanked(self, work: Work, name: str, version: str, yanked: bool,
                    reason: str | None) -> list[str]:
+        work.require(self, name, DELETE)
         cache = work.metadata
         rows = self.version_files(work, name, version)
         for row in rows:
@@ -176,4 +184,6 @@ class StoredRepository(Repository):
                                  if k not in ("project", "display_name")})
 
     def release_files(self, work: Work, name: str, version: str):
+        # Promoting a release out of a repository takes the right to delete there.
+        work.require(self, name, DELETE)
         return self, self.version_files(work, name, version)

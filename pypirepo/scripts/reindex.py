@@ -51,7 +51,7 @@ def main(argv=None):
         db = Database.open(config.database_url, config.auto_migrate)
         # The repositories as the server declares them, without starting their upstreams:
         # where each keeps its files.
-        shelves = Repositories.build(settings, Deps(storage, db, None), serve=False).shelves()
+        shelves = Repositories.build(settings, Deps(storage, db), serve=False).shelves()
     result = reconcile(storage, db.session_factory, shelves=shelves,
                        progress=None if args.quiet else Progress())
     print(f"added {result.added}, removed {result.removed}, unchanged {result.unchanged}"

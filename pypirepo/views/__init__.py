@@ -118,6 +118,25 @@ def error_response(request, status: int, message: str, headers=None) -> Response
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
+def challenge(request, message: str = "Authentication required.") -> Response:
+    """A 401 with the Basic challenge: pip and uv send credentials (keyring's included)
+    only after one."""
+    return error_response(request, 401, message,
+                          {"WWW-Authenticate": f'Basic realm="{request.app_config.realm}"'})
+
+
+def missing(request, exc, message: str, as_json: bool = False) -> Response:
+    """The answer for a project (or its file, version) that does not exist, or that the
+    caller may not read: the same 404 either way, so a private name is never revealed;
+    a 401 instead when nobody is logged in and the name is not public (they may be able
+    to read it once logged in, so the client is asked for credentials)."""
+    if getattr(exc, "anonymous", False):
+        return challenge(request)
+    if as_json:
+        return json_response({"message": "Not Found"}, 404)
+    return error_response(request, 404, message)
+
+
 def redirect(request, path: str, status: int = 301) -> Response:
     # Parts of the path come from the request (a version in /pypi/<name>/<version>/json):
     # escaped, a NUL or a non-latin-1 character cannot break the header.

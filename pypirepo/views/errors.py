@@ -10,6 +10,7 @@ from pyramid.httpexceptions import HTTPFound, HTTPNotFound
 
 from ..errors import (
     FallbackDenied,
+    LoginRequired,
     LoopDetected,
     NotFound,
     RedirectUpstream,
@@ -18,7 +19,14 @@ from ..errors import (
     UpstreamFailed,
 )
 from ..upstream.client import UpstreamBusy
-from . import error_response, forbidden_view_config, notfound_view_config, view_config
+from . import (
+    challenge,
+    error_response,
+    forbidden_view_config,
+    missing,
+    notfound_view_config,
+    view_config,
+)
 
 
 def _challenge(request) -> dict:
@@ -58,8 +66,14 @@ def refused(exc, request):
 
 
 @view_config(context=NotFound)
-def missing(exc, request):
-    return error_response(request, 404, f"Not found: {exc}.")
+def not_here(exc, request):
+    # What no view answered itself (each names what is missing in its own words).
+    return missing(request, exc, f"Not found: {exc}.")
+
+
+@view_config(context=LoginRequired)
+def login_required(exc, request):
+    return challenge(request)
 
 
 @view_config(context=FallbackDenied)

@@ -12,7 +12,7 @@ from ..errors import NotFound
 from ..repositories.base import Metadata, StoredFile
 from ..repositories.proxy import UpstreamStream
 from ..routes import repository_routes
-from . import error_response, immutable_cache_control, metadata_response, view_config
+from . import error_response, immutable_cache_control, metadata_response, missing, view_config
 
 CHUNK = 256 * 1024
 # `bytes=-0`, a suffix of no bytes: WebOb reads it as `bytes=0-` (the whole file, 206),
@@ -71,8 +71,8 @@ def download(context, request):
     try:
         answer = request.repository.file(request.work, context.name, filename,
                                          head=request.method == "HEAD")
-    except NotFound:
-        return error_response(request, 404, f"No file {filename!r} in project {context.name!r}.")
+    except NotFound as exc:
+        return missing(request, exc, f"No file {filename!r} in project {context.name!r}.")
     if isinstance(answer, Metadata):
         return unsatisfiable_range(request, len(answer.body)) or \
             metadata_response(request, answer.body, context.name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import NotFound
 from ..routes import repository_routes
-from . import json_response, redirect, view_config
+from . import json_response, missing, redirect, view_config
 
 JSON_ROUTES = tuple(r for name in ("json_project", "json_project_slash", "json_release",
                                    "json_release_slash") for r in repository_routes(name))
@@ -25,8 +25,8 @@ def project_json(context, request):
         if request.app_config.public_url else context.base
     try:
         data = request.repository.json_api(request.work, context.name, version, base)
-    except NotFound:
-        return json_response({"message": "Not Found"}, 404)
+    except NotFound as exc:
+        return missing(request, exc, "Not Found", as_json=True)
     response = json_response(data)
     response.cache_control = "max-age=0, must-revalidate"
     response.md5_etag()

