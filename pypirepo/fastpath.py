@@ -49,8 +49,7 @@ class FastPath:
 
     def __call__(self, environ, start_response):
         if self.enabled and environ["REQUEST_METHOD"] in READS \
-                and "HTTP_AUTHORIZATION" not in environ and "HTTP_COOKIE" not in environ \
-                and not environ.get("QUERY_STRING"):
+                and "HTTP_COOKIE" not in environ and not environ.get("QUERY_STRING"):
             answer = self._answer(environ)
             if answer is not None:
                 status, headers, app_iter = answer
@@ -82,9 +81,21 @@ class FastPath:
         if project and (not names.is_valid_project_name(project)
                         or names.normalize(project) != project):
             return None  # the view answers 404 or redirects
-        if not self.access.anonymous_may_read(repo, project or None):
-            return None  # the view asks for credentials
-        work = Work(self.db, access=self.access)
+        header = environ.get("HTTP_AUTHORIZATION")
+        if header is None:
+            identity = None
+            if not self.access.anonymous_may_read(repo, project or None):
+                return None  # the view asks for credentials
+        else:
+            # Credentials checked lately (the credential cache: the slow hash is not
+            # repeated anyway); anything else, the router checks and answers.
+            identity = self.access.cached_identity(header)
+            if identity is None:
+                return None
+        work = Work(self.db, identity, self.access)
+        if identity is not None and not work.may(repo, project or None, "read"):
+            return None
+        public = self.access.anonymous_may_read(repo, project or None)
         try:
             if project:
                 decided, page = repo.local_page(work, project, base)
@@ -96,7 +107,7 @@ class FastPath:
                     return None
             else:
                 page = repo.root_page(work, base)
-            return page_answer(environ, page, ctype, self.render, public=True)
+            return page_answer(environ, page, ctype, self.render, public)
         finally:
             if work is not None:
                 work.close()  # its session, if one was opened

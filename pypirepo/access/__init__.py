@@ -20,6 +20,8 @@ from pathlib import Path
 from ..passwords import PASSWORDS  # noqa: F401 - also the scripts' and tests' way in
 from ..settings import env_name
 from .model import (  # noqa: F401 - the words of access, for whoever imports them from here
+    MAX_PASSWORD,
+    MAX_USER,
     ADMIN,
     DELETE,
     EVERYONE,
@@ -31,15 +33,11 @@ from .model import (  # noqa: F401 - the words of access, for whoever imports th
     Identity,
     TokenScope,
 )
+from .identity import BadCredentials, parse_basic
 from .policy import Policy
 
 log = logging.getLogger(__name__)
 
-# Longer credentials are refused before any hash is computed (access.identity.parse_basic):
-# a hash costs the same for any length, but passlib refuses secrets over 4 KiB with an
-# error, and nobody's user name or password is this long.
-MAX_USER = 255
-MAX_PASSWORD = 1024
 # The user name the publishing tools send with an API token (twine, uv, poetry, pdm,
 # hatch all say `__token__`).
 TOKEN_USER = "__token__"
@@ -141,6 +139,15 @@ class Access:
         if identity is not None:
             self.credentials.put(user, password, identity)
         return identity
+
+    def cached_identity(self, header: str) -> Identity | None:
+        """The identity of an Authorization header whose credentials were checked lately
+        (the credential cache), or None: then the header must be checked in full."""
+        try:
+            pair = parse_basic(header)
+        except BadCredentials:
+            return None
+        return self.credentials.get(*pair) if pair is not None else None
 
     def identity_of(self, user: str, token: TokenScope | None = None,
                     via: str = "password") -> Identity | None:

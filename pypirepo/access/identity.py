@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from . import MAX_PASSWORD, MAX_USER
+from .model import MAX_PASSWORD, MAX_USER
 
 
 class BadCredentials(Exception):

@@ -22,6 +22,11 @@ WRITE_PERMISSIONS = (UPLOAD, DELETE)
 EVERYONE, AUTHENTICATED = "everyone", "authenticated"
 ANYWHERE = "*"
 
+# Longer credentials are refused before any hash is computed (access.identity.parse_basic):
+# a hash costs the same for any length, but passlib refuses secrets over 4 KiB with an
+# error, and nobody's user name or password is this long.
+MAX_USER = 255
+MAX_PASSWORD = 1024
 # A user name: what every client can send in Basic auth, and what a URL can hold.
 USER_RE = re.compile(r"^[A-Za-z0-9_.@+-]{1,255}$")
 GROUP_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

@@ -31,7 +31,7 @@ class Work:
     """One request's work across repositories: who is asking (and what they may, through
     the access service), its database session, the freshness reads it made."""
 
-    __slots__ = ("db", "identity", "access", "looped", "_session", "_projects")
+    __slots__ = ("db", "identity", "access", "looped", "_session", "_projects", "_decided")
 
     def __init__(self, db, identity=None, access=None, looped: bool = False):
         self.db = db
@@ -43,14 +43,21 @@ class Work:
         self.looped = looped
         self._session = None
         self._projects: dict = {}
+        self._decided: dict = {}  # (repository, project, permission) -> may, this request
 
     @property
     def user(self) -> str | None:
         return self.identity.user if self.identity is not None else None
 
     def may(self, repository, project: str | None, permission: str) -> bool:
-        return self.access is None or self.access.may(self.identity, repository, project,
-                                                      permission)
+        if self.access is None:
+            return True
+        key = (repository.name, project, permission)
+        found = self._decided.get(key)
+        if found is None:
+            found = self._decided[key] = self.access.may(self.identity, repository, project,
+                                                         permission)
+        return found
 
     def visible_page(self, repository, page):
         """A root page as the caller may see it (every project, or those they may read)."""

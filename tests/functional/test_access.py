@@ -171,3 +171,25 @@ def test_bad_grants_stop_the_start_naming_the_key(make_app):
         with pytest.raises(SystemExit) as err:
             make_app(**settings)
         assert str(err.value).startswith(f"pypirepo: configuration error: {key}: "), err.value
+
+
+def test_the_fast_path_serves_logged_in_readers_once_their_credentials_are_checked(held):
+    fast = held.app
+    held.get("/r/release/simple/team-tools/", headers=basic("tom"))  # checked: the router
+    before = fast.answered
+    page = held.get("/r/release/simple/team-tools/", headers=basic("tom"))
+    assert fast.answered == before + 1
+    assert "private" in page.headers["Cache-Control"]
+    # Not for a user who may not read it, nor for a wrong password, nor a bad header.
+    held.get("/r/release/simple/team-tools/", headers=basic("ivy"), status=404)
+    held.get("/r/release/simple/team-tools/", headers=basic("ivy"), status=404)
+    held.get("/r/release/simple/team-tools/", headers=basic("tom", "no"), status=401)
+    held.get("/r/release/simple/team-tools/", headers={"Authorization": "Basic !!"},
+             status=401)
+    assert fast.answered == before + 1
+    # A public page for a logged-in reader: the same headers as anonymous readers get.
+    held.get("/r/release/simple/pkg/", headers=basic("tom"))
+    anonymous = held.get("/r/release/simple/pkg/")
+    logged_in = held.get("/r/release/simple/pkg/", headers=basic("tom"))
+    assert logged_in.headers["Cache-Control"] == anonymous.headers["Cache-Control"]
+    assert logged_in.body == anonymous.body
