@@ -12,7 +12,8 @@
 A repository without its own `read` line is readable by `pypi.default_read`, and one
 without `upload` / `delete` lines writable by `pypi.default_write`: a server that declares
 no grants behaves as the single index did, and those two keys are the default
-repository's grants.
+repository's grants. A blank line means that default too; `nobody` leaves a permission to
+the server's admins, the project's owners and the `grants` lines.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .model import (
     ADMIN,
     ANYWHERE,
     DELETE,
+    NOBODY,
     PERMISSIONS,
     READ,
     UPLOAD,
@@ -142,6 +144,12 @@ def config_grants(s, app_config, repositories) -> list[Grant]:
             words = s.get_value(key, as_list, None)
             if words is None:
                 words = _default_words(app_config, repo, permission)
+            elif NOBODY in words:
+                # A blank line means "the default" (as every setting does), so closing a
+                # repository to all but its admins, owners and pattern grants takes a word.
+                if len(words) > 1:
+                    raise ConfigError(key, f"{NOBODY!r} stands alone")
+                words = []
             for word in words:
                 try:
                     grants.append(Grant(repo.name, ANYWHERE, permission, principal_of(word)))

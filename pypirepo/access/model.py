@@ -20,6 +20,7 @@ READ, UPLOAD, DELETE, ADMIN = "read", "upload", "delete", "admin"
 PERMISSIONS = (READ, UPLOAD, DELETE, ADMIN)
 WRITE_PERMISSIONS = (UPLOAD, DELETE)
 EVERYONE, AUTHENTICATED = "everyone", "authenticated"
+NOBODY = "nobody"  # the settings' word for "no principal": blank means the default
 ANYWHERE = "*"
 
 # Longer credentials are refused before any hash is computed (access.identity.parse_basic):

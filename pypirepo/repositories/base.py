@@ -65,14 +65,18 @@ class Work:
             return page
         return self.access.policy.visible_page(self.identity, repository.name, page, make_page)
 
-    def require(self, repository, project: str, permission: str) -> None:
+    def require(self, repository, project: str, permission: str, hide: bool = True) -> None:
         """Raise unless the identity may do this to the project: a project it may not read
         is one that does not exist (Hidden: 404, or 401 when nobody logged in, so that a
-        client sends its credentials); one it may read but not change, a 403."""
+        client sends its credentials); one it may read but not change, a 403. hide=False:
+        a 403 either way (an upload: the name would be created if it did not exist, so
+        there is nothing to hide by a 404)."""
         if self.may(repository, project, permission):
             return
-        if permission == READ or not self.may(repository, project, READ):
-            raise Hidden(project, anonymous=self.identity is None)
+        if self.identity is None:
+            raise Hidden(project, anonymous=True)
+        if hide and (permission == READ or not self.may(repository, project, READ)):
+            raise Hidden(project)
         raise Refused(403, f"The user {self.user!r} may not {permission} {project!r} in "
                            f"repository {repository.name!r}.")
 

@@ -88,7 +88,7 @@ class HostedRepository(StoredRepository):
         # group the upload was sent to)?
         for where in (via, self):
             if where is not None:
-                work.require(where, project, UPLOAD)
+                work.require(where, project, UPLOAD, hide=False)
         new = not self.holds(work, project)
         if new:
             for check in self.new_name_checks:

@@ -113,7 +113,10 @@ def repositories(context, request):
     """Every repository, with its kind, settings and URLs."""
     root = request.app_config.public_url or request.application_url
     listed = []
+    identity = request.identity
     for repo in request.repositories:
+        if not request.access.may_somewhere(identity, repo, "read"):
+            continue  # what the caller may not read is not theirs to know of
         base = f"{root}/r/{repo.name}"
         entry = {"name": repo.name, "kind": repo.kind,
                  "default": repo is request.repositories.default,

@@ -167,6 +167,7 @@ def test_bad_grants_stop_the_start_naming_the_key(make_app):
             ({"grants": "default bad/pattern read everyone"}, "grants"),
             ({"grants": "default *"}, "grants"),
             ({"repository.default.read": "group:"}, "repository.default.read"),
+            ({"repository.default.upload": "nobody alice"}, "repository.default.upload"),
             ({"group.team": "a b!"}, "group.team")):
         with pytest.raises(SystemExit) as err:
             make_app(**settings)
