@@ -1,0 +1,239 @@
+"""The web UI's reads: repositories' project lists a page at a time, counts, and what a
+project page shows.
+
+A list is asked of one or more repositories in answer order (a hosted or proxy
+repository alone; a group's stored members, nested groups unfolded): a name held by
+several is listed once, from the first one that holds it, as the group answers it.
+Sorting and paging happen here, in SQL, on indexes (projects: repository_id + name,
+repository_id + last_upload): a page of a 100,000-project repository reads the rows it
+shows, never the list. For a group, each member's rows are read in order up to the end of
+the page asked for (a member's later rows cannot be on it), and those merged.
+
+Search matches names (PEP 503-normalized, anywhere in the name) and summaries (any case),
+exact names first, then names that start with the query, names that contain it, and
+summaries that do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import case, func, literal, literal_column, not_, or_, select, union_all
+from sqlalchemy.orm import Session
+
+from ..models import File, Project
+
+_P = Project.__table__
+_F = File.__table__
+
+SORTS = ("name", "updated")
+SUMMARY_LIMIT = 512  # projects.summary's length
+
+
+def json_text(dialect, column: str, key: str) -> str:
+    """SQL for a JSON column's string member, on SQLite and PostgreSQL."""
+    if dialect.name == "postgresql":
+        return f"({column} ->> '{key}')"
+    return f"json_extract({column}, '$.{key}')"
+
+
+def refresh_sql(dialect) -> str:
+    """The SET clause that derives a project row's list columns from its files: the time of
+    its latest upload and that upload's summary. Part of every statement that bumps a
+    project's serial (MetadataCache.bump_serial, bulk_add), so no change misses it."""
+    summary = json_text(dialect, "f.info", "summary")
+    return (
+        "last_upload = (SELECT max(f.upload_time) FROM files f "
+        "WHERE f.project_id = projects.id), "
+        f"summary = (SELECT substr({summary}, 1, {SUMMARY_LIMIT}) FROM files f "
+        "WHERE f.project_id = projects.id ORDER BY f.upload_time DESC, f.id DESC LIMIT 1)")
+
+
+def refresh_projects_sql(dialect, where: str) -> str:
+    """UPDATE the list columns of the projects `where` names (all when empty)."""
+    return f"UPDATE projects SET {refresh_sql(dialect)} {where}".rstrip()
+
+
+@dataclass(frozen=True)
+class ProjectRow:
+    """A project as a list shows it (before its release facts are added)."""
+
+    id: int
+    repository_id: int
+    name: str  # normalized
+    display_name: str
+    summary: str | None
+    last_upload: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class ReleaseFact:
+    """One file of a listed project, as much as its list entry needs."""
+
+    project_id: int
+    version: str
+    origin: str
+    yanked: bool
+    promoted_from: str | None
+
+
+# What a project page shows of each file (everything but the metadata JSON, which only
+# the release shown needs: file_info()).
+DETAIL_COLUMNS = ("id", "repository_id", "filename", "version", "packagetype",
+                  "python_version", "requires_python", "size", "sha256", "upload_time",
+                  "uploader", "yanked", "yanked_reason", "origin", "provenance",
+                  "metadata_sha256")
+_COLUMNS = [_P.c.id, _P.c.repository_id, _P.c.name, _P.c.display_name, _P.c.summary,
+            _P.c.last_upload]
+
+
+def like_escape(text_: str) -> str:
+    return text_.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class Browse:
+    """The web UI's reads, on a request's session (reads only: it never writes)."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    # --- lists -----------------------------------------------------------------------------
+
+    def projects(self, ids: list[int], sort: str = "name", offset: int = 0,
+                 limit: int | None = 50) -> list[ProjectRow]:
+        """A page of the projects of these repositories (in answer order), sorted by name
+        or by last upload (newest first); limit None: all of them from offset."""
+        if len(ids) == 1:
+            stmt = self._arm(ids, 0, sort).offset(offset)
+            if limit is not None:
+                stmt = stmt.limit(limit)
+            return self._rows(stmt)
+        arms = []
+        for i in range(len(ids)):
+            arm = self._arm(ids, i, sort)
+            if limit is not None:
+                # A member's rows past offset + limit cannot be on the page.
+                arm = arm.limit(offset + limit)
+            arms.append(select(*arm.subquery().c))
+        merged = union_all(*arms).subquery()
+        stmt = select(*[merged.c[c.name] for c in _COLUMNS]).order_by(
+            *_order(merged.c, sort)).offset(offset)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return self._rows(stmt)
+
+    def count(self, ids: list[int]) -> int:
+        """How many projects the repositories list together (each name once)."""
+        total = 0
+        for i, rid in enumerate(ids):
+            stmt = select(func.count()).select_from(_P).where(_P.c.repository_id == rid)
+            if i:
+                stmt = stmt.where(_not_shadowed(_P, ids[:i]))
+            total += self.session.execute(stmt).scalar()
+        return total
+
+    def file_count(self, ids: list[int]) -> int:
+        """How many files the listed projects have (a shadowed project's files excluded)."""
+        total = 0
+        for i, rid in enumerate(ids):
+            if not i:
+                stmt = select(func.count()).select_from(_F).where(_F.c.repository_id == rid)
+            else:
+                stmt = (select(func.count()).select_from(_F.join(_P, _F.c.project_id == _P.c.id))
+                        .where(_P.c.repository_id == rid, _not_shadowed(_P, ids[:i])))
+            total += self.session.execute(stmt).scalar()
+        return total
+
+    def search(self, ids: list[int], needle: str, words: str, sort: str = "name",
+               offset: int = 0, limit: int | None = 50) -> tuple[list[ProjectRow], int]:
+        """(a page of the projects whose normalized name contains needle or whose summary
+        contains words, the number of them all). Sorted by relevance then name, or by
+        last upload."""
+        p = _P
+        in_name = p.c.name.like(f"%{like_escape(needle)}%", escape="\\") if needle \
+            else literal(False)
+        in_summary = func.lower(p.c.summary).like(f"%{like_escape(words.lower())}%",
+                                                  escape="\\") if words else literal(False)
+        where = [p.c.repository_id.in_(ids) if len(ids) > 1 else p.c.repository_id == ids[0],
+                 or_(in_name, in_summary)]
+        if len(ids) > 1:
+            where.append(_not_shadowed_ranked(p, ids))
+        if sort == "updated":
+            order = _order(p.c, sort)
+        else:
+            prefix = f"{like_escape(needle)}%"
+            rank = case((p.c.name == needle, 0),
+                        (p.c.name.like(prefix, escape="\\"), 1),
+                        (in_name, 2), else_=3) if needle else literal(3)
+            order = [rank, p.c.name]
+        stmt = (select(*_COLUMNS, func.count().over().label("total")).where(*where)
+                .order_by(*order).offset(offset))
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        found = self.session.execute(stmt).all()
+        if found:
+            return [ProjectRow(*r[:-1]) for r in found], found[0][-1]
+        if offset == 0:
+            return [], 0
+        # Past the end: the count alone.
+        total = self.session.execute(select(func.count()).select_from(p).where(*where)).scalar()
+        return [], total
+
+    def release_facts(self, project_ids: list[int]) -> list[ReleaseFact]:
+        """Every file of these projects: version, origin, yanked, promoted from where."""
+        if not project_ids:
+            return []
+        promoted = literal_column(json_text(self.session.get_bind().dialect,
+                                            "files.provenance", "promoted_from"))
+        stmt = select(_F.c.project_id, _F.c.version, _F.c.origin, _F.c.yanked,
+                      promoted).where(_F.c.project_id.in_(project_ids))
+        return [ReleaseFact(*r) for r in self.session.execute(stmt)]
+
+    # --- a project page ----------------------------------------------------------------------
+
+    def project_detail(self, project_id: int) -> tuple[str, list]:
+        """(the project's display name, its files: DETAIL_COLUMNS rows by filename)."""
+        display = self.session.execute(select(_P.c.display_name).where(
+            _P.c.id == project_id)).scalar()
+        stmt = select(*[_F.c[c] for c in DETAIL_COLUMNS]).where(
+            _F.c.project_id == project_id).order_by(_F.c.filename)
+        return display or "", list(self.session.execute(stmt).all())
+
+    def file_info(self, file_id: int) -> dict:
+        """The metadata a file's upload (or fetch) stored: the JSON API's info keys, and
+        the long description."""
+        return self.session.execute(select(_F.c.info).where(_F.c.id == file_id)).scalar() \
+            or {}
+
+    def _arm(self, ids: list[int], i: int, sort: str):
+        """The projects of ids[i] that no earlier repository of ids holds, in order."""
+        stmt = select(*_COLUMNS).where(_P.c.repository_id == ids[i])
+        if i:
+            stmt = stmt.where(_not_shadowed(_P, ids[:i]))
+        return stmt.order_by(*_order(_P.c, sort))
+
+    def _rows(self, stmt) -> list[ProjectRow]:
+        return [ProjectRow(*r) for r in self.session.execute(stmt)]
+
+
+def _order(c, sort: str) -> list:
+    if sort == "updated":
+        return [c.last_upload.desc(), c.id.desc()]
+    return [c.name]
+
+
+def _not_shadowed(p, earlier: list[int]):
+    """The name is held by none of the earlier repositories (an index probe each)."""
+    q = _P.alias("q")
+    return not_(select(q.c.id).where(q.c.repository_id.in_(earlier), q.c.name == p.c.name)
+                .exists())
+
+
+def _not_shadowed_ranked(p, ids: list[int]):
+    """For a row of any of ids: no repository before its own holds the name."""
+    q = _P.alias("q")
+    rank = {rid: i for i, rid in enumerate(ids)}
+    return not_(select(q.c.id).where(
+        q.c.name == p.c.name, q.c.repository_id.in_(ids),
+        case(rank, value=q.c.repository_id) < case(rank, value=p.c.repository_id)).exists())
