@@ -9,9 +9,12 @@ site's own rules, so that a README cannot pass for part of the page around it:
   ids it makes), so a README's `id="main"` cannot take the page's own;
 - class names this site's stylesheet uses are dropped (a README's `class="button"` would
   be styled as ours);
-- images lose their source and keep their alt text: the Content-Security-Policy would
-  block another site's image anyway, and a page of this index must not fetch anything
-  from elsewhere (a remote image tells that site who reads what).
+- images become their alt text: the Content-Security-Policy would block another site's
+  image anyway, and a page of this index must not fetch anything from elsewhere (a
+  remote image tells that site who reads what);
+- a task list's checkboxes become ☐ and ☑ (an input in a page is a form field that
+  has no label, and a README has no business with form fields);
+- `lang` goes (a code block's `lang="python"` names no human language).
 
 Rendering is cached by a digest of the text and its content type: each description is
 rendered once per process, however often its page is shown.
@@ -52,7 +55,7 @@ class ReadmeRenderer:
         key = hashlib.sha256(f"{content_type or ''}\0{text}".encode()).hexdigest()
         found = self._cache.get(key, 0)
         if found is None:
-            found = Markup(self._clean(_render(text, content_type)))
+            found = Markup(_unform(self._clean(_render(text, content_type))))
             self._cache.put(key, found, 0)
         return found
 
@@ -73,9 +76,27 @@ class ReadmeRenderer:
         if attribute == "class":
             kept = [c for c in value.split() if c not in self._site_classes]
             return " ".join(kept) or None
-        if element == "img" and attribute in ("src", "width", "height"):
+        if attribute == "lang" or (element == "img" and attribute != "alt"):
             return None
         return value
+
+
+# nh3's output is well-formed: attributes double-quoted, their values escaped.
+_IMG = re.compile(r"<img\b([^>]*)>")
+_INPUT = re.compile(r"<input\b([^>]*)>")
+_ALT = re.compile(r'\balt="([^"]*)"')
+
+
+def _unform(html: str) -> str:
+    def image(m):
+        alt = _ALT.search(m.group(1))
+        return f'<span class="readme-image">{alt.group(1)}</span>' if alt and alt.group(1) \
+            else ""
+
+    def checkbox(m):
+        return "\u2611" if re.search(r"\bchecked\b", m.group(1)) else "\u2610"
+
+    return _INPUT.sub(checkbox, _IMG.sub(image, html))
 
 
 def _render(text: str, content_type: str | None) -> str:

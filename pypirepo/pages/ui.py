@@ -30,7 +30,7 @@ from .readme import ReadmeRenderer
 PER_PAGE = 50
 KIND_TEXT = {
     "hosted": "Packages published here",
-    "proxy": "A cache of an upstream index",
+    "proxy": "A cache of an upstream index",  # its URL follows
     "group": "One index over several repositories",
 }
 
