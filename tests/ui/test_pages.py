@@ -69,6 +69,7 @@ def broken_site(tmp_path):
     with sqlite3.connect(tmp_path / "server" / "db.sqlite") as db:
         db.execute("DROP TABLE repositories")
         db.execute("DROP TABLE files")
+        db.execute("DROP TABLE projects")
     yield server
     server.stop()
 
@@ -132,7 +133,7 @@ def test_works_without_javascript(site, new_page, viewport):
     page.wait_for_url(re.compile(r"/search\?q=demo$"))
     names = page.locator(".result-list a").all_inner_texts()
     assert names == ["demo-pkg", "demo-tools"]
-    assert page.locator(".result-list a").first.get_attribute("href") == "/simple/demo-pkg/"
+    assert page.locator(".result-list a").first.get_attribute("href") == "/project/demo-pkg/"
     screenshot(page, f"search-nojs-{viewport}")
 
 
@@ -367,16 +368,21 @@ def test_templates_have_no_inline_code():
 
 
 def test_the_simple_pages_keep_their_headers(site):
-    # A browser gets the very answer a client gets: the UI adds nothing to these pages.
-    def answer(headers):
-        res = requests.get(site.url + url, headers=headers, timeout=10)
-        assert res.status_code == 200
+    # Clients get the index's own answer, whatever they send; the UI adds nothing to it.
+    # A browser loading the page is sent to the UI's page for it instead.
+    def answer(headers, status=200):
+        res = requests.get(site.url + url, headers=headers, timeout=10,
+                           allow_redirects=False)
+        assert res.status_code == status
         return res.content, {k: v for k, v in res.headers.items() if k != "Date"}
 
-    for url in ("/simple/", "/simple/demo-pkg/"):
-        browser = answer(NAVIGATION_HEADERS)
-        assert browser == answer({"Accept": "text/html"}), url
-        assert "Content-Security-Policy" not in browser[1]
+    for url, page in (("/simple/", "/projects/"), ("/simple/demo-pkg/", "/project/demo-pkg/")):
+        client = answer({"Accept": "text/html"})
+        assert client == answer(PIP_HEADERS | {"Accept": "text/html"}), url
+        assert "Content-Security-Policy" not in client[1]
+        assert client[1]["Vary"] == "Accept"
+        browser = answer(NAVIGATION_HEADERS, status=303)
+        assert browser[1]["Location"] == site.url + page
 
 
 def test_static_files_are_cached_for_long_under_their_digest(site):

@@ -120,9 +120,9 @@ def project_page(context, request):
         raise HTTPForbidden()
     page = ui_pages(request).project(request.work, request.repository, context.name, version)
     if page is None:
-        what = f"{context.name} {version}" if version else context.name
-        return error_response(request, 404, f"No project named {what!r} here."
-                              if not version else f"No release {what!r} here.")
+        return error_response(request, 404, f"No project named {context.name!r}."
+                              if not version else f"{context.name!r} has no release "
+                                                  f"{version!r}.")
     return {"project": page, "project_base": ui_base(request, context),
             "repository": request.repository, "repository_url":
             repository_page_url(request, context), **client_urls(request, context)}
