@@ -4,10 +4,10 @@ project page shows.
 A list is asked of one or more repositories in answer order (a hosted or proxy
 repository alone; a group's stored members, nested groups unfolded): a name held by
 several is listed once, from the first one that holds it, as the group answers it.
-Sorting and paging happen here, in SQL, on indexes (projects: repository_id + name,
-repository_id + last_upload): a page of a 100,000-project repository reads the rows it
-shows, never the list. For a group, each member's rows are read in order up to the end of
-the page asked for (a member's later rows cannot be on it), and those merged.
+Sorting and paging happen here, in SQL, on indexes (projects: repository_id + name and
+repository_id + last_upload for one repository, name and last_upload for several): a page
+of a 100,000-project repository walks an index to the page's end and reads the rows it
+shows, never the list and no sort.
 
 Search matches names (PEP 503-normalized, anywhere in the name) and summaries (any case),
 exact names first, then names that start with the query, names that contain it, and
@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, literal, literal_column, not_, or_, select, union_all
+from sqlalchemy import case, func, literal, literal_column, not_, or_, select
 from sqlalchemy.orm import Session
 
 from ..models import File, Project
@@ -104,45 +104,28 @@ class Browse:
                  limit: int | None = 50) -> list[ProjectRow]:
         """A page of the projects of these repositories (in answer order), sorted by name
         or by last upload (newest first); limit None: all of them from offset."""
-        if len(ids) == 1:
-            stmt = self._arm(ids, 0, sort).offset(offset)
-            if limit is not None:
-                stmt = stmt.limit(limit)
-            return self._rows(stmt)
-        arms = []
-        for i in range(len(ids)):
-            arm = self._arm(ids, i, sort)
-            if limit is not None:
-                # A member's rows past offset + limit cannot be on the page.
-                arm = arm.limit(offset + limit)
-            arms.append(select(*arm.subquery().c))
-        merged = union_all(*arms).subquery()
-        stmt = select(*[merged.c[c.name] for c in _COLUMNS]).order_by(
-            *_order(merged.c, sort)).offset(offset)
+        stmt = select(*_COLUMNS).where(*_listed(ids, scan=False)).order_by(
+            *_order(_P.c, sort)).offset(offset)
         if limit is not None:
             stmt = stmt.limit(limit)
-        return self._rows(stmt)
+        return [ProjectRow(*r) for r in self.session.execute(stmt)]
 
     def count(self, ids: list[int]) -> int:
         """How many projects the repositories list together (each name once)."""
-        total = 0
-        for i, rid in enumerate(ids):
-            stmt = select(func.count()).select_from(_P).where(_P.c.repository_id == rid)
-            if i:
-                stmt = stmt.where(_not_shadowed(_P, ids[:i]))
-            total += self.session.execute(stmt).scalar()
-        return total
+        return self.session.execute(select(func.count()).select_from(_P).where(
+            *_listed(ids, scan=False))).scalar()
 
     def file_count(self, ids: list[int]) -> int:
         """How many files the listed projects have (a shadowed project's files excluded)."""
-        total = 0
-        for i, rid in enumerate(ids):
-            if not i:
-                stmt = select(func.count()).select_from(_F).where(_F.c.repository_id == rid)
-            else:
-                stmt = (select(func.count()).select_from(_F.join(_P, _F.c.project_id == _P.c.id))
-                        .where(_P.c.repository_id == rid, _not_shadowed(_P, ids[:i])))
-            total += self.session.execute(stmt).scalar()
+        total = self.session.execute(select(func.count()).select_from(_F).where(
+            _F.c.repository_id == ids[0])).scalar()
+        for i, rid in enumerate(ids[1:], 1):
+            q = _P.alias("q")
+            total += self.session.execute(
+                select(func.count()).select_from(_F.join(_P, _F.c.project_id == _P.c.id))
+                .where(_P.c.repository_id == rid, not_(
+                    select(q.c.id).where(q.c.repository_id.in_(ids[:i]),
+                                         q.c.name == _P.c.name).exists()))).scalar()
         return total
 
     def search(self, ids: list[int], needle: str, words: str, sort: str = "name",
@@ -153,12 +136,17 @@ class Browse:
         p = _P
         in_name = p.c.name.like(f"%{like_escape(needle)}%", escape="\\") if needle \
             else literal(False)
-        in_summary = func.lower(p.c.summary).like(f"%{like_escape(words.lower())}%",
-                                                  escape="\\") if words else literal(False)
-        where = [p.c.repository_id.in_(ids) if len(ids) > 1 else p.c.repository_id == ids[0],
-                 or_(in_name, in_summary)]
-        if len(ids) > 1:
-            where.append(_not_shadowed_ranked(p, ids))
+        pattern = f"%{like_escape(words)}%"
+        if self.session.get_bind().dialect.name == "sqlite":
+            # SQLite's LIKE ignores ASCII case already; lower() would cost a third more.
+            in_summary = p.c.summary.like(pattern, escape="\\")
+        else:
+            in_summary = p.c.summary.ilike(pattern, escape="\\")
+        if not words:
+            in_summary = literal(False)
+        # Every row is read (a substring has no index): one pass over the table is
+        # cheaper than looking each one up through the repository's index.
+        where = [*_listed(ids, scan=True), or_(in_name, in_summary)]
         if sort == "updated":
             order = _order(p.c, sort)
         else:
@@ -206,16 +194,6 @@ class Browse:
         return self.session.execute(select(_F.c.info).where(_F.c.id == file_id)).scalar() \
             or {}
 
-    def _arm(self, ids: list[int], i: int, sort: str):
-        """The projects of ids[i] that no earlier repository of ids holds, in order."""
-        stmt = select(*_COLUMNS).where(_P.c.repository_id == ids[i])
-        if i:
-            stmt = stmt.where(_not_shadowed(_P, ids[:i]))
-        return stmt.order_by(*_order(_P.c, sort))
-
-    def _rows(self, stmt) -> list[ProjectRow]:
-        return [ProjectRow(*r) for r in self.session.execute(stmt)]
-
 
 def _order(c, sort: str) -> list:
     if sort == "updated":
@@ -223,17 +201,21 @@ def _order(c, sort: str) -> list:
     return [c.name]
 
 
-def _not_shadowed(p, earlier: list[int]):
-    """The name is held by none of the earlier repositories (an index probe each)."""
-    q = _P.alias("q")
-    return not_(select(q.c.id).where(q.c.repository_id.in_(earlier), q.c.name == p.c.name)
-                .exists())
+def _listed(ids: list[int], scan: bool) -> list:
+    """The conditions of a project row listed by these repositories: held by one of them,
+    and, for a group, by none before its own (the first member's rows need no look).
 
-
-def _not_shadowed_ranked(p, ids: list[int]):
-    """For a row of any of ids: no repository before its own holds the name."""
+    Over several repositories, or for a scan, the repository is compared as an
+    expression (repository_id + 0), which no index serves: SQLite then walks the index
+    that gives the order asked for (ix_projects_name, ix_projects_last_upload, both
+    holding repository_id) and stops at the page's end, instead of collecting every row
+    of each repository and sorting them."""
+    rid = _P.c.repository_id
+    if len(ids) == 1:
+        return [(rid + 0) == ids[0] if scan else rid == ids[0]]
     q = _P.alias("q")
-    rank = {rid: i for i, rid in enumerate(ids)}
-    return not_(select(q.c.id).where(
-        q.c.name == p.c.name, q.c.repository_id.in_(ids),
-        case(rank, value=q.c.repository_id) < case(rank, value=p.c.repository_id)).exists())
+    rank = {r: i for i, r in enumerate(ids)}
+    shadowed = select(q.c.id).where(
+        q.c.repository_id.in_(ids[:-1]), q.c.name == _P.c.name,
+        case(rank, value=q.c.repository_id) < case(rank, value=rid)).exists()
+    return [(rid + 0).in_(ids), or_(rid == ids[0], not_(shadowed))]

@@ -52,8 +52,10 @@ class Project(Base):
         UniqueConstraint("repository_id", "name"),
         # The freshness read of every index request asks by name across repositories.
         Index("ix_projects_name", "name", "repository_id"),
-        # The web UI's lists by last upload, a page at a time.
+        # The web UI's lists by last upload, a page at a time: one repository's, and
+        # several (a group's) in one walk.
         Index("ix_projects_repository_id_last_upload", "repository_id", "last_upload", "id"),
+        Index("ix_projects_last_upload", "last_upload", "id", "repository_id"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     repository_id: Mapped[int] = mapped_column(
