@@ -195,11 +195,15 @@ def run(results) -> str:
             _log(f"group by last upload: {figures['group_updated']}")
             figures["hosted_name"] = measure(client, [f"/r/local/?page={p}" for p in spread])
             _log(f"hosted by name: {figures['hosted_name']}")
-            queries = list(WORDS) + [f"proj-0{i}" for i in range(10)] + \
-                [f"{a} {b}" for a, b in zip(WORDS, WORDS[1:])][: n - len(WORDS) - 10]
-            figures["search"] = measure(client, [f"/search?q={q.replace(' ', '+')}"
-                                                 for q in queries[:n]])
-            _log(f"search: {figures['search']}")
+            # Names as people look for them: a fragment of a name (a few matches).
+            fragments = [f"proj-{rng.randrange(projects - 1):06d}"[:-1] for _ in range(n)]
+            figures["search_names"] = measure(client, [f"/search?q={q}" for q in fragments])
+            _log(f"search, name fragments: {figures['search_names']}")
+            # The worst case: a word in 15 % of the summaries (15,000 matches to rank and
+            # count), or two words in a row.
+            words = (list(WORDS) + [f"{a}+{b}" for a, b in zip(WORDS, WORDS[1:])])[:n]
+            figures["search_words"] = measure(client, [f"/search?q={q}" for q in words])
+            _log(f"search, common words: {figures['search_words']}")
             versions = [f"{v // 10}.{v % 10}.0" for v in range(BIG_VERSIONS)]
             figures["project"] = measure(
                 client, [f"/project/{BIG}/"] + [f"/project/{BIG}/{v}/"
@@ -221,7 +225,8 @@ def report(figures: dict, results) -> str:
         ("repository page, default group, by name", "group_name"),
         ("repository page, default group, by last upload", "group_updated"),
         ("repository page, hosted `/r/local/`, by name", "hosted_name"),
-        ("search (names and summaries)", "search"),
+        ("search, a fragment of a name", "search_names"),
+        ("search, a word in 15 % of the summaries", "search_words"),
         ("project page, 200 files, 40 kB README", "project"),
     ]
     lines = [
@@ -251,8 +256,9 @@ def report(figures: dict, results) -> str:
     lines += [
         "",
         "Pages asked for: by name and by last upload, pages 1, 2, the last and random ones "
-        f"between; searches for single words (each in about 15 % of the summaries), two "
-        "words, and name fragments; the project page's latest release and random older "
+        "between; searches for fragments of names (about ten matches each), and for words "
+        "each in about 15 % of the summaries, or two of them (every match ranked and "
+        "counted); the project page's latest release and random older "
         f"ones (their README rendered once, then kept by its digest). The project page is "
         f"{figures['project_bytes'] / 1024:.0f} KiB.",
     ]

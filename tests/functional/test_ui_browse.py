@@ -328,3 +328,34 @@ def test_browsers_are_sent_to_the_pages_clients_get_the_same_bytes(app, dists, m
     assert raw.status_int == 200 and "negotiated-1.0-py3-none-any.whl" in raw.text
     # A name the index does not hold: the browser gets the site's 404 page, pip its text.
     app.get("/simple/nothing-here/", headers=PIP, status=404)
+
+
+# --- the same SQL on PostgreSQL -------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_the_pages_on_postgresql(make_app, pg_url, dists):
+    app = make_app(**{
+        "sqlalchemy.url": pg_url, "repositories": "dev release all",
+        "repository.dev.kind": "hosted", "repository.release.kind": "hosted",
+        "repository.all.kind": "group", "repository.all.members": "release dev",
+        "pypirepo.default_repository": "all"})
+    post(app, "release", wheel(dists, "Shared_Name", "1.0", summary="From RELEASE",
+                               readme="# Hi\n"), "Shared_Name", "1.0")
+    post(app, "dev", wheel(dists, "shared-name", "2.0", summary="from dev"), "shared-name",
+         "2.0")
+    post(app, "dev", wheel(dists, "dev-only", "0.1", summary="Only here"), "dev-only", "0.1")
+    for sort in ("name", "updated"):
+        assert sorted(names(app.get(f"/projects/?sort={sort}"))) == ["Shared_Name", "dev-only"]
+    assert names(app.get("/projects/?q=release")) == ["Shared_Name"]  # any case
+    assert names(app.get("/projects/?q=SHARED.name")) == ["Shared_Name"]
+    assert names(app.get("/projects/?q=only&sort=updated")) == ["dev-only"]
+    assert "2 projects, 2 files" in app.get("/").html.select(".repo-card")[0].get_text(
+        " ", strip=True)
+    page = app.get("/project/shared-name/")
+    assert page.html.select_one(".readme h1").get_text() == "Hi"
+    assert page.html.select_one(".project-head__version").get_text() == "1.0"
+    app.authorization = ADMIN
+    app.post_json("/api/r/dev/projects/dev-only/versions/0.1/promote", {"to": "release"})
+    app.authorization = None
+    assert "promoted" in app.get("/r/release/").html.select_one(".result-list__item").get_text()
