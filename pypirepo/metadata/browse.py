@@ -130,35 +130,45 @@ class Browse:
         contains words, the number of them all). Sorted by relevance then name, or by
         last upload."""
         p = _P
-        # A substring's position rather than LIKE: no wildcard to escape in the query,
-        # and on SQLite a third cheaper than LIKE ... ESCAPE over every row.
-        position = func.strpos if self.session.get_bind().dialect.name == "postgresql" \
-            else func.instr
+        dialect = self.session.get_bind().dialect.name
+        position = func.strpos if dialect == "postgresql" else func.instr
         at = position(p.c.name, needle) if needle else literal(0)
         in_name = at > 0
-        in_summary = position(func.lower(p.c.summary), words.lower()) > 0 if words \
-            else literal(False)
+        if not words:
+            in_summary = literal(False)
+        elif dialect == "postgresql":
+            in_summary = p.c.summary.ilike(f"%{_like_escape(words)}%", escape="\\")
+        elif "%" in words or "_" in words:
+            in_summary = p.c.summary.like(f"%{_like_escape(words)}%", escape="\\")
+        else:
+            # SQLite's LIKE ignores ASCII case, and without an ESCAPE clause it is the
+            # quickest test of a row (lower() or ESCAPE cost a third more per row).
+            in_summary = p.c.summary.like(f"%{words}%")
         # Every row is read (a substring has no index): one pass over the table is
-        # cheaper than looking each one up through the repository's index.
-        where = [*_listed(ids, scan=True), or_(in_name, in_summary)]
+        # cheaper than looking each one up through the repository's index. The pass
+        # ranks and counts ids only; the page's rows are read after.
+        where = [or_(in_name, in_summary), *_listed(ids, scan=True)]
         if sort == "updated":
             order = _order(p.c, sort)
         else:
             rank = case((p.c.name == needle, 0), (at == 1, 1), (in_name, 2), else_=3) \
                 if needle else literal(3)
             order = [rank, p.c.name]
-        stmt = (select(*_COLUMNS, func.count().over().label("total")).where(*where)
-                .order_by(*order).offset(offset))
-        if limit is not None:
-            stmt = stmt.limit(limit)
-        found = self.session.execute(stmt).all()
-        if found:
-            return [ProjectRow(*r[:-1]) for r in found], found[0][-1]
-        if offset == 0:
-            return [], 0
-        # Past the end: the count alone.
-        total = self.session.execute(select(func.count()).select_from(p).where(*where)).scalar()
-        return [], total
+        if limit is None:  # every match (the caller filters them): the rows at once
+            found = self.session.execute(select(*_COLUMNS).where(*where).order_by(*order)
+                                         .offset(offset)).all()
+            return [ProjectRow(*r) for r in found], offset + len(found)
+        found = self.session.execute(select(p.c.id, func.count().over()).where(*where)
+                                     .order_by(*order).offset(offset).limit(limit)).all()
+        if not found:
+            if offset == 0:
+                return [], 0
+            # Past the end: the count alone.
+            return [], self.session.execute(
+                select(func.count()).select_from(p).where(*where)).scalar()
+        rows = {r[0]: ProjectRow(*r) for r in self.session.execute(
+            select(*_COLUMNS).where(p.c.id.in_([f[0] for f in found])))}
+        return [rows[f[0]] for f in found], found[0][1]
 
     def release_facts(self, project_ids: list[int]) -> list[ReleaseFact]:
         """Every file of these projects: version, origin, yanked, promoted from where."""
@@ -185,6 +195,10 @@ class Browse:
         the long description."""
         return self.session.execute(select(_F.c.info).where(_F.c.id == file_id)).scalar() \
             or {}
+
+
+def _like_escape(text_: str) -> str:
+    return text_.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _order(c, sort: str) -> list:
