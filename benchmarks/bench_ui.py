@@ -163,7 +163,7 @@ def measure(client: Client, paths: list[str], check: bytes | None = None) -> dic
             raise RuntimeError(f"{path}: the answer lacks {check!r}")
         cold.append(ms)
         warm.append(client.get(path)[0])
-    return {"requests": len(paths), "cold": statistics.median(cold),
+    return {"requests": len(paths), "first": cold[0], "cold": statistics.median(cold),
             "cold_p90": _p90(cold), "warm": statistics.median(warm), "warm_p90": _p90(warm)}
 
 
@@ -260,7 +260,8 @@ def report(figures: dict, results) -> str:
         "each in about 15 % of the summaries, or two of them (every match ranked and "
         "counted); the project page's latest release and random older "
         f"ones (their README rendered once, then kept by its digest). The project page is "
-        f"{figures['project_bytes'] / 1024:.0f} KiB.",
+        f"{figures['project_bytes'] / 1024:.0f} KiB; its very first answer, the README "
+        f"rendered then, took {figures['project']['first']:.1f} ms.",
     ]
     return "\n".join(lines)
 
