@@ -11,20 +11,12 @@ import re
 
 import pytest
 import requests
-from browser import SCHEMES, VIEWPORTS, assert_accessible, expect, screenshot
+from browser import LOOKS, VIEWPORTS, assert_accessible, expect, screenshot
 from distfactory import make_sdist, make_wheel, metadata_text
 from servers import Server
 
 pytestmark = pytest.mark.e2e
 
-LOOKS = [(v, s) for v in VIEWPORTS for s in SCHEMES]
-NAVIGATION_HEADERS = {
-    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,"
-              "image/webp,image/apng,*/*;q=0.8",
-    "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document", "Sec-Fetch-Site": "none",
-}
-PIP_ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; "
-              "q=0.1, text/html; q=0.01")
 
 README = """\
 # Demo package

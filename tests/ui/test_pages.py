@@ -11,14 +11,13 @@ import sqlite3
 
 import pytest
 import requests
-from browser import SCHEMES, VIEWPORTS, assert_accessible, expect, screenshot
+from browser import LOOKS, VIEWPORTS, assert_accessible, expect, screenshot
 from distfactory import make_wheel
 from servers import Server
 
 pytestmark = pytest.mark.e2e
 
 PROJECTS = ("demo-pkg", "demo-tools", "other-thing")
-LOOKS = [(v, s) for v in VIEWPORTS for s in SCHEMES]
 # pip's Accept header for the simple pages, and what an older pip or a script sends.
 PIP_ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; "
               "q=0.1, text/html; q=0.01")
