@@ -27,6 +27,19 @@ def main(global_config, **ini):
         gc.enable()
 
 
+def close(app) -> None:
+    """Release what main() opened (connections, open files, clients, threads) in a
+    process that goes on without the app: tests and benchmarks build hundreds. The app
+    must not be used afterwards. pserve has no need: the process ends."""
+    from .interfaces import IDatabase, IRepositories, IStorage
+
+    registry = app.registry
+    for interface in (IRepositories, IStorage, IDatabase):
+        service = registry.queryUtility(interface)
+        if service is not None:
+            service.close()
+
+
 def _build_app(ini):
     """Settings, then each subsystem in the order they need each other: reads like a
     table of contents. Each includeme registers its own services (pypirepo.interfaces)."""

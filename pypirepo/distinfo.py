@@ -145,14 +145,21 @@ _SINGLE = {
 }
 
 
+# The long description is kept (the web UI renders it) up to this many characters; a
+# longer one is left out, and its length noted, so that a record stays small enough to
+# read back quickly in a rebuild.
+MAX_DESCRIPTION = 512 * 1024
+
+
 def parse_metadata(raw: bytes) -> dict:
-    """Core metadata as the JSON API's `info` keys (description excluded: it can be huge).
+    """Core metadata as the JSON API's `info` keys, with the long description.
 
     Core metadata is UTF-8 (BytesParser would read it as ASCII and mangle every other
     character); what is not UTF-8 (an old sdist's latin-1 PKG-INFO) keeps what it can.
     """
     msg = Parser(policy=compat32).parsestr(raw.decode("utf-8", "replace"))
     info: dict = {}
+    keep_description(info, _description(msg))
     for header, key in _SINGLE.items():
         value = msg.get(header)
         if value is not None and str(value).strip() not in ("", "UNKNOWN"):
@@ -162,3 +169,33 @@ def parse_metadata(raw: bytes) -> dict:
         if values:
             info[key] = values
     return info
+
+
+def _description(msg) -> str | None:
+    """The body (metadata 2.1 on), else the Description header, its continuation lines'
+    indent (8 spaces, or 7 and a "|") taken off as the specification says."""
+    body = msg.get_payload()
+    if isinstance(body, str) and body.strip():
+        return body
+    header = msg.get("Description")
+    if header is None:
+        return None
+    lines = str(header).splitlines()
+    for i in range(1, len(lines)):
+        line = lines[i]
+        if line.startswith("       |"):
+            lines[i] = line[8:]
+        elif line.startswith("        "):
+            lines[i] = line[8:]
+    text = "\n".join(lines)
+    return text if text.strip() and text.strip() != "UNKNOWN" else None
+
+
+def keep_description(info: dict, text: str | None) -> None:
+    """Put a long description into info: whole, or its length when it is too long."""
+    if not text:
+        return
+    if len(text) > MAX_DESCRIPTION:
+        info["description_omitted"] = len(text)
+    else:
+        info["description"] = text

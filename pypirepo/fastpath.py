@@ -75,6 +75,8 @@ class FastPath:
         ctype = known_accept(accept) if accept else HTML
         if ctype is None:
             return None  # a new Accept header: the view negotiates it (and remembers)
+        if ctype == HTML and ("HTTP_SEC_FETCH_MODE" in environ or "xhtml" in (accept or "")):
+            return None  # perhaps a person's browser: the views send it to the UI's page
         if rest and (not rest.endswith("/") or "/" in rest[:-1]):
             return None
         project = rest[:-1]

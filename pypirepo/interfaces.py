@@ -233,3 +233,7 @@ class IStaticAssets(Interface):
 
 class IBodyGate(Interface):
     """security.BodyGate: what a request's headers alone decide, before its body."""
+
+
+class IUIPages(Interface):
+    """The web UI's page data (pypirepo.pages.ui.UIPages)."""

@@ -66,3 +66,16 @@ def includeme(config):
     config.add_route("home", "/", request_method=READS)
     config.add_route("search", "/search", factory=Root, request_method=READS)
     config.add_route("static", "/static/{token}/{name:.+}", request_method=READS)
+    # A repository's page (/projects/ for the default one, /r/<name>/ for each) and a
+    # project's (the URLs the JSON API gives as project_url and release_url).
+    config.add_route("ui_repository", "/projects/", factory=RepositoryResource,
+                     request_method=READS)
+    config.add_route("r:ui_repository", "/r/{repo}/", factory=RepositoryResource,
+                     request_method=READS)
+    config.add_route("r:ui_repository_noslash", "/r/{repo}", factory=RepositoryResource,
+                     request_method=READS)
+    for name, path in (("ui_project", "/project/{project}/"),
+                       ("ui_release", "/project/{project}/{version}/")):
+        config.add_route(name, path, factory=ProjectResource, request_method=READS)
+        config.add_route("r:" + name, "/r/{repo}" + path, factory=ProjectResource,
+                         request_method=READS)

@@ -307,4 +307,5 @@ def _info_from_form(fields: dict) -> dict:
     for k in ("classifiers", "requires_dist", "provides_extra", "project_urls"):
         if fields.get(k):
             info[k] = list(fields[k])
+    distinfo.keep_description(info, fields.get("description"))
     return info

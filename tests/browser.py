@@ -34,6 +34,8 @@ VIEWPORTS = {
     "desktop": {"width": 1366, "height": 900},
 }
 SCHEMES = ("light", "dark")
+# Every page is looked at in each of these: (viewport, colour scheme).
+LOOKS = [(v, s) for v in VIEWPORTS for s in SCHEMES]
 # axe-core impacts that fail a test; "minor" and "moderate" ones are printed, not fatal.
 FATAL_IMPACTS = ("serious", "critical")
 

@@ -19,6 +19,38 @@ from emulators import azure_server, gcs_server, s3_server  # noqa: E402,F401 - f
 IN_CI = os.environ.get("CI") == "true"
 
 
+def _track_apps():
+    """Every app a test builds (pypirepo.main, imported by the tests when they run) is
+    remembered, and closed when its module is done: main() freezes what it made out of
+    the collector's way, so nothing would ever close their database files otherwise, and
+    a worker that ran a few hundred apps passes select()'s 1,024 descriptors."""
+    import pypirepo
+
+    built = []
+    make = pypirepo.main
+
+    def main(*args, **kwargs):
+        app = make(*args, **kwargs)
+        built.append(app)
+        return app
+
+    pypirepo.main = main
+    return built
+
+
+_BUILT = _track_apps()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_apps():
+    before = len(_BUILT)
+    yield
+    import pypirepo
+
+    while len(_BUILT) > before:
+        pypirepo.close(_BUILT.pop())
+
+
 @pytest.fixture
 def dists(tmp_path):
     """A factory of real wheels and sdists in a temporary folder."""

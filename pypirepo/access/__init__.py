@@ -177,6 +177,15 @@ class Access:
             return []
         return self.visible(request.identity, repository, names)
 
+    def reads_all(self, request, repository) -> bool:
+        """Whether the request's caller may read every project of the repository (of a
+        group: of the group and of every member), so that a listing of it needs no
+        filter; False does not mean they may read nothing (readable() tells)."""
+        if request.pypirepo_bad_credentials:
+            return False
+        identity, policy = request.identity, self.policy
+        return all(policy.reads_all(identity, r.name) for r in _with_members(repository))
+
     def may_somewhere(self, identity: Identity | None, repository, permission: str) -> bool:
         return self.policy.may_somewhere(identity, repository.name, permission)
 
@@ -277,3 +286,14 @@ def includeme(config):
     if nobody:
         log.warning(nobody)
     registry.registerUtility(access, IAccess)
+
+
+def _with_members(repository) -> list:
+    """The repository, and for a group its members, theirs, ... (each once)."""
+    found, todo = [], [repository]
+    while todo:
+        repo = todo.pop(0)
+        if repo not in found:
+            found.append(repo)
+            todo.extend(getattr(repo, "members", ()))
+    return found

@@ -70,6 +70,16 @@ class Policy:
 
     # --- decisions -----------------------------------------------------------------------
 
+    def reads_all(self, identity: Identity | None, repository: str) -> bool:
+        """Whether identity may read every project of the repository, whatever its name
+        (then a listing needs no per-name filter)."""
+        if identity is not None and identity.token is not None \
+                and ANYWHERE not in identity.token.projects:
+            return False
+        if identity is not None and identity.admin:
+            return self.may(identity, repository, None, READ)
+        return not self.patterned(repository) and self.may(identity, repository, None, READ)
+
     def may(self, identity: Identity | None, repository: str, project: str | None,
             permission: str) -> bool:
         """Whether identity (None: anonymous) may do this to the project (None: to the

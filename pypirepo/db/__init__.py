@@ -27,6 +27,15 @@ class Database:
         engine = ready_engine(url, auto_migrate)
         return cls(engine, make_session_factory(engine), Serials(engine))
 
+    def close(self) -> None:
+        """Close its connections and the beacon's file (an app built in a process that
+        goes on: tests, benchmarks)."""
+        from .beacon import detach
+
+        self.serials.close()
+        self.engine.dispose()
+        detach(self.engine)
+
 
 def includeme(config):
     from ..interfaces import IAppConfig, IDatabase

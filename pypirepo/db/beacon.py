@@ -49,7 +49,11 @@ class Beacon:
             raise
         self._fd = fd
         # Engines come and go (tests make hundreds): the descriptor goes with its beacon.
-        weakref.finalize(self, os.close, fd)
+        self._finalizer = weakref.finalize(self, os.close, fd)
+
+    def close(self) -> None:
+        self._map.close()
+        self._finalizer()
 
     def read(self) -> int:
         return _COUNTER.unpack_from(self._map)[0]
@@ -88,6 +92,13 @@ def attach(engine: Engine) -> Beacon | None:
     _beacons[engine] = beacon
     return beacon
 
+
+
+def detach(engine: Engine) -> None:
+    """Close the engine's beacon, if it has one (the engine is being disposed of)."""
+    beacon = _beacons.pop(engine, None)
+    if beacon is not None:
+        beacon.close()
 
 
 CHANGED = "pypirepo.changed"  # session.info key: this transaction bumped the serial

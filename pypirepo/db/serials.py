@@ -64,6 +64,12 @@ class Serials:
             _FILES.c[name].type.dialect_impl(dialect).result_processor(dialect, None)
             for name in FILE_ROW_COLUMNS]
 
+    def close(self) -> None:
+        """Close the connections kept for these reads (the pool does not know them)."""
+        while self._idle:
+            conn, _ = self._idle.pop()
+            conn.close()
+
     def _checkout(self):
         try:
             return self._idle.pop()

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 from .. import distinfo, names, records
 from ..metadata import MetadataCache
-from ..records import FileRecord, parse_time, utcnow
+from ..records import FileRecord, format_time, parse_time, utcnow
 from ..upload import metadata_disagrees
 from .background import Lull, Workers, drain, gather, running
 from ..upstream.client import UpstreamClient, UpstreamError, UpstreamUnavailable
@@ -602,7 +602,7 @@ class FileFetcher:
             yanked_reason=entry["yanked"] if isinstance(entry.get("yanked"), str) else None,
             origin="upstream",
             info=info,
-            provenance={"upstream": place.upstream},
+            provenance={"upstream": place.upstream, "cached_at": format_time(utcnow())},
         )
         with open(flight.path, "rb") as src:
             self.storage.put(records.dist_key(project, filename, place.prefix), src,

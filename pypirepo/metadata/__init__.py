@@ -11,14 +11,15 @@ from __future__ import annotations
 from collections import namedtuple
 from collections.abc import Iterable
 
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy.orm import Session, defer
 
 from ..db.beacon import CHANGED
 from ..db.serials import mark as _mark, project_serial_sql
 from ..models import Event, File, Project, Repository
 from ..names import filename_key
 from ..records import ROW_FIELDS, FileRecord, utcnow
+from .browse import refresh_sql
 
 # The file that holds a filename (or another spelling of it): what an upload is told.
 Claim = namedtuple("Claim", ("filename", "sha256", "project", "repository_id"))
@@ -76,7 +77,10 @@ class MetadataCache:
         return [(r[0], r[1]) for r in self.session.execute(stmt)]
 
     def files(self, project_id: int) -> list[File]:
-        stmt = select(File).where(File.project_id == project_id).order_by(File.filename)
+        # Each file's metadata (with its long description) is loaded only when asked for:
+        # the JSON API reads one release's, a yank none.
+        stmt = select(File).where(File.project_id == project_id).order_by(
+            File.filename).options(defer(File.info))
         return list(self.session.execute(stmt).scalars())
 
     def file(self, repository_id: int, project: str, filename: str) -> File | None:
@@ -269,10 +273,10 @@ class MetadataCache:
         self.session.execute(_insert_ignore(dialect, File), rows)
         serial = self.bump_serial(repository_id)
         self.session.execute(
-            update(Project)
-            .where(Project.id.in_({existing[r.project] for r in records}))
-            .values(serial=serial)
-        )
+            text(f"UPDATE projects SET serial = :serial, "
+                 f"{refresh_sql(self.session.get_bind().dialect)} WHERE id IN :ids")
+            .bindparams(bindparam("ids", expanding=True)),
+            {"serial": serial, "ids": sorted({existing[r.project] for r in records})})
         return len(rows)
 
     def _share_keys(self, repository_id: int, rows: list[dict], taken: set | None) -> None:
@@ -361,7 +365,10 @@ class _DriverSQL:
                                f"p.name = {m} AND f.sha256 = {m} LIMIT 1")
         self.bump_repository = ("UPDATE repositories SET serial = serial + 1 "
                                 f"WHERE id = {m} RETURNING serial")
-        self.set_project_serial = f"UPDATE projects SET serial = {m} WHERE id = {m}"
+        # Every change to a project's files bumps its serial: the same statement keeps
+        # the columns the web UI lists it by (metadata.browse).
+        self.set_project_serial = (f"UPDATE projects SET serial = {m}, {refresh_sql(dialect)} "
+                                   f"WHERE id = {m}")
         self._project_cols = ("repository_id", "name", "display_name", "serial", "created")
         self._file_cols = ("project_id", "repository_id") + ROW_FIELDS
         self._event_cols = ("time", "repository", "user", "action", "project", "version",

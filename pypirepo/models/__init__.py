@@ -48,7 +48,15 @@ class Project(Base):
     """A project of one repository: the same name may be a project in several."""
 
     __tablename__ = "projects"
-    __table_args__ = (UniqueConstraint("repository_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("repository_id", "name"),
+        # The freshness read of every index request asks by name across repositories.
+        Index("ix_projects_name", "name", "repository_id"),
+        # The web UI's lists by last upload, a page at a time: one repository's, and
+        # several (a group's) in one walk.
+        Index("ix_projects_repository_id_last_upload", "repository_id", "last_upload", "id"),
+        Index("ix_projects_last_upload", "last_upload", "id", "repository_id"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     repository_id: Mapped[int] = mapped_column(
         ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False)
@@ -56,6 +64,10 @@ class Project(Base):
     display_name: Mapped[str] = mapped_column(String(255), nullable=False)
     serial: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     created: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
+    # Derived from the files, kept by every statement that bumps the project's serial
+    # (metadata.browse.REFRESH): what the web UI lists, sorts and searches by.
+    summary: Mapped[str | None] = mapped_column(String(512))  # of the latest upload
+    last_upload: Mapped[dt.datetime | None] = mapped_column(DateTime)
     files: Mapped[list[File]] = relationship(
         back_populates="project", cascade="all, delete-orphan", passive_deletes=True
     )

@@ -15,7 +15,7 @@ def release_json(files: list, display: str, serial: int, project: str,
     for f in files:
         by_version.setdefault(f.version, []).append(f)
     if version is None:
-        chosen = _latest(by_version)
+        chosen = latest_version(by_version)
     else:
         wanted = names.canonical_version(version)
         chosen = next((v for v in by_version if names.canonical_version(v) == wanted), None)
@@ -38,7 +38,10 @@ def release_json(files: list, display: str, serial: int, project: str,
     return data
 
 
-def _latest(by_version: dict[str, list]) -> str:
+def latest_version(by_version: dict[str, list]) -> str:
+    """The version a project page shows first: the highest that is not yanked whole and
+    not a pre-release, else the highest not yanked, else the highest (by_version: each
+    version -> its files, which have .yanked)."""
     def rank(v):
         key = names.version_key(v)
         yanked = all(f.yanked for f in by_version[v])
@@ -76,7 +79,7 @@ def _info(src: dict, display: str, version: str, release: list, base: str,
         project_urls=urls or None,
         bugtrack_url=None,
         docs_url=None,
-        description="",
+        description=src.get("description") or "",
         downloads={"last_day": -1, "last_month": -1, "last_week": -1},
         package_url=f"{base}/project/{project}/",
         project_url=f"{base}/project/{project}/",

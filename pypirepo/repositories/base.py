@@ -126,6 +126,19 @@ class ProjectFiles:
 
 
 @dataclass
+class ProjectDetail:
+    """A project as a repository answers it, for its page in the web UI: every file held
+    (metadata.browse.DETAIL_COLUMNS rows, by filename), each row's repository_id naming
+    the stored repository that holds it (holders), whose file_info() gives its metadata."""
+
+    name: str  # normalized
+    display_name: str
+    version: tuple  # what it was read at: changes whenever a file does
+    files: list
+    holders: dict  # repository id -> StoredRepository
+
+
+@dataclass
 class StoredFile:
     """A file held in storage: the view streams it (or redirects to a signed URL)."""
 
@@ -229,6 +242,17 @@ class Repository:
     def events(self, work: Work, name: str) -> list:
         work.require(self, name, READ)
         return work.metadata.events([self.name], name)
+
+    def listing_ids(self) -> list[int]:
+        """The ids of the stored repositories whose projects this one lists, in answer
+        order (the first that holds a name answers it): what its page in the web UI and
+        its counts are read from (metadata.browse)."""
+        return []
+
+    def project_detail(self, work: Work, name: str) -> ProjectDetail | None:
+        """What the project's page shows: the files held here (never asks an upstream),
+        from the member that answers the project in a group; None when none are."""
+        return None
 
     def project_names(self, work: Work) -> list[tuple[str, str]]:
         """(normalized, display) of every project here."""

@@ -20,7 +20,7 @@ import logging
 from ..errors import FallbackDenied, Hidden, NotFound, UpstreamFailed
 from ..pages import API_VERSION, Page, PageCache, make_page
 from ..settings import ConfigError, as_bool, as_list, as_str
-from .base import DELETE, READ, UPLOAD, Repository, Work, entries_page
+from .base import DELETE, READ, UPLOAD, ProjectDetail, Repository, Work, entries_page
 from .config import names_list
 
 log = logging.getLogger(__name__)
@@ -179,6 +179,33 @@ class GroupRepository(Repository):
             }, "index")
             self.pages.put(("root", base), page, version)
         return page
+
+    def listing_ids(self) -> list[int]:
+        return [r.id for r in self._flat() if r.stores]
+
+    def project_detail(self, work: Work, name: str) -> ProjectDetail | None:
+        """The first member's that holds files of the project; for a name the group
+        merges, every holder's files too (on a filename held twice, the earlier one's).
+        Hidden from the caller by the group or by the first member that holds it: Hidden
+        (as a file would be)."""
+        work.require(self, name, READ)
+        found = None
+        for repo in self._flat():
+            detail = repo.project_detail(work, name)
+            if detail is None:
+                continue
+            if found is None:
+                found = detail
+                if not self.merges(name):
+                    break
+                continue
+            have = {f.filename for f in found.files}
+            found = ProjectDetail(
+                name, found.display_name, found.version + detail.version,
+                sorted(found.files + [f for f in detail.files if f.filename not in have],
+                       key=lambda f: f.filename),
+                {**found.holders, **detail.holders})
+        return found
 
     def _answering(self, work: Work, name: str):
         """The members to ask for one of the project's files or its JSON, in order, each

@@ -13,7 +13,18 @@ from ..models import File
 from ..pages import API_VERSION, Page, PageCache, make_page
 from ..pages.jsonapi import release_json
 from ..records import FileRecord
-from .base import DELETE, READ, Metadata, ProjectFiles, Repository, StoredFile, Work, rows_page
+from ..metadata.browse import Browse
+from .base import (
+    DELETE,
+    READ,
+    Metadata,
+    ProjectDetail,
+    ProjectFiles,
+    Repository,
+    StoredFile,
+    Work,
+    rows_page,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +94,31 @@ class StoredRepository(Repository):
             }, "index")
             self.page_cache.put(key, page, serial)
         return page
+
+    def listing_ids(self) -> list[int]:
+        return [self.id]
+
+    def project_detail(self, work: Work, name: str) -> ProjectDetail | None:
+        """Read once per serial per process, like the simple page."""
+        found = work.projects(name).get(self.id)
+        if found is None:
+            return None
+        # Held here: the caller may read it, or it is as good as missing (Hidden).
+        work.require(self, name, READ)
+        project_id, serial = found
+        key = ("detail", name, "")
+        detail = self.page_cache.get(key, serial)
+        if detail is None:
+            display, rows = Browse(work.session).project_detail(project_id)
+            if not rows:
+                return None
+            detail = ProjectDetail(name, display, (self.id, serial), rows, {self.id: self})
+            self.page_cache.put(key, detail, serial)
+        return detail
+
+    def file_info(self, work: Work, file_id: int) -> dict:
+        """The metadata a file of this repository was stored with (File.info)."""
+        return Browse(work.session).file_info(file_id)
 
     def stored_file(self, work: Work, name: str, filename: str):
         """A StoredFile or a Metadata held here, or None."""

@@ -34,7 +34,8 @@
     button.className = "button copy-button";
     button.textContent = "Copy";
     var label = snippet.querySelector("figcaption");
-    button.setAttribute("aria-label", label ? "Copy " + label.textContent : "Copy");
+    var named = snippet.getAttribute("data-copy-label");
+    button.setAttribute("aria-label", named || (label ? "Copy " + label.textContent : "Copy"));
     var reset;
     button.addEventListener("click", function () {
       copyText(code.textContent).then(function () {

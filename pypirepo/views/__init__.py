@@ -55,6 +55,7 @@ def includeme(config):
 
     env = Environment(loader=FileSystemLoader(str(resource_dir("templates"))),
                       autoescape=select_autoescape(["html"]), trim_blocks=False)
+    env.filters["filesize"] = filesize
     config.registry.registerUtility(lambda name, data: env.get_template(name).render(**data),
                                     IRenderer)
     config.include(".ui")
@@ -62,6 +63,17 @@ def includeme(config):
 
     for method, fn, settings in _DECLARED:
         getattr(config, method)(fn, **settings)
+
+
+def filesize(size: int) -> str:
+    """A size as people read it (SI units, as the public index shows them)."""
+    if size < 1000:
+        return f"{size} bytes"
+    for unit in ("kB", "MB", "GB"):
+        size /= 1000
+        if size < 1000 or unit == "GB":
+            break
+    return f"{size:.1f} {unit}"
 
 
 IMMUTABLE = "max-age=365000000, immutable"

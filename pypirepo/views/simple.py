@@ -106,6 +106,38 @@ def simple_index(context, request):
     return page_response(request, request.repository.root_page(request.work, context.base))
 
 
+# --- a person's browser on the index's URLs ---------------------------------------------------
+#
+# A browser loading /simple/<p>/ (views.ui.is_browser_navigation: Sec-Fetch-Mode or an
+# Accept naming XHTML, which no packaging client sends) is sent to the project's page,
+# and /simple/ to the repository's; pip, uv and poetry get the same bytes and headers as
+# ever. `?format=text/html` (PEP 691's parameter) shows a browser the index page itself.
+
+def _to_page(request, path: str) -> Response:
+    response = Response(status=303, location=request.script_name + path)
+    # Personal to the browser that asked: never stored for the clients.
+    response.cache_control = "private, no-store"
+    response.vary = ("Accept", "Sec-Fetch-Mode", "Sec-Fetch-Dest")
+    return response
+
+
+@view_config(route_name=repository_routes("simple_index"), request_method="GET",
+             permission="read", browser_navigation=True)
+def simple_index_for_browser(context, request):
+    if "format" in request.GET:
+        return simple_index(context, request)
+    here = _here(context)
+    return _to_page(request, f"{here}/" if here else "/projects/")
+
+
+@view_config(route_name=repository_routes("simple_project"), request_method="GET",
+             permission="read", browser_navigation=True)
+def simple_project_for_browser(context, request):
+    if "format" in request.GET or not context.valid:
+        return simple_project(context, request)
+    return _to_page(request, f"{_here(context)}/project/{context.name}/")
+
+
 @view_config(route_name=repository_routes("simple_index_noslash"), request_method="GET")
 def simple_index_noslash(context, request):
     return redirect(request, f"{_here(context)}/simple/")

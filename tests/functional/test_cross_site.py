@@ -129,7 +129,9 @@ def test_cross_site_reads_are_answered(project):
     # Links from other sites to pages and files are how an index is used.
     headers = {**CROSS_SITE["fetch"], "Sec-Fetch-Mode": "navigate"}
     project.authorization = None
-    assert project.get("/simple/demo/", headers=headers).status_int == 200
+    # A browser following a link to the index page is sent to the project's page.
+    assert project.get("/simple/demo/", headers=headers).follow(headers=headers) \
+        .status_int == 200
     assert project.get("/packages/demo/demo-1.0-py3-none-any.whl", headers=headers).body
     project.head("/simple/", headers=headers)
 

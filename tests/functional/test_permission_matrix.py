@@ -99,6 +99,8 @@ READS = {
     "metadata": lambda p: ("GET", f"/r/release/packages/{p}/{wheel(p)}.metadata", {}),
     "json api": lambda p: ("GET", f"/r/release/pypi/{p}/json", {}),
     "events": lambda p: ("GET", f"/api/r/release/projects/{p}/events", {}),
+    "project page": lambda p: ("GET", f"/r/release/project/{p}/", {}),
+    "project page via group": lambda p: ("GET", f"/r/all/project/{p}/", {}),
 }
 
 

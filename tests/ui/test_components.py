@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from browser import SCHEMES, VIEWPORTS, assert_accessible, expect, screenshot
+from browser import LOOKS, VIEWPORTS, assert_accessible, expect, screenshot
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from servers import REPO
 
@@ -23,7 +23,6 @@ from pypirepo.views.ui.paging import Pager
 pytestmark = pytest.mark.e2e
 
 HERE = Path(__file__).resolve().parent
-LOOKS = [(v, s) for v in VIEWPORTS for s in SCHEMES]
 
 
 def render(template: str, **data) -> str:

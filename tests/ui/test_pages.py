@@ -11,14 +11,13 @@ import sqlite3
 
 import pytest
 import requests
-from browser import SCHEMES, VIEWPORTS, assert_accessible, expect, screenshot
+from browser import LOOKS, VIEWPORTS, assert_accessible, expect, screenshot
 from distfactory import make_wheel
 from servers import Server
 
 pytestmark = pytest.mark.e2e
 
 PROJECTS = ("demo-pkg", "demo-tools", "other-thing")
-LOOKS = [(v, s) for v in VIEWPORTS for s in SCHEMES]
 # pip's Accept header for the simple pages, and what an older pip or a script sends.
 PIP_ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; "
               "q=0.1, text/html; q=0.01")
@@ -69,6 +68,7 @@ def broken_site(tmp_path):
     with sqlite3.connect(tmp_path / "server" / "db.sqlite") as db:
         db.execute("DROP TABLE repositories")
         db.execute("DROP TABLE files")
+        db.execute("DROP TABLE projects")
     yield server
     server.stop()
 
@@ -132,7 +132,7 @@ def test_works_without_javascript(site, new_page, viewport):
     page.wait_for_url(re.compile(r"/search\?q=demo$"))
     names = page.locator(".result-list a").all_inner_texts()
     assert names == ["demo-pkg", "demo-tools"]
-    assert page.locator(".result-list a").first.get_attribute("href") == "/simple/demo-pkg/"
+    assert page.locator(".result-list a").first.get_attribute("href") == "/project/demo-pkg/"
     screenshot(page, f"search-nojs-{viewport}")
 
 
@@ -367,16 +367,21 @@ def test_templates_have_no_inline_code():
 
 
 def test_the_simple_pages_keep_their_headers(site):
-    # A browser gets the very answer a client gets: the UI adds nothing to these pages.
-    def answer(headers):
-        res = requests.get(site.url + url, headers=headers, timeout=10)
-        assert res.status_code == 200
+    # Clients get the index's own answer, whatever they send; the UI adds nothing to it.
+    # A browser loading the page is sent to the UI's page for it instead.
+    def answer(headers, status=200):
+        res = requests.get(site.url + url, headers=headers, timeout=10,
+                           allow_redirects=False)
+        assert res.status_code == status
         return res.content, {k: v for k, v in res.headers.items() if k != "Date"}
 
-    for url in ("/simple/", "/simple/demo-pkg/"):
-        browser = answer(NAVIGATION_HEADERS)
-        assert browser == answer({"Accept": "text/html"}), url
-        assert "Content-Security-Policy" not in browser[1]
+    for url, page in (("/simple/", "/projects/"), ("/simple/demo-pkg/", "/project/demo-pkg/")):
+        client = answer({"Accept": "text/html"})
+        assert client == answer(PIP_HEADERS | {"Accept": "text/html"}), url
+        assert "Content-Security-Policy" not in client[1]
+        assert client[1]["Vary"] == "Accept"
+        browser = answer(NAVIGATION_HEADERS, status=303)
+        assert browser[1]["Location"] == site.url + page
 
 
 def test_static_files_are_cached_for_long_under_their_digest(site):

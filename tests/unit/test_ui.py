@@ -1,4 +1,4 @@
-"""The web UI's small parts: which requests get pages, paging, project search."""
+"""The web UI's small parts: which requests get pages, paging."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from pyramid.request import Request
 
-from pypirepo.search import search_projects
 from pypirepo.views.ui import is_browser_navigation
 from pypirepo.views.ui.paging import Pager
 
@@ -61,38 +60,3 @@ def test_pager_from_request(query, number):
     p = Pager.from_request(request, per_page=5, keep=("q", "missing"))
     assert p.number == number
     assert p.with_total(100).url(4) == "/search?q=demo&page=4"
-
-
-def projects(names):
-    """What search is given: (normalized, display) pairs in name order."""
-    return sorted((n.lower().replace("_", "-"), n) for n in names)
-
-
-NAMES = ["Django", "django-extensions", "my_django", "flask", "Djangorestframework"]
-
-
-def names(result):
-    return [h.name for h in result.hits]
-
-
-def test_search_ranks_exact_then_prefix_then_substring():
-    result = search_projects(projects(NAMES), "DJANGO", 0, 50)
-    assert names(result) == ["Django", "django-extensions", "Djangorestframework", "my_django"]
-    assert result.total == 4
-    assert result.hits[3].normalized == "my-django"
-
-
-def test_search_normalizes_the_query_and_pages():
-    index = projects(NAMES)
-    assert names(search_projects(index, " my.Django ", 0, 50)) == ["my_django"]
-    assert search_projects(index, " my.Django ", 0, 50).query == "my.Django"
-    page = search_projects(index, "django", 1, 2)
-    assert names(page) == ["django-extensions", "Djangorestframework"]
-    assert page.total == 4
-
-
-def test_empty_search_lists_everything_in_name_order():
-    result = search_projects(projects(NAMES), "", 0, 50)
-    assert result.total == 5
-    assert names(result)[0] == "Django" and names(result)[-1] == "my_django"
-    assert names(search_projects(projects(NAMES), "nothing", 0, 50)) == []

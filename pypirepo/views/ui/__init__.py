@@ -104,9 +104,12 @@ class BrowserNavigation:
 
 
 def includeme(config):
+    from ...interfaces import IDatabase, IUIPages
+    from ...pages.ui import UIPages
     from . import errors, home, static  # noqa: F401 - they declare their views
 
     config.registry.registerUtility(StaticAssets.load(), IStaticAssets)
+    config.registry.registerUtility(UIPages(config.registry.getUtility(IDatabase)), IUIPages)
     config.add_renderer(".html", PageRenderer)
     config.add_view_predicate("browser_navigation", BrowserNavigation)
     config.add_exception_view(errors.server_error, context=Exception, browser_navigation=True)
