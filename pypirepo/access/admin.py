@@ -59,7 +59,7 @@ class AccessAdmin:
             raise Refused(403, f"The user {identity.user!r} isn't a server admin.")
         return identity
 
-    def _stored(self):
+    def changeable(self):
         """The backend that can change, or the reason it can't."""
         if self.backend.name != "sql":
             raise Refused(409, "Users, groups and grants are kept in the ini "
@@ -88,7 +88,7 @@ class AccessAdmin:
         self.require_admin(who)
         fields(payload, required={"name": str}, optional={"password": (str, type(None)),
                                                           "admin": bool})
-        backend = self._stored()
+        backend = self.changeable()
         name = check_user_name(payload["name"])
         backend.add_user(name, checked_password(payload.get("password")),
                          payload.get("admin", False))
@@ -97,7 +97,7 @@ class AccessAdmin:
     def change_user(self, who, name: str, payload: dict) -> dict:
         self.require_admin(who)
         fields(payload, optional={"password": (str, type(None)), "admin": bool})
-        backend = self._stored()
+        backend = self.changeable()
         if not backend.exists(name):
             raise Refused(404, f"No user named {name!r}.")
         if "password" in payload:
@@ -108,7 +108,7 @@ class AccessAdmin:
 
     def remove_user(self, who, name: str) -> None:
         self.require_admin(who)
-        self._stored().remove_user(name)
+        self.changeable().remove_user(name)
 
     # --- groups ----------------------------------------------------------------------------
 
@@ -130,7 +130,7 @@ class AccessAdmin:
     def add_group(self, who, payload: dict) -> dict:
         self.require_admin(who)
         fields(payload, required={"name": str}, optional={"members": list})
-        backend = self._stored()
+        backend = self.changeable()
         name = check_group_name(payload["name"])
         if name in backend.groups():
             raise Refused(409, f"There is a group {name!r} already.")
@@ -141,12 +141,12 @@ class AccessAdmin:
         """The group's members are these (made when it does not exist)."""
         self.require_admin(who)
         fields(payload, required={"members": list})
-        self._stored().set_group(check_group_name(name), member_names(payload["members"]))
+        self.changeable().set_group(check_group_name(name), member_names(payload["members"]))
         return self.group(who, name)
 
     def remove_group(self, who, name: str) -> None:
         self.require_admin(who)
-        self._stored().remove_group(name)
+        self.changeable().remove_group(name)
 
     # --- grants ----------------------------------------------------------------------------
 
@@ -163,14 +163,14 @@ class AccessAdmin:
         self.require_admin(who)
         fields(payload, required={"repository": str, "permission": str, "principal": str},
                optional={"pattern": str})
-        grant_id = self._stored().add_grant(Grant(
+        grant_id = self.changeable().add_grant(Grant(
             payload["repository"], payload.get("pattern", ANYWHERE), payload["permission"],
             payload["principal"]))
         return self.grant(who, grant_id)
 
     def grant(self, who, grant_id: int) -> dict:
         self.require_admin(who)
-        backend = self._stored()
+        backend = self.changeable()
         found = next((g for i, g in backend.stored_grants() if i == grant_id), None)
         if found is None:
             raise Refused(404, f"No grant {grant_id} in the database.")
@@ -178,7 +178,7 @@ class AccessAdmin:
 
     def remove_grant(self, who, grant_id: int) -> None:
         self.require_admin(who)
-        self._stored().remove_grant(grant_id)
+        self.changeable().remove_grant(grant_id)
 
     # --- API tokens --------------------------------------------------------------------------
 

@@ -201,14 +201,14 @@ class SqlBackend:
         self.reload()
         return result
 
-    def _not_from_ini(self, user: str) -> None:
+    def not_from_ini(self, user: str) -> None:
         if self.base.exists(user):
             raise Refused(409, f"The user {user!r} is declared in the ini (user.{user}, its "
                                "environment variable or auth.bootstrap_user): change it there.")
 
     def add_user(self, name: str, password: str | None, admin: bool = False) -> None:
         check_user_name(name)
-        self._not_from_ini(name)
+        self.not_from_ini(name)
         hashed = PASSWORDS.hash(password) if password else None
 
         def work(session):
@@ -220,7 +220,7 @@ class SqlBackend:
 
     def set_password(self, name: str, password: str | None) -> None:
         """password None: the user can no longer log in with one (tokens still work)."""
-        self._not_from_ini(name)
+        self.not_from_ini(name)
         hashed = PASSWORDS.hash(password) if password else None
         self._update_user(name, password_hash=hashed)
 
@@ -250,7 +250,7 @@ class SqlBackend:
         self._change(work)
 
     def remove_user(self, name: str) -> None:
-        self._not_from_ini(name)
+        self.not_from_ini(name)
 
         def work(session):
             if not self.sql.remove_user(session, name):
