@@ -135,6 +135,7 @@ class Access:
             if found is not None and user in (TOKEN_USER, found.user):
                 return self.identity_of(found.user, token=found.scope, via="token")
             return None
+        self.policy  # noqa: B018 - users or groups changed: the cache is cleared first
         cached = self.credentials.get(user, password)
         if cached is not None:
             return cached
