@@ -30,7 +30,7 @@ import time
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..errors import Refused
-from ..passwords import PASSWORDS
+from ..passwords import PASSWORDS, waste_a_hash
 from .model import (
     ANYWHERE,
     PERMISSIONS,
@@ -125,13 +125,8 @@ class SqlBackend:
             return False
 
     def _waste_a_hash(self, password: str) -> None:
-        try:
-            if self._decoy is not None:
-                PASSWORDS.verify(password, self._decoy)
-            else:
-                self.base.verify("\0", password)  # the ini's decoy, or passlib's dummy
-        except (ValueError, TypeError):
-            pass
+        # A hash of the database's users, else the ini's decoy, else passlib's dummy.
+        waste_a_hash(password, self._decoy or self.base._decoy)
 
     def exists(self, user: str) -> bool:
         return user in self._snapshot.users or self.base.exists(user)

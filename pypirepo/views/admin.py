@@ -53,6 +53,29 @@ def _flag(request, name: str) -> bool:
     return request.GET.get(name, "").lower() in ("1", "true", "yes")
 
 
+def _collection(request, key: str, listed, add):
+    """A list (GET) and what adds to it (POST): AccessAdmin's methods."""
+    return _answer(request, {
+        "GET": lambda admin, who: json_response({key: listed(admin, who)}),
+        "POST": lambda admin, who: _created(add(admin, who, json_body(request))),
+    })
+
+
+def _item(request, ident, get, remove, change=None, change_method: str = "PATCH"):
+    """One thing: ident() names it (read once the caller is known); get, remove and change
+    are AccessAdmin's methods."""
+    def removed(admin, who):
+        remove(admin, who, ident())
+        return _gone()
+
+    handlers = {"GET": lambda admin, who: json_response(get(admin, who, ident())),
+                "DELETE": removed}
+    if change is not None:
+        handlers[change_method] = lambda admin, who: json_response(
+            change(admin, who, ident(), json_body(request)))
+    return _answer(request, handlers)
+
+
 @view_config(route_name="api_openapi")
 def openapi(request):
     return _answer(request, {"GET": lambda _admin, _who: json_response(document(request))},
@@ -61,29 +84,19 @@ def openapi(request):
 
 @view_config(route_name="api_tokens")
 def tokens(request):
-    def create(admin, who):
-        secret, info = admin.create_token(who, json_body(request))
-        return _created({"token": secret, **info})
+    def create(admin, who, payload):
+        secret, info = admin.create_token(who, payload)
+        return {"token": secret, **info}
 
-    return _answer(request, {
-        "GET": lambda admin, who: json_response({"tokens": admin.token_list(
-            who, revoked=_flag(request, "revoked"))}),
-        "POST": create,
-    })
+    return _collection(request, "tokens",
+                       lambda admin, who: admin.token_list(who, revoked=_flag(request, "revoked")),
+                       create)
 
 
 @view_config(route_name="api_token")
 def token(request):
-    def revoke(admin, who):
-        admin.revoke_token(who, _id(request))
-        return _gone()
-
-    return _answer(request, {
-        "GET": lambda admin, who: json_response(admin.token(who, _id(request))),
-        "PATCH": lambda admin, who: json_response(
-            admin.change_token(who, _id(request), json_body(request))),
-        "DELETE": revoke,
-    })
+    return _item(request, lambda: _id(request), AccessAdmin.token, AccessAdmin.revoke_token,
+                 AccessAdmin.change_token)
 
 
 @view_config(route_name="api_admin_tokens")
@@ -98,67 +111,31 @@ def all_tokens(request):
 
 @view_config(route_name="api_admin_users")
 def users(request):
-    return _answer(request, {
-        "GET": lambda admin, who: json_response({"users": admin.users(who)}),
-        "POST": lambda admin, who: _created(admin.add_user(who, json_body(request))),
-    })
+    return _collection(request, "users", AccessAdmin.users, AccessAdmin.add_user)
 
 
 @view_config(route_name="api_admin_user")
 def user(request):
-    name = request.matchdict["name"]
-
-    def remove(admin, who):
-        admin.remove_user(who, name)
-        return _gone()
-
-    return _answer(request, {
-        "GET": lambda admin, who: json_response(admin.user(who, name)),
-        "PATCH": lambda admin, who: json_response(
-            admin.change_user(who, name, json_body(request))),
-        "DELETE": remove,
-    })
+    return _item(request, lambda: request.matchdict["name"], AccessAdmin.user,
+                 AccessAdmin.remove_user, AccessAdmin.change_user)
 
 
 @view_config(route_name="api_admin_groups")
 def groups(request):
-    return _answer(request, {
-        "GET": lambda admin, who: json_response({"groups": admin.groups(who)}),
-        "POST": lambda admin, who: _created(admin.add_group(who, json_body(request))),
-    })
+    return _collection(request, "groups", AccessAdmin.groups, AccessAdmin.add_group)
 
 
 @view_config(route_name="api_admin_group")
 def group(request):
-    name = request.matchdict["name"]
-
-    def remove(admin, who):
-        admin.remove_group(who, name)
-        return _gone()
-
-    return _answer(request, {
-        "GET": lambda admin, who: json_response(admin.group(who, name)),
-        "PUT": lambda admin, who: json_response(
-            admin.set_group(who, name, json_body(request))),
-        "DELETE": remove,
-    })
+    return _item(request, lambda: request.matchdict["name"], AccessAdmin.group,
+                 AccessAdmin.remove_group, AccessAdmin.set_group, change_method="PUT")
 
 
 @view_config(route_name="api_admin_grants")
 def grants(request):
-    return _answer(request, {
-        "GET": lambda admin, who: json_response({"grants": admin.grants(who)}),
-        "POST": lambda admin, who: _created(admin.add_grant(who, json_body(request))),
-    })
+    return _collection(request, "grants", AccessAdmin.grants, AccessAdmin.add_grant)
 
 
 @view_config(route_name="api_admin_grant")
 def grant(request):
-    def remove(admin, who):
-        admin.remove_grant(who, _id(request))
-        return _gone()
-
-    return _answer(request, {
-        "GET": lambda admin, who: json_response(admin.grant(who, _id(request))),
-        "DELETE": remove,
-    })
+    return _item(request, lambda: _id(request), AccessAdmin.grant, AccessAdmin.remove_grant)
