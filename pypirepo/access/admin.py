@@ -19,7 +19,7 @@ import re
 from ..errors import LoginRequired, Refused
 from ..records import utcnow
 from ..settings import as_duration
-from .model import ANYWHERE, READ, Grant, Identity
+from .model import ANYWHERE, READ, USER_RE, Grant, Identity
 from .sql import check_group_name, check_user_name
 from .tokens import TokenInfo, scope_of
 
@@ -108,7 +108,10 @@ class AccessAdmin:
 
     def remove_user(self, who, name: str) -> None:
         self.require_admin(who)
-        self.changeable().remove_user(name)
+        backend = self.changeable()
+        if not backend.exists(name):  # a name no user can have is never looked up
+            raise Refused(404, f"No user named {name!r}.")
+        backend.remove_user(name)
 
     # --- groups ----------------------------------------------------------------------------
 
@@ -146,7 +149,10 @@ class AccessAdmin:
 
     def remove_group(self, who, name: str) -> None:
         self.require_admin(who)
-        self.changeable().remove_group(name)
+        backend = self.changeable()
+        if name not in backend.groups():
+            raise Refused(404, f"No group named {name!r}.")
+        backend.remove_group(name)
 
     # --- grants ----------------------------------------------------------------------------
 
@@ -188,6 +194,8 @@ class AccessAdmin:
         who = self.require_user(who)
         if everyone or (user is not None and user != who.user):
             self.require_admin(who)
+            if user is not None and not USER_RE.match(user):
+                raise Refused(400, f"{user[:60]!r} is not a user name.")
         else:
             user = who.user
         return [t.as_json() for t in self.tokens.listed(None if everyone else user, revoked)]

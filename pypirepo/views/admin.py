@@ -8,6 +8,8 @@ One view per URL, dispatching on the method, so that a method the URL doesn't ta
 
 from __future__ import annotations
 
+import re
+
 from pyramid.response import Response
 
 from ..access.admin import AccessAdmin
@@ -42,9 +44,14 @@ def _gone() -> Response:
     return Response(status=204)
 
 
+# The ids are the database's INTEGER columns: what doesn't fit is no id (PostgreSQL
+# would refuse the query).
+_MAX_ID = 2**31 - 1
+
+
 def _id(request) -> int:
     text = request.matchdict["id"]
-    if not text.isdigit() or len(text) > 18:
+    if not re.fullmatch(r"[0-9]{1,10}", text) or int(text) > _MAX_ID:
         raise Refused(404, f"No such id: {text[:40]!r}.")
     return int(text)
 

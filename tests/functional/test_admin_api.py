@@ -100,6 +100,10 @@ def test_the_ini_keeps_its_own(sql_app):
     app = sql_app
     listed = app.get("/api/admin/users", headers=ADMIN).json["users"]
     assert {u["name"]: u["source"] for u in listed} == {"admin": "ini", "alice": "ini"}
+    for bad in ("x\x00y", "%00"):
+        app.delete(f"/api/admin/users/{bad}", headers=ADMIN, status=404)
+        app.delete(f"/api/admin/groups/{bad}", headers=ADMIN, status=404)
+        app.patch_json(f"/api/admin/users/{bad}", {"admin": True}, headers=ADMIN, status=404)
     for call in (lambda: app.post_json("/api/admin/users", {"name": "alice", "password": "x"},
                                        headers=ADMIN, status=409),
                  lambda: app.patch_json("/api/admin/users/alice", {"password": "x"},
@@ -158,7 +162,9 @@ def test_bad_requests_say_what_is_wrong(sql_app):
         app.post_json("/api/admin/grants", body, headers=ADMIN, status=400)
     res = app.put("/api/admin/users/alice", headers=ADMIN, status=405)
     assert res.headers["Allow"] == "DELETE, GET, HEAD, PATCH"
-    app.get("/api/admin/grants/abc", headers=ADMIN, status=404)
+    for bad in ("abc", "2147483648", "99999999999999999999", "%C2%B2", "-1"):
+        app.get(f"/api/admin/grants/{bad}", headers=ADMIN, status=404)
+        app.delete(f"/api/tokens/{bad}", headers=ADMIN, status=404)
     app.get("/api/admin/grants/999", headers=ADMIN, status=404)
 
 
@@ -185,6 +191,7 @@ def test_tokens_are_their_owners(sql_app):
     assert [t["id"] for t in app.get("/api/admin/tokens", headers=ADMIN).json["tokens"]] == \
         [token["id"]]
     assert app.get("/api/admin/tokens?user=alice", headers=ADMIN).json["tokens"] == []
+    app.get("/api/admin/tokens?user=a%00b", headers=ADMIN, status=400)
     for_alice = app.post_json("/api/tokens", {"user": "alice"}, headers=ADMIN, status=201)
     assert for_alice.json["user"] == "alice"
     app.post_json("/api/tokens", {"user": "alice"}, headers=bob, status=403)
@@ -266,7 +273,7 @@ def test_every_documented_operation_answers(sql_app):
 # --- fuzzed from the document, against a real server --------------------------------------
 
 
-def test_no_input_makes_a_server_error(tmp_path):
+def test_no_input_makes_a_server_error(tmp_path, db_url):
     """Whatever the document allows (and what it does not: schemathesis sends both), sent
     as an admin to a real server, a few hundred requests in all: never a 5xx, never a
     traceback in its log."""
@@ -274,7 +281,7 @@ def test_no_input_makes_a_server_error(tmp_path):
     from hypothesis import HealthCheck, given, settings
     from servers import Server
 
-    srv = Server(tmp_path / "fuzzed", app={"auth.backend": "sql"})
+    srv = Server(tmp_path / "fuzzed", app={"auth.backend": "sql", "sqlalchemy.url": db_url})
     srv.directory.mkdir()
     srv.start()
     try:
@@ -299,3 +306,33 @@ def test_no_input_makes_a_server_error(tmp_path):
     finally:
         srv.stop()
     assert "Traceback" not in srv.log and " ERROR " not in srv.log
+
+
+def test_users_of_the_environment_work_with_the_sql_backend(app_settings, monkeypatch,
+                                                           tmp_path):
+    """PYPIREPO_USER_<NAME> declares a user whatever the backend (it was ignored once)."""
+    from webtest import TestApp
+
+    from pypirepo.passwords import PASSWORDS
+
+    monkeypatch.setenv("PYPIREPO_USER_CAROL", PASSWORDS.hash("carolpw"))
+    app = TestApp(main({}, **{**app_settings, "auth.backend": "sql",
+                              "pypi.default_read": "authenticated"}))
+    app.get("/simple/", headers=basic("carol", "carolpw"), status=200)
+    app.get("/simple/", headers=basic("carol", "wrong"), status=401)
+    users = {u["name"]: u for u in app.get("/api/admin/users", headers=ADMIN).json["users"]}
+    assert users["carol"]["source"] == "ini"
+
+
+def test_the_start_says_who_can_log_in_from_the_database(app_settings):
+    from pypirepo.access import login_summary
+    from pypirepo.settings import AppConfig, Settings
+
+    bare = {k: v for k, v in app_settings.items() if k not in (
+        "auth.bootstrap_user", "auth.bootstrap_password", "user.alice")}
+    settings = Settings(bare, environ={})
+    config = AppConfig.from_settings(settings)
+    summary, warning = login_summary(config, settings, None, stored_users=2)
+    assert summary == "2 users in the database" and warning is None
+    summary, warning = login_summary(config, settings, None, stored_users=0)
+    assert "pypirepo-user <ini> add <name> --admin" in warning
