@@ -14,6 +14,7 @@ Every refusal is a Refused (4xx, with the reason) or LoginRequired (nobody logge
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 
 from ..errors import LoginRequired, Refused
@@ -24,6 +25,8 @@ from .sql import check_group_name, check_user_name
 from .tokens import TokenInfo, scope_of
 
 # Who the command line acts as: the operator of the machine, an admin.
+log = logging.getLogger(__name__)
+
 CONSOLE = Identity("(console)", admin=True, via="console")
 MAX_NOTE = 1000
 MAX_PASSWORD = 1024
@@ -92,6 +95,7 @@ class AccessAdmin:
         name = check_user_name(payload["name"])
         backend.add_user(name, checked_password(payload.get("password")),
                          payload.get("admin", False))
+        _audit(who, f"added user {name!r}" + (" (admin)" if payload.get("admin") else ""))
         return self.user(who, name)
 
     def change_user(self, who, name: str, payload: dict) -> dict:
@@ -104,6 +108,7 @@ class AccessAdmin:
             backend.set_password(name, checked_password(payload["password"]))
         if "admin" in payload:
             backend.set_admin(name, payload["admin"])
+        _audit(who, f"changed user {name!r}: {', '.join(sorted(payload)) or 'nothing'}")
         return self.user(who, name)
 
     def remove_user(self, who, name: str) -> None:
@@ -112,6 +117,7 @@ class AccessAdmin:
         if not backend.exists(name):  # a name no user can have is never looked up
             raise Refused(404, f"No user named {name!r}.")
         backend.remove_user(name)
+        _audit(who, f"removed user {name!r}")
 
     # --- groups ----------------------------------------------------------------------------
 
@@ -138,6 +144,7 @@ class AccessAdmin:
         if name in backend.groups():
             raise Refused(409, f"There is a group {name!r} already.")
         backend.set_group(name, member_names(payload.get("members", [])))
+        _audit(who, f"added group {name!r}")
         return self.group(who, name)
 
     def set_group(self, who, name: str, payload: dict) -> dict:
@@ -145,6 +152,7 @@ class AccessAdmin:
         self.require_admin(who)
         fields(payload, required={"members": list})
         self.changeable().set_group(check_group_name(name), member_names(payload["members"]))
+        _audit(who, f"set the members of group {name!r}: {', '.join(payload['members'])}")
         return self.group(who, name)
 
     def remove_group(self, who, name: str) -> None:
@@ -153,6 +161,7 @@ class AccessAdmin:
         if name not in backend.groups():
             raise Refused(404, f"No group named {name!r}.")
         backend.remove_group(name)
+        _audit(who, f"removed group {name!r}")
 
     # --- grants ----------------------------------------------------------------------------
 
@@ -172,7 +181,9 @@ class AccessAdmin:
         grant_id = self.changeable().add_grant(Grant(
             payload["repository"], payload.get("pattern", ANYWHERE), payload["permission"],
             payload["principal"]))
-        return self.grant(who, grant_id)
+        made = self.grant(who, grant_id)
+        _audit(who, f"granted {grant_words(made)} (grant {grant_id})")
+        return made
 
     def grant(self, who, grant_id: int) -> dict:
         self.require_admin(who)
@@ -184,7 +195,8 @@ class AccessAdmin:
 
     def remove_grant(self, who, grant_id: int) -> None:
         self.require_admin(who)
-        self.changeable().remove_grant(grant_id)
+        gone = self.changeable().remove_grant(grant_id)
+        _audit(who, f"revoked grant {grant_id}: {grant_words(grant_json(gone, grant_id))}")
 
     # --- API tokens --------------------------------------------------------------------------
 
@@ -232,6 +244,7 @@ class AccessAdmin:
             raise Refused(400, f"{exc}.") from None
         expires = expiry(payload.get("expires"), payload.get("expires_in"))
         secret, info = self.tokens.create(owner, scope, expires, checked_note(payload))
+        _audit(who, f"made API token {info.id} ({info.prefix}...) for {owner!r}")
         return secret, info.as_json()
 
     def change_token(self, who, token_id: int, payload: dict) -> dict:
@@ -248,11 +261,23 @@ class AccessAdmin:
             values["expires"] = expiry(payload.get("expires"), payload.get("expires_in"))
         if values:
             self.tokens.update(token_id, **values)
+            _audit(who, f"changed API token {token_id}: {', '.join(sorted(values))}")
         return self.token(who, token_id)
 
     def revoke_token(self, who, token_id: int) -> None:
-        self._own_token(who, token_id)
+        found = self._own_token(who, token_id)
         self.tokens.revoke(token_id)
+        _audit(who, f"revoked API token {token_id} of {found.user!r}")
+
+
+def _audit(who: Identity, what: str) -> None:
+    """One line per change, naming who made it; never a password or a secret."""
+    log.info("access: %s %s", who.user, what)
+
+
+def grant_words(grant: dict) -> str:
+    return f"{grant['repository']} {grant['pattern']} {grant['permission']} " \
+           f"{grant['principal']}"
 
 
 # --- checking what comes in ---------------------------------------------------------------

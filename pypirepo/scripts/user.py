@@ -29,6 +29,7 @@ import json
 import secrets
 import sys
 
+from ..access.admin import grant_words
 from ..errors import Refused
 from ..settings import one_line_exit
 from .common import load
@@ -218,7 +219,7 @@ def _grant(admin, args) -> None:
                "principal": principal}
     if args.command == "grant":
         made = admin.add_grant(CONSOLE, payload)
-        print(f"grant {made['id']}: {_grant_line(made)}")
+        print(f"grant {made['id']}: {grant_words(made)}")
         return
     wanted = admin.backend.checked_grant(_as_grant(payload)) \
         if admin.backend.name == "sql" else None
@@ -226,7 +227,7 @@ def _grant(admin, args) -> None:
     for listed in admin.grants(CONSOLE):
         if listed["id"] is not None and _as_grant(listed) == wanted:
             admin.remove_grant(CONSOLE, listed["id"])
-            print(f"revoked grant {listed['id']}: {_grant_line(listed)}")
+            print(f"revoked grant {listed['id']}: {grant_words(listed)}")
             return
     raise Refused(404, "No such grant in the database (pypirepo-user list grants).")
 
@@ -235,10 +236,6 @@ def _as_grant(d: dict):
     from ..access.model import Grant
 
     return Grant(d["repository"], d["pattern"], d["permission"], d["principal"])
-
-
-def _grant_line(g: dict) -> str:
-    return f"{g['repository']} {g['pattern']} {g['permission']} {g['principal']}"
 
 
 def _list(admin, args) -> None:
@@ -267,7 +264,7 @@ def _line(what: str, item: dict) -> str:
         return f"{item['name']}{' (ini)' if item['source'] == 'ini' else ''}: " \
                f"{' '.join(item['members']) or '(no members)'}"
     if what == "grants":
-        return f"{item['id'] if item['id'] is not None else 'ini':>5}  {_grant_line(item)}"
+        return f"{item['id'] if item['id'] is not None else 'ini':>5}  {grant_words(item)}"
     state = "revoked" if item["revoked"] else (f"expires {item['expires']}"
                                                if item["expires"] else "no expiry")
     return (f"{item['id']:>5}  {item['user']}  {item['prefix']}...  {item['permission']}  "

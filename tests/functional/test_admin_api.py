@@ -336,3 +336,23 @@ def test_the_start_says_who_can_log_in_from_the_database(app_settings):
     assert summary == "2 users in the database" and warning is None
     summary, warning = login_summary(config, settings, None, stored_users=0)
     assert "pypirepo-user <ini> add <name> --admin" in warning
+
+
+def test_every_change_is_logged_without_secrets(sql_app, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="pypirepo.access.admin")
+    app = sql_app
+    app.post_json("/api/admin/users", {"name": "bob", "password": "bob-s3cret"},
+                  headers=ADMIN)
+    app.patch_json("/api/admin/users/bob", {"password": "bob-n3w"}, headers=ADMIN)
+    secret = app.post_json("/api/tokens", {"user": "bob"}, headers=ADMIN).json["token"]
+    grant = app.post_json("/api/admin/grants", {"repository": "*", "permission": "read",
+                                                "principal": "bob"}, headers=ADMIN).json
+    app.delete(f"/api/admin/grants/{grant['id']}", headers=ADMIN)
+    text = caplog.text
+    for line in ("admin added user 'bob'", "admin changed user 'bob': password",
+                 "admin made API token 1 (", "admin granted * * read bob (grant 1)",
+                 "admin revoked grant 1: * * read bob"):
+        assert line in text
+    assert "bob-s3cret" not in text and "bob-n3w" not in text and secret not in text
