@@ -86,12 +86,16 @@ def test_a_token_acts_as_its_owner_within_its_scope(app, owner, dists):
     post_file(app, "b", wheel, "team-x", "1.0", basic(*owner), 200)
     app.get("/r/a/simple/other/", headers=basic(*owner), status=200)
     app.get("/r/b/simple/team-x/", headers=basic(*owner), status=200)
-    # A project the token may not read is one it cannot see (Work.require): as missing.
-    res = post_file(app, "a", dists.wheel("other", "1.1"), "other", "1.1", as_token, 404)
+    # Refused, and nothing stored: a 404 while a project the caller may not read is one
+    # it cannot see (Work.require), a 403 where uploads say so whatever the caller sees.
+    res = post_file(app, "a", dists.wheel("other", "1.1"), "other", "1.1", as_token,
+                    [403, 404])
     assert "other" in res.text
+    assert "other-1.1" not in app.get("/r/a/simple/other/", headers=basic(*owner)).text
     app.get("/r/a/simple/other/", headers=as_token, status=404)  # as if it did not exist
     app.get(f"/r/a/packages/other/{other.name}", headers=as_token, status=404)
     post_file(app, "b", dists.wheel("team-x", "1.1"), "team-x", "1.1", as_token, 403)
+    assert "team_x-1.1" not in app.get("/r/b/simple/team-x/", headers=basic(*owner)).text
     app.get("/r/b/simple/team-x/", headers=as_token, status=403)
     # Listings show what the token may read, nothing else.
     root = app.get("/r/a/simple/", headers=as_token).text
