@@ -38,6 +38,7 @@ _SECRET_RE = re.compile(r"^pypirepo_[A-Za-z0-9_-]{43}$")
 TOKEN_PERMISSIONS = (READ, UPLOAD)
 RECHECK = 1.0  # seconds a checked token is trusted before the database is asked again
 LAST_USED_INTERVAL = 60.0  # seconds: last_used is written at most this often per token
+IDLE = 300.0  # seconds without a use after which the writer thread ends
 _MAX_CHECKED = 10_000
 
 
@@ -99,9 +100,6 @@ class TokenInfo:
                            tuple(row.projects))
         return cls(row.id, row.user, row.prefix, scope, row.note, row.created, row.expires,
                    row.last_used, row.revoked)
-
-    def expired(self, now: dt.datetime) -> bool:
-        return self.expires is not None and now >= self.expires
 
     def as_json(self) -> dict:
         scope = self.scope
@@ -298,9 +296,12 @@ class TokenStore:
     def _flush_loop(self) -> None:
         wait = None
         while not self._closed:
-            self._wake.wait(wait)
+            woken = self._wake.wait(IDLE if wait is None else wait)
             self._wake.clear()
             with self._lock:
+                if not woken and wait is None and not self._pending:
+                    self._flusher = None  # idle: the next use starts another
+                    return
                 due, wait = self._due(time.monotonic())
             self._write(due)
             if wait is not None:

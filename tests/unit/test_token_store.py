@@ -150,3 +150,25 @@ def test_scope_narrows_what_the_owner_may():
     assert not scope.allows("local", "team-a", UPLOAD)  # a read token never uploads
     assert not scope.allows("other", "team-a", READ)  # another repository
     assert not scope.allows("local", "public", READ)  # another project
+
+
+def test_the_writer_ends_when_idle_and_comes_back(database, monkeypatch):
+    from pypirepo.access import tokens
+
+    monkeypatch.setattr(tokens, "IDLE", 0.3)
+    writes = updates_of_last_used(database.engine)
+    store = TokenStore(TokensSQL(database.session_factory), last_used_interval=0.2)
+    try:
+        secret, _ = store.create("alice", scope_of())
+        store.check(secret)
+        deadline = time.monotonic() + 3
+        while store._flusher is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert store._flusher is None and len(writes) == 1
+        store.check(secret)
+        deadline = time.monotonic() + 3
+        while len(writes) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(writes) == 2
+    finally:
+        store.close()
