@@ -140,10 +140,11 @@ ROWS = [_upload_rows]
 
 def report(f: dict, results) -> str:
     machine = getattr(results, "machine", {})
+    commit = commit_text(machine) if machine else "this tree"
     lines = [
         "## Access",
         "",
-        f"Measured {machine.get('date', 'now')} ({commit_text(machine) if machine else 'this tree'}), "
+        f"Measured {machine.get('date', 'now')} ({commit}), "
         f"load average {f['load_before']} before, {f['load_after']} after. Each upload into "
         "an empty server (pserve, SQLite, local storage); twine's own start-up included.",
         "",

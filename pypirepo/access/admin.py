@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 CONSOLE = Identity("(console)", admin=True, via="console")
 MAX_NOTE = 1000
 MAX_PASSWORD = 1024
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}"
+                       r"([T ]\d{2}:\d{2}(:\d{2})?(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
 
 
 class AccessAdmin:
