@@ -266,7 +266,7 @@ def _stream(port: int, path: str) -> tuple[int, int, float]:
     return response.status, size, seconds
 
 
-def _twine_upload(proc, upload_dir: Path, password: str, work: Path) -> dict:
+def _twine_upload(proc, upload_dir: Path, password: str, work: Path, user: str = USER) -> dict:
     files = sorted(str(p) for p in upload_dir.iterdir())
     pypirc = work / "empty.pypirc"
     pypirc.write_text("")
@@ -276,7 +276,7 @@ def _twine_upload(proc, upload_dir: Path, password: str, work: Path) -> dict:
     twine_start = time.monotonic() - started
     cmd = [twine, "upload", "--non-interactive", "--disable-progress-bar",
            "--config-file", str(pypirc), "--repository-url", f"{proc.url}/legacy/",
-           "-u", USER, "-p", password, *files]
+           "-u", user, "-p", password, *files]
     env = dict(os.environ, PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring")
     env = {k: v for k, v in env.items() if not k.startswith("TWINE_")}
     started = time.monotonic()

@@ -30,7 +30,7 @@ from .harness import (
     replace_section,
 )
 
-SECTIONS = ("foundation", "storage", "fallback", "copy", "repositories", "ui")
+SECTIONS = ("foundation", "storage", "fallback", "copy", "repositories", "access", "ui")
 
 
 class Results(dict):

@@ -1,6 +1,8 @@
 """How passwords are hashed and checked: passlib's context, shared by the settings (which
 refuse a user line that holds no hash it knows) and the access backends."""
 
+from __future__ import annotations
+
 from passlib.context import CryptContext
 
 PASSWORDS = CryptContext(
@@ -8,3 +10,16 @@ PASSWORDS = CryptContext(
              "argon2"],
     default="pbkdf2_sha256",
 )
+
+
+def waste_a_hash(password: str, decoy: str | None = None) -> None:
+    """As long as checking a real user's password, with the answer thrown away: what an
+    unknown user's login costs, so that user names cannot be found by timing. decoy: a
+    real user's hash (the same scheme and rounds), else passlib's dummy of the default."""
+    try:
+        if decoy is not None:
+            PASSWORDS.verify(password, decoy)
+        else:
+            PASSWORDS.dummy_verify()
+    except (ValueError, TypeError):
+        pass

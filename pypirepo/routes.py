@@ -43,6 +43,22 @@ API_ROUTES = [
 ]
 
 
+# Managing access (views/admin.py), described by the OpenAPI document at api_openapi:
+# route name, path. A user's own API tokens under /api/tokens; the rest for admins.
+ACCESS_API_ROUTES = [
+    ("api_openapi", "/api/openapi.json"),
+    ("api_tokens", "/api/tokens"),
+    ("api_token", "/api/tokens/{id}"),
+    ("api_admin_users", "/api/admin/users"),
+    ("api_admin_user", "/api/admin/users/{name}"),
+    ("api_admin_groups", "/api/admin/groups"),
+    ("api_admin_group", "/api/admin/groups/{name}"),
+    ("api_admin_grants", "/api/admin/grants"),
+    ("api_admin_grant", "/api/admin/grants/{id}"),
+    ("api_admin_tokens", "/api/admin/tokens"),
+]
+
+
 def repository_routes(name: str) -> tuple[str, str]:
     """The two route names of a repository route: the classic one and its /r/ form."""
     return name, "r:" + name
@@ -60,6 +76,8 @@ def includeme(config):
         config.add_route("r:" + name, "/api/r/{repo}" + path, factory=ProjectResource)
 
     config.add_route("api_repositories", "/api/repositories", factory=Root)
+    for name, path in ACCESS_API_ROUTES:
+        config.add_route(name, path, factory=Root)
     config.add_route("health", "/_health")
 
     # The web UI (views/ui/): pages for browsers, and the static files they load.

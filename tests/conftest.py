@@ -136,3 +136,21 @@ def postgres():
 def pg_url(postgres):
     """A fresh database in the session's PostgreSQL cluster."""
     return postgres.create_database("t" + uuid.uuid4().hex[:12])
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path):
+    """A fresh database, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/db.sqlite"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def database(db_url):
+    """The migrated database of db_url (pypirepo.db.Database); disposed after the test."""
+    from pypirepo.db import Database
+
+    db = Database.open(db_url, auto_migrate=True)
+    yield db
+    db.engine.dispose()

@@ -126,15 +126,19 @@ class Access:
         (as the password, with `__token__` or its owner's name as the user)."""
         if not user or not password:
             return None
+        if self.tokens is not None and self.tokens.looks_like(password):
+            # Not kept in the credential cache: a check is a lookup the store keeps for a
+            # second, and a revoked or expired token must stop working at once.
+            found = self.tokens.check(password)
+            if found is not None and user in (TOKEN_USER, found.user):
+                return self.identity_of(found.user, token=found.scope, via="token")
+            return None
+        self.policy  # noqa: B018 - users or groups changed: the cache is cleared first
         cached = self.credentials.get(user, password)
         if cached is not None:
             return cached
         identity = None
-        if self.tokens is not None and self.tokens.looks_like(password):
-            found = self.tokens.check(password)
-            if found is not None and user in (TOKEN_USER, found.user):
-                identity = self.identity_of(found.user, token=found.scope, via="token")
-        elif user != TOKEN_USER and self.backend.verify(user, password):
+        if user != TOKEN_USER and self.backend.verify(user, password):
             identity = self.identity_of(user)
         if identity is not None:
             self.credentials.put(user, password, identity)
@@ -208,10 +212,12 @@ class Access:
 
 HOW_TO_ADD_A_USER = ("make a password hash with `pypirepo-hash-password` and add "
                      "`user.<name> = <hash>` to [app:main] (or set PYPIREPO_USER_<NAME>=<hash>); "
-                     "`auth.admins = <name>` makes them an admin")
+                     "`auth.admins = <name>` makes them an admin (with auth.backend = sql: "
+                     "`pypirepo-user <ini> add <name> --admin`)")
 
 
-def login_summary(config, settings, bootstrap_password: str | None) -> tuple[str, str | None]:
+def login_summary(config, settings, bootstrap_password: str | None,
+                  stored_users: int = 0) -> tuple[str, str | None]:
     """Who can log in, for the line that says the server is ready ("user admin, password
     in var/admin-password"), and the warning to log when nobody can: a production ini
     without users starts and then answers 401 to everyone, with nothing in the log."""
@@ -226,6 +232,8 @@ def login_summary(config, settings, bootstrap_password: str | None) -> tuple[str
         names = sorted(config.users)
         shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         parts.append(f"users {shown}")
+    if stored_users:  # the sql backend's
+        parts.append(f"{stored_users} user{'s' if stored_users > 1 else ''} in the database")
     if parts:
         return "; ".join(parts), None
     if EVERYONE in config.default_read:
@@ -282,7 +290,8 @@ def includeme(config):
     access = Access(backend, repositories, app_config.auth_cache_ttl, tokens,
                     OwnersSQL(db.session_factory))
     access.policy  # noqa: B018 - compiled now: a bad grant stops the start, not a request
-    access.login_summary, nobody = login_summary(app_config, settings, password)
+    stored = len(backend.snapshot().users) if backend.name == "sql" else 0
+    access.login_summary, nobody = login_summary(app_config, settings, password, stored)
     if nobody:
         log.warning(nobody)
     registry.registerUtility(access, IAccess)

@@ -123,6 +123,14 @@ class Policy:
                 names: list[str]) -> list[str]:
         """The names (projects of the repository) identity may read, in the order given:
         one decision per class of projects (the ones the same grants apply to)."""
+        shown = self._visible(identity, repository, names)
+        if _projects_narrowed(identity):  # a token for some projects: those only
+            allows = identity.token.allows
+            shown = [n for n in shown if allows(repository, n, READ)]
+        return shown
+
+    def _visible(self, identity: Identity | None, repository: str,
+                 names: list[str]) -> list[str]:
         if not self.patterned(repository):
             if self.may(identity, repository, None, READ):
                 return names
@@ -165,7 +173,8 @@ class Policy:
         """A root page (the repository's every project) as identity may see it: the page
         itself when they may read it all, else a page of what they may, kept per version
         of the page and of who is asking."""
-        if not self.patterned(repository) and self.may(identity, repository, None, READ):
+        if not self.patterned(repository) and not _projects_narrowed(identity) and \
+                self.may(identity, repository, None, READ):
             return page
         who = (identity.principals, identity.token, identity.admin) if identity else None
         key = (repository, page.etag, who)
@@ -182,3 +191,9 @@ class Policy:
             while len(self._pages) > 1024:
                 self._pages.popitem(last=False)
         return found
+
+
+def _projects_narrowed(identity: Identity | None) -> bool:
+    """Whether the identity is a token for some projects only."""
+    return identity is not None and identity.token is not None and \
+        ANYWHERE not in identity.token.projects

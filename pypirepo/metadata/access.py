@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from contextlib import contextmanager
+from dataclasses import dataclass
 
-from ..models.access import ProjectOwner
+from sqlalchemy import bindparam, delete, insert, select, update
+
+from ..access.model import Grant
+from ..db.beacon import CHANGED
+from ..models.access import (
+    AccessState,
+    ApiToken,
+    GrantRow,
+    Group,
+    GroupMember,
+    ProjectOwner,
+    User,
+)
+from ..records import utcnow
 from . import dialect_insert
 
 
@@ -37,3 +51,218 @@ def add_owner(session, repository: str, project: str, user: str) -> None:
         session.execute(stmt.values(**values).on_conflict_do_nothing())
     elif session.get(ProjectOwner, (repository, project, user)) is None:
         session.add(ProjectOwner(**values))
+
+
+# --- the sql backend: users, groups, grants, and the version every change bumps -----------
+
+
+@dataclass(frozen=True)
+class AccessSnapshot:
+    """What the sql backend holds, read at one version."""
+
+    version: int
+    users: dict  # name -> (password hash or None, admin)
+    memberships: dict  # user -> frozenset of group names
+    groups: dict  # group -> tuple of member names, sorted
+    grants: tuple  # (id, Grant), in id order
+
+
+class AccessSQL:
+    """Every statement of the sql access backend. Reads open their own short session;
+    writes run in the caller's session (AccessSQL.changing), which bumps the version in
+    the same transaction so that every process sharing the database sees the change."""
+
+    def __init__(self, session_factory):
+        self.session_factory = session_factory
+
+    # --- reads ------------------------------------------------------------------------
+
+    def version(self) -> int:
+        with self.session_factory() as session:
+            found = session.execute(select(AccessState.version).where(
+                AccessState.id == 1)).scalar()
+        return found or 0
+
+    def snapshot(self) -> AccessSnapshot:
+        """Everything at once. The version is read first: the rows are at least that new
+        (a change committed in between is read again at the next version)."""
+        with self.session_factory() as session:
+            version = session.execute(select(AccessState.version).where(
+                AccessState.id == 1)).scalar() or 0
+            users = {r.name: (r.password_hash, bool(r.admin)) for r in session.execute(
+                select(User.name, User.password_hash, User.admin))}
+            groups: dict[str, list[str]] = {
+                name: [] for name in session.execute(select(Group.name)).scalars()}
+            memberships: dict[str, set[str]] = {}
+            for group, user in session.execute(
+                    select(Group.name, User.name)
+                    .join(GroupMember, GroupMember.group_id == Group.id)
+                    .join(User, GroupMember.user_id == User.id)):
+                groups[group].append(user)
+                memberships.setdefault(user, set()).add(group)
+            grants = tuple((r.id, Grant(r.repository, r.pattern, r.permission, r.principal))
+                           for r in session.execute(select(GrantRow).order_by(GrantRow.id))
+                           .scalars())
+        return AccessSnapshot(version, users,
+                              {u: frozenset(g) for u, g in memberships.items()},
+                              {g: tuple(sorted(m)) for g, m in groups.items()}, grants)
+
+    # --- writes, in the caller's transaction -------------------------------------------
+
+    @contextmanager
+    def changing(self):
+        """A session whose changes are committed with a bumped version, or rolled back."""
+        with self.session_factory() as session, session.begin():
+            yield session
+            bumped = session.execute(update(AccessState).where(AccessState.id == 1)
+                                     .values(version=AccessState.version + 1)).rowcount
+            if not bumped:  # a database whose row was lost: made again
+                session.add(AccessState(id=1, version=1))
+            session.info[CHANGED] = True  # SQLite: other processes look again at once
+
+    @staticmethod
+    def user_id(session, name: str) -> int | None:
+        return session.execute(select(User.id).where(User.name == name)).scalar()
+
+    @staticmethod
+    def group_id(session, name: str) -> int | None:
+        return session.execute(select(Group.id).where(Group.name == name)).scalar()
+
+    @staticmethod
+    def add_user(session, name: str, password_hash: str | None, admin: bool) -> None:
+        session.add(User(name=name, password_hash=password_hash, admin=admin,
+                         created=utcnow()))
+
+    @staticmethod
+    def update_user(session, name: str, **values) -> bool:
+        """password_hash= and/or admin=; False when there is no such user."""
+        return session.execute(update(User).where(User.name == name).values(**values)
+                               ).rowcount > 0
+
+    @staticmethod
+    def remove_user(session, name: str) -> bool:
+        """The user, their memberships and the grants naming them; their API tokens are
+        revoked (a user made again later under the name does not inherit them)."""
+        user_id = AccessSQL.user_id(session, name)
+        if user_id is None:
+            return False
+        session.execute(delete(GroupMember).where(GroupMember.user_id == user_id))
+        session.execute(delete(GrantRow).where(GrantRow.principal == name))
+        session.execute(delete(User).where(User.id == user_id))
+        session.execute(update(ApiToken).where(ApiToken.user == name,
+                                               ApiToken.revoked.is_(None))
+                        .values(revoked=utcnow()))
+        return True
+
+    @staticmethod
+    def add_group(session, name: str) -> int:
+        group = Group(name=name)
+        session.add(group)
+        session.flush()
+        return group.id
+
+    @staticmethod
+    def remove_group(session, name: str) -> bool:
+        group_id = AccessSQL.group_id(session, name)
+        if group_id is None:
+            return False
+        session.execute(delete(GroupMember).where(GroupMember.group_id == group_id))
+        session.execute(delete(GrantRow).where(GrantRow.principal == f"group:{name}"))
+        session.execute(delete(Group).where(Group.id == group_id))
+        return True
+
+    @staticmethod
+    def set_members(session, group_id: int, user_ids: list[int]) -> None:
+        session.execute(delete(GroupMember).where(GroupMember.group_id == group_id))
+        if user_ids:
+            session.execute(insert(GroupMember), [{"group_id": group_id, "user_id": u}
+                                                  for u in sorted(set(user_ids))])
+
+    @staticmethod
+    def add_grant(session, grant: Grant) -> int | None:
+        """The new grant's id; None when the same grant is there already."""
+        found = session.execute(select(GrantRow.id).where(
+            GrantRow.repository == grant.repository, GrantRow.pattern == grant.pattern,
+            GrantRow.permission == grant.permission, GrantRow.principal == grant.principal)
+        ).scalar()
+        if found is not None:
+            return None
+        row = GrantRow(repository=grant.repository, pattern=grant.pattern,
+                       permission=grant.permission, principal=grant.principal)
+        session.add(row)
+        session.flush()
+        return row.id
+
+    @staticmethod
+    def remove_grant(session, grant_id: int) -> Grant | None:
+        row = session.get(GrantRow, grant_id)
+        if row is None:
+            return None
+        grant = Grant(row.repository, row.pattern, row.permission, row.principal)
+        session.delete(row)
+        return grant
+
+
+# --- API tokens (both backends) -------------------------------------------------------------
+
+
+TOKEN_COLUMNS = (ApiToken.id, ApiToken.user, ApiToken.digest, ApiToken.prefix,
+                 ApiToken.permissions, ApiToken.repositories, ApiToken.projects,
+                 ApiToken.note, ApiToken.created, ApiToken.expires, ApiToken.last_used,
+                 ApiToken.revoked)
+
+
+class TokensSQL:
+    """The api_tokens table. Each call is its own short transaction."""
+
+    def __init__(self, session_factory):
+        self.session_factory = session_factory
+
+    def by_digest(self, digest: str):
+        """The row of a digest (one lookup in the unique index), or None."""
+        with self.session_factory() as session:
+            return session.execute(select(*TOKEN_COLUMNS).where(
+                ApiToken.digest == digest)).first()
+
+    def by_id(self, token_id: int):
+        with self.session_factory() as session:
+            return session.execute(select(*TOKEN_COLUMNS).where(
+                ApiToken.id == token_id)).first()
+
+    def listed(self, user: str | None = None, revoked: bool = False) -> list:
+        stmt = select(*TOKEN_COLUMNS).order_by(ApiToken.id)
+        if user is not None:
+            stmt = stmt.where(ApiToken.user == user)
+        if not revoked:
+            stmt = stmt.where(ApiToken.revoked.is_(None))
+        with self.session_factory() as session:
+            return list(session.execute(stmt))
+
+    def add(self, **values) -> int:
+        with self.session_factory() as session, session.begin():
+            row = ApiToken(**values)
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def update(self, token_id: int, **values) -> bool:
+        with self.session_factory() as session, session.begin():
+            return session.execute(update(ApiToken).where(ApiToken.id == token_id)
+                                   .values(**values)).rowcount > 0
+
+    def revoke(self, token_id: int, when) -> bool:
+        """False when there is no such token, or it was revoked already."""
+        with self.session_factory() as session, session.begin():
+            return session.execute(update(ApiToken).where(
+                ApiToken.id == token_id, ApiToken.revoked.is_(None)).values(revoked=when)
+            ).rowcount > 0
+
+    def record_use(self, used: dict) -> None:
+        """token id -> when it was last used: one transaction for all of them."""
+        if not used:
+            return
+        table = ApiToken.__table__
+        with self.session_factory() as session, session.begin():
+            session.execute(update(table).where(table.c.id == bindparam("token_id"))
+                            .values(last_used=bindparam("used")),
+                            [{"token_id": k, "used": v} for k, v in used.items()])

@@ -59,7 +59,7 @@ def includeme(config):
     config.registry.registerUtility(lambda name, data: env.get_template(name).render(**data),
                                     IRenderer)
     config.include(".ui")
-    from . import errors, files, jsonapi, manage, simple, upload  # noqa: F401 - they declare
+    from . import admin, errors, files, jsonapi, manage, simple, upload  # noqa: F401
 
     for method, fn, settings in _DECLARED:
         getattr(config, method)(fn, **settings)
@@ -158,6 +158,21 @@ def redirect(request, path: str, status: int = 301) -> Response:
     response = Response(status=status, location=location)
     response.vary = ("Accept",)
     return response
+
+
+def json_body(request) -> dict:
+    """The request's JSON object ({} without a body); Refused (400) for anything else."""
+    from ..errors import Refused
+
+    if not request.body:
+        return {}
+    try:
+        payload = request.json_body
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
+        raise Refused(400, "The body must be JSON (an object).") from None
+    if not isinstance(payload, dict):
+        raise Refused(400, "The body must be JSON (an object).")
+    return payload
 
 
 def json_response(data, status: int = 200) -> Response:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from .. import names
-from ..errors import NotFound, Refused
+from ..errors import NotFound
 from ..repositories.hosted import storable_text
 from ..repositories.promote import promote as promote_release
 from ..routes import READS, UPLOAD_PATHS, repository_routes
-from . import error_response, json_response, view_config
+from . import error_response, json_body, json_response, view_config
 from . import missing as missing_answer
 
 
@@ -36,25 +36,12 @@ def delete(context, request):
     return json_response({"deleted": gone})
 
 
-def _json_body(request) -> dict:
-    """The request's JSON object ({} without a body); Refused (400) for anything else."""
-    if not request.body:
-        return {}
-    try:
-        payload = request.json_body
-    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
-        raise Refused(400, "The body must be JSON (an object).") from None
-    if not isinstance(payload, dict):
-        raise Refused(400, "The body must be JSON (an object).")
-    return payload
-
-
 @view_config(route_name=repository_routes("api_yank"), request_method="POST",
              permission="delete")
 def yank(context, request):
     if not context.valid:
         return error_response(request, 404, "No such version.")
-    reason = _json_body(request).get("reason")
+    reason = json_body(request).get("reason")
     if not isinstance(reason, (str, type(None))):
         return error_response(request, 400, "'reason' must be a string.")
     if reason and not storable_text(reason):
@@ -76,7 +63,7 @@ def promote(context, request):
     into one, the right to upload there."""
     if not context.valid:
         return error_response(request, 404, "No such version.")
-    payload = _json_body(request)
+    payload = json_body(request)
     to, move = payload.get("to"), payload.get("move", False)
     if not isinstance(to, str) or not isinstance(move, bool):
         return error_response(request, 400, 'The body must be {"to": "<repository>", '
