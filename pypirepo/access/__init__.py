@@ -32,6 +32,8 @@ from .model import (  # noqa: F401 - the words of access, for whoever imports th
     TokenScope,
 )
 from .policy import Policy
+from .rehash import Rehash
+from .throttle import LoginThrottle, Throttled  # noqa: F401 - Throttled: identify raises it
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +95,14 @@ class Access:
     login_summary = ""  # "user admin, password in ...": for the line that says it is ready
 
     def __init__(self, backend, repositories, cache_ttl: float = 300.0, tokens=None,
-                 owners=None):
+                 owners=None, throttle: LoginThrottle | None = None):
         self.backend = backend
         self.repositories = repositories
         self.tokens = tokens  # pypirepo.access.tokens.TokenStore, or None: no tokens
         self.owners = owners  # metadata.access.OwnersSQL, or None: nobody owns anything
         self.credentials = CredentialCache(cache_ttl)
+        self.throttle = throttle or LoginThrottle()  # failed logins (access.throttle)
+        self.rehash = Rehash(backend)
         self._policy: Policy | None = None
         self._version = None
         self._lock = threading.Lock()
@@ -123,23 +127,35 @@ class Access:
 
     # --- who is asking -------------------------------------------------------------------
 
-    def identify(self, user: str, password: str) -> Identity | None:
+    def identify(self, user: str, password: str, address: str | None = None,
+                 tokens: bool = True) -> Identity | None:
         """The identity of Basic credentials: a user and their password, or an API token
-        (as the password, with `__token__` or its owner's name as the user)."""
+        (as the password, with `__token__` or its owner's name as the user); tokens=False:
+        a password only (the login form). address: the client's, for the throttle, which
+        raises Throttled before anything is checked when too many attempts failed."""
         if not user or not password:
             return None
-        cached = self.credentials.get(user, password)
-        if cached is not None:
-            return cached
+        token = tokens and self.tokens is not None and self.tokens.looks_like(password)
+        # Tokens can't be guessed: their failures count against the address alone.
+        account = None if token or user == TOKEN_USER else user
+        self.throttle.check(account, address)
         identity = None
-        if self.tokens is not None and self.tokens.looks_like(password):
+        if token:
             found = self.tokens.check(password)
             if found is not None and user in (TOKEN_USER, found.user):
                 identity = self.identity_of(found.user, token=found.scope, via="token")
-        elif user != TOKEN_USER and self.backend.verify(user, password):
-            identity = self.identity_of(user)
-        if identity is not None:
-            self.credentials.put(user, password, identity)
+        else:
+            # (A token's identity is never cached: a revoked token must stop at once.)
+            cached = self.credentials.get(user, password)
+            if cached is not None:
+                return cached
+            if user != TOKEN_USER and self.backend.verify(user, password):
+                identity = self.identity_of(user)
+                self.rehash.after_login(user, password)
+            if identity is not None:
+                self.credentials.put(user, password, identity)
+        if identity is None:
+            self.throttle.failed(account, address, password)
         return identity
 
     def identity_of(self, user: str, token: TokenScope | None = None,
@@ -264,7 +280,7 @@ def includeme(config):
     db = registry.getUtility(IDatabase)
     backend, tokens = backend_from_settings(settings, app_config, repositories, password, db)
     access = Access(backend, repositories, app_config.auth_cache_ttl, tokens,
-                    OwnersSQL(db.session_factory))
+                    OwnersSQL(db.session_factory), LoginThrottle.from_settings(settings))
     access.policy  # noqa: B018 - compiled now: a bad grant stops the start, not a request
     access.login_summary, nobody = login_summary(app_config, settings, password)
     if nobody:

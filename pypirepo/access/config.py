@@ -113,6 +113,13 @@ class ConfigBackend:
         except (ValueError, TypeError):
             pass
 
+    def password_hash(self, user: str) -> str | None:
+        """The hash the user's password is checked against (access.rehash, the sessions'
+        stamp); None for the development account, whose password is given in plain."""
+        if self._bootstrap is not None and user == self._bootstrap[0]:
+            return None
+        return self.users.get(user)
+
     def exists(self, user: str) -> bool:
         return user in self.users or (self._bootstrap is not None
                                       and user == self._bootstrap[0])
