@@ -49,6 +49,7 @@ def _build_app(ini):
         #    who may do what in them (grants name the repositories).
         config.include(".repositories")
         config.include(".access")  # users, groups, grants; the development account
+        config.include(".access.session")  # browser sessions, CSRF, the proxy's user header
     # 4. Pyramid: security, every URL, the views.
     config.include(".security")
     config.include(".routes")

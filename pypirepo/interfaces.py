@@ -233,3 +233,7 @@ class IStaticAssets(Interface):
 
 class IBodyGate(Interface):
     """security.BodyGate: what a request's headers alone decide, before its body."""
+
+
+class ISessions(Interface):
+    """pypirepo.access.session.Sessions: browser sessions, CSRF, the proxy's user header."""

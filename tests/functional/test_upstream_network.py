@@ -237,7 +237,7 @@ def test_verify_false_for_a_lab_refused_from_the_environment_in_production(
     assert "pypi.upstream_verify" in str(stop.value) and "production" in str(stop.value)
     # ...the ini file itself can, with the warning.
     app = fallback_app(tls_up.simple_url, pypirepo__environment=marker,
-                       pypi__upstream_verify="false")
+                       pypi__upstream_verify="false", auth__session_secret="s" * 32)
     check_install(app, tls_up)
 
 
