@@ -1,0 +1,148 @@
+"""The account page's API tokens, against the token store's contract (access.tokens:
+create, listed, get, revoke; check for signing in with one). The store here keeps its
+tokens in memory, standing in for the database's (pypirepo.access.tokens) below the
+page, which is what these tests are about."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import itertools
+import re
+import secrets
+from dataclasses import dataclass
+
+import pytest
+from helpers import csrf, login
+
+from pypirepo.access.model import READ, UPLOAD, TokenScope
+from pypirepo.interfaces import IAccess
+
+
+@dataclass(frozen=True)
+class Info:
+    id: int
+    user: str
+    prefix: str
+    scope: object
+    note: str | None
+    created: dt.datetime
+    expires: dt.datetime | None
+    last_used: dt.datetime | None = None
+    revoked: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Checked:
+    user: str
+    scope: object
+
+
+class MemoryTokens:
+    def __init__(self):
+        self.tokens: dict[int, tuple[str, Info]] = {}
+        self.ids = itertools.count(1)
+
+    def looks_like(self, secret):
+        return secret.startswith("pypirepo_")
+
+    def check(self, secret):
+        for known, info in self.tokens.values():
+            if secrets.compare_digest(known, secret) and info.revoked is None:
+                return Checked(info.user, info.scope)
+        return None
+
+    def create(self, user, scope, expires=None, note=None):
+        secret = "pypirepo_" + secrets.token_urlsafe(32)
+        info = Info(next(self.ids), user, secret[:15], scope, note,
+                    dt.datetime(2026, 1, 2, 3, 4), expires)
+        self.tokens[info.id] = (secret, info)
+        return secret, info
+
+    def listed(self, user=None, revoked=False):
+        return [i for _s, i in self.tokens.values()
+                if (user is None or i.user == user) and (revoked or i.revoked is None)]
+
+    def get(self, token_id):
+        found = self.tokens.get(token_id)
+        return found[1] if found else None
+
+    def revoke(self, token_id):
+        secret, info = self.tokens[token_id]
+        self.tokens[token_id] = (secret, Info(**{**info.__dict__,
+                                                 "revoked": dt.datetime(2026, 1, 3)}))
+        return True
+
+
+@pytest.fixture
+def site(make_app):
+    app = make_app(**{"auth.session_secret": "s" * 40})
+    app.extra_environ = {"REMOTE_ADDR": "10.0.0.1"}
+    app.store = app.app.registry.getUtility(IAccess).tokens = MemoryTokens()
+    login(app)
+    return app
+
+
+def make_token(app, status=200, **fields):
+    form = {"note": "ci", "permission": "upload", "repository": "*", "projects": "*",
+            "expires": "90", **fields, "csrf_token": csrf(app)}
+    return app.post("/account/tokens", form, status=status)
+
+
+def test_make_a_token_see_it_once_list_and_revoke_it(site):
+    assert "No tokens yet" in site.get("/account").text
+    res = make_token(site, note="release job", projects="demo team-*")
+    assert res.headers["Cache-Control"] == "no-store"
+    secret = re.search(r"<code>(pypirepo_[^<]+)</code>", res.text).group(1)
+    assert "shown only this once" in res.text
+    assert f"TWINE_USERNAME=__token__ TWINE_PASSWORD={secret} twine upload" in res.text
+    (info,) = site.store.listed("alice")
+    assert info.scope.permissions == frozenset({READ, UPLOAD})
+    assert info.scope.projects == ("demo", "team-*") and info.note == "release job"
+    assert dt.timedelta(days=89) < info.expires - dt.datetime.utcnow() <= dt.timedelta(days=90)
+    page = site.get("/account").text
+    assert secret not in page  # never again
+    assert f"<code>{info.prefix}…</code>" in page and "release job" in page
+    assert "upload and read" in page and "every repository: demo, team-*" in page
+
+    site.post(f"/account/tokens/{info.id}/revoke", {"csrf_token": csrf(site)}, status=303)
+    assert site.store.listed("alice") == []
+    assert "No tokens yet" in site.get("/account").text
+
+
+def test_token_form_mistakes(site):
+    res = make_token(site, status=400, projects="not a/pattern", repository="nowhere",
+                     permission="admin", expires="forever", note="x" * 300)
+    for field in ("projects", "repository", "permission", "expires", "note"):
+        assert f'id="field-{field}-error"' in res.text, field
+    assert 'value="not a/pattern"' in res.text  # the form keeps what was typed
+    assert site.store.listed() == []
+
+
+def test_never_expiring_read_token_for_one_repository(site):
+    make_token(site, permission="read", repository="local", expires="never")
+    (info,) = site.store.listed("alice")
+    assert info.expires is None and info.scope.permissions == frozenset({READ})
+    assert info.scope.repositories == frozenset({"local"})
+    assert "<td data-label=\"Where\">local</td>" in site.get("/account").text
+
+
+def test_only_ones_own_tokens_can_be_revoked(site):
+    _secret, bobs = site.store.create("admin", TokenScope())
+    site.post(f"/account/tokens/{bobs.id}/revoke", {"csrf_token": csrf(site)}, status=404)
+    site.post("/account/tokens/99999999999999999999/revoke", {"csrf_token": csrf(site)},
+              status=404)
+    assert site.store.get(bobs.id).revoked is None
+
+
+def test_a_token_cannot_manage_the_account(site):
+    secret, _info = site.store.create("alice", TokenScope())
+    auth = {"Authorization": "Basic " + base64.b64encode(
+        f"__token__:{secret}".encode()).decode()}
+    fresh = type(site)(site.app, extra_environ=site.extra_environ)
+    page = fresh.get("/account", headers=auth).text
+    assert "You are signed in with an API token" in page
+    res = fresh.post("/account/tokens", {"permission": "upload"}, headers=auth, status=403)
+    assert "sign in with your password" in res.text
+    fresh.post("/account/password", {"current_password": "alicepw"}, headers=auth,
+               status=403)
