@@ -41,6 +41,9 @@ def _build_app(ini):
     registry.registerUtility(settings, ISettings)
     with one_line_exit():
         registry.registerUtility(AppConfig.from_settings(settings), IAppConfig)
+        # Browser sessions (their secret, CSRF, the proxy's user header): checked before
+        # anything is touched, so a production start without a secret stops at once.
+        config.include(".access.session")
         config.include(".storage")  # the backend; it checks it can reach its bucket
         # 2. The metadata cache: schema first (a database that cannot be used stops the
         #    start here, saying why).
@@ -49,7 +52,6 @@ def _build_app(ini):
         #    who may do what in them (grants name the repositories).
         config.include(".repositories")
         config.include(".access")  # users, groups, grants; the development account
-        config.include(".access.session")  # browser sessions, CSRF, the proxy's user header
     # 4. Pyramid: security, every URL, the views.
     config.include(".security")
     config.include(".routes")

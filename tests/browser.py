@@ -104,6 +104,21 @@ def assert_accessible(page) -> None:
     assert not fatal, f"accessibility violations on {page.url}:\n" + describe_violations(fatal)
 
 
+def look(page, name: str):
+    """The page is accessible, saved as a screenshot, and said nothing wrong."""
+    assert_accessible(page)
+    screenshot(page, name)
+    assert not page.log.csp_violations(), page.log.csp_violations()
+    assert not page.log.errors, page.log.errors
+
+
+def sign_in(page, user: str, password: str):
+    """Fill in and send the sign-in form the page shows (/login)."""
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
 @dataclass
 class PageLog:
     """What a page said while the test ran: console messages and uncaught errors."""

@@ -11,7 +11,7 @@ import sqlite3
 
 import pytest
 import requests
-from browser import SCHEMES, VIEWPORTS, assert_accessible, expect, screenshot
+from browser import SCHEMES, VIEWPORTS, expect, look, screenshot, sign_in
 from distfactory import make_wheel
 from servers import Server
 
@@ -71,14 +71,6 @@ def broken_site(tmp_path):
         db.execute("DROP TABLE files")
     yield server
     server.stop()
-
-
-def look(page, name: str):
-    """The page is accessible, saved as a screenshot, and said nothing wrong."""
-    assert_accessible(page)
-    screenshot(page, name)
-    assert not page.log.csp_violations(), page.log.csp_violations()
-    assert not page.log.errors, page.log.errors
 
 
 # --- the home page ------------------------------------------------------------------------
@@ -252,16 +244,17 @@ def test_unauthorized_page(private_site, new_page, viewport, scheme):
     error_page(page, private_site.url + "/search?q=x", 401, "Sign in required",
                f"{viewport}-{scheme}")
     page.locator("main").get_by_role("link", name="Sign in").click()
-    page.get_by_label("User name").fill("admin")
-    page.get_by_label("Password").fill(private_site.password)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, "admin", private_site.password)
     page.wait_for_url(private_site.url + "/search?q=x")  # back where the visitor was
     assert page.locator("h1").inner_text() != "Sign in required"
 
 
 @pytest.mark.parametrize("viewport,scheme", LOOKS)
 def test_forbidden_page(private_site, new_page, viewport, scheme):
-    page = new_page(viewport, scheme, credentials={"username": "alice", "password": "alicepw"})
+    page = new_page(viewport, scheme)
+    page.goto(private_site.url + "/login")
+    sign_in(page, "alice", "alicepw")
+    page.wait_for_url(private_site.url + "/")
     error_page(page, private_site.url + "/search?q=x", 403, "Not allowed",
                f"{viewport}-{scheme}")
     assert "Signed in as alice" in page.locator(".user-slot").inner_text()

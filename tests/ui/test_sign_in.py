@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser import SCHEMES, VIEWPORTS, assert_accessible, expect, screenshot
+from browser import SCHEMES, VIEWPORTS, expect, look, screenshot, sign_in
 from servers import Server
 
 pytestmark = pytest.mark.e2e
@@ -29,19 +29,6 @@ def site(tmp_path_factory):
     server.stop()
 
 
-def look(page, name: str):
-    assert_accessible(page)
-    screenshot(page, name)
-    assert not page.log.csp_violations(), page.log.csp_violations()
-    assert not page.log.errors, page.log.errors
-
-
-def sign_in(page, url, user="alice", password="alicepw"):
-    page.get_by_label("User name").fill(user)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-
-
 def fill_password_form(page, current, new):
     # Each label says "(required)" after its name.
     page.get_by_label("Current password (required)", exact=True).fill(current)
@@ -57,12 +44,12 @@ def test_sign_in_look_around_and_sign_out(site, new_page, viewport, scheme):
     expect(page.locator("h1")).to_have_text("Sign in")
     look(page, f"login-{viewport}-{scheme}")
 
-    sign_in(page, site.url, password="not-it")
+    sign_in(page, "alice", "not-it")
     expect(page.get_by_role("alert")).to_have_text("Invalid username or password.")
     assert page.get_by_label("User name").input_value() == "alice"
     look(page, f"login-failed-{viewport}-{scheme}")
 
-    sign_in(page, site.url)
+    sign_in(page, "alice", "alicepw")
     page.wait_for_url(site.url + "/")
     slot = page.locator(".user-slot")
     expect(slot).to_contain_text("Signed in as alice")
@@ -86,7 +73,7 @@ def test_sign_in_look_around_and_sign_out(site, new_page, viewport, scheme):
 def test_everything_works_without_javascript(site, new_page, viewport):
     page = new_page(viewport, javascript=False)
     page.goto(site.url + "/login?next=/account")
-    sign_in(page, site.url)
+    sign_in(page, "alice", "alicepw")
     page.wait_for_url(site.url + "/account")
     expect(page.locator(".facts")).to_contain_text("this browser's sign-in")
     screenshot(page, f"account-nojs-{viewport}")
@@ -107,7 +94,7 @@ def test_everything_works_without_javascript(site, new_page, viewport):
 def test_password_change_mistakes_are_shown_by_their_fields(site, new_page):
     page = new_page()
     page.goto(site.url + "/login?next=/account")
-    sign_in(page, site.url)
+    sign_in(page, "alice", "alicepw")
     page.wait_for_url(site.url + "/account")
     fill_password_form(page, "wrong-one", "a-better-password")
     page.get_by_role("button", name="Change password").click()
