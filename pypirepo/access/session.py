@@ -62,6 +62,7 @@ CSRF_HEADER = "HTTP_X_CSRF_TOKEN"  # X-CSRF-Token
 PEER_ADDR = "pypirepo.peer_addr"
 AMBIENT = ("session", "remote")  # identities a browser sends on its own
 MIN_SECRET = 32
+MAX_FORM = 64 * 1024  # bytes: a sign-in or account form's body, at most
 SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
 _SKEW = 300  # seconds a cookie may seem to come from the future (clocks of instances)
 _LOGGED_MAX = 100  # distinct names and addresses said once in the log, at most
@@ -303,7 +304,7 @@ class Sessions:
     def login_form_ok(self, request) -> bool:
         session = self.login_session(request)
         return session is not None and equal(
-            request.POST.get(CSRF_FIELD), self.signer.mac("csrf-login", session.sid))
+            small_form(request).get(CSRF_FIELD), self.signer.mac("csrf-login", session.sid))
 
     def check_csrf(self, request) -> None:
         """Refused (403) for a state-changing request a signed-in browser sends without
@@ -334,10 +335,20 @@ def submitted_token(request) -> str | None:
         return header
     ctype = request.environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
     if ctype == "application/x-www-form-urlencoded":
-        return request.POST.get(CSRF_FIELD)
+        return small_form(request).get(CSRF_FIELD)
     if ctype == "multipart/form-data":
         return request.GET.get(CSRF_FIELD)
     return None
+
+
+def small_form(request):
+    """The fields of a form these pages post (a sign-in, a password, a token's scope):
+    Refused (413) past MAX_FORM, before the body is read, as WebOb would read a form's
+    body whole into memory. A signed-in browser (or anyone sending a cookie) gets past
+    the anonymous body limit that is checked before a body is read (security.BodyGate)."""
+    if (request.content_length or 0) > MAX_FORM:
+        raise Refused(413, f"This form's body is too large: at most {MAX_FORM} bytes.")
+    return request.POST
 
 
 def cookie_path(request) -> str:

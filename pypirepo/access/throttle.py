@@ -163,6 +163,16 @@ class LoginThrottle:
                 if wait:
                     raise Throttled(wait, "this address")
 
+    def allows(self, account: str | None, address: str | None) -> bool:
+        """check() as a yes or no: for a path that must leave the refusal to another (a
+        cached credential answered in front of the router must not be, while throttled:
+        a guesser would learn the right password from a 200)."""
+        try:
+            self.check(account, address)
+        except Throttled:
+            return False
+        return True
+
     def failed(self, account: str | None, address: str | None, secret: str) -> None:
         """A wrong password (or token) for account (None: count the address only)."""
         if not self.enabled:

@@ -146,3 +146,12 @@ def test_a_token_cannot_manage_the_account(site):
     assert "sign in with your password" in res.text
     fresh.post("/account/password", {"current_password": "alicepw"}, headers=auth,
                status=403)
+
+
+def test_the_sign_in_form_takes_passwords_not_tokens(site):
+    # A token signs tools in, within its scope; a browser session would have none.
+    secret, _info = site.store.create("alice", TokenScope())
+    fresh = type(site)(site.app, extra_environ=site.extra_environ)
+    for user in ("__token__", "alice"):
+        res = login(fresh, user, secret, status=200)
+        assert "Invalid username or password." in res.text

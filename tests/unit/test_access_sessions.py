@@ -52,6 +52,7 @@ def test_sliding_window():
         clock.now += 10
     with pytest.raises(Throttled) as refused:
         throttle.check("alice", None)
+    assert not throttle.allows("alice", None) and throttle.allows("bob", None)
     assert refused.value.retry_after == 30  # the first (at 0 s) turns 60 s old then
     clock.now += 30
     throttle.check("alice", None)  # one slot free again: one more guess

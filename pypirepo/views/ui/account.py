@@ -15,6 +15,7 @@ from ...access.account import (
     token_request,
 )
 from ...access.identity import INVALID_LOGIN
+from ...access.session import small_form
 from ...routes import READS
 from .. import error_response, view_config
 
@@ -51,7 +52,7 @@ def login_page(request):
 
 @view_config(route_name="login", request_method="POST", renderer="ui/login.html")
 def login(request):
-    sessions, form = request.sessions, request.POST
+    sessions, form = request.sessions, small_form(request)
     username = form.get("username", "").strip()
     password = form.get("password", "")
     next_url = local_path(request, form.get("next"))
@@ -155,7 +156,7 @@ def password(request):
     identity, answer = _manage(request)
     if answer is not None:
         return answer
-    form, response = request.POST, request.response
+    form, response = small_form(request), request.response
     response.cache_control = NO_STORE
     try:
         change = change_password(request.access, identity.user,
@@ -192,10 +193,11 @@ def create_token(request):
     response = request.response
     response.cache_control = NO_STORE
     try:
-        wanted = token_request(request.POST, {r.name for r in request.repositories})
+        form = small_form(request)
+        wanted = token_request(form, {r.name for r in request.repositories})
     except FormErrors as exc:
         response.status = 400
-        return account_data(request, errors=exc.errors, form=request.POST)
+        return account_data(request, errors=exc.errors, form=form)
     secret, info = store.create(identity.user, wanted.scope, wanted.expires, wanted.note)
     return account_data(request, new_token=secret, new_token_info=info)
 
