@@ -54,6 +54,9 @@ def _build_app(ini):
     registry.registerUtility(settings, ISettings)
     with one_line_exit():
         registry.registerUtility(AppConfig.from_settings(settings), IAppConfig)
+        # Browser sessions (their secret, CSRF, the proxy's user header): checked before
+        # anything is touched, so a production start without a secret stops at once.
+        config.include(".access.session")
         config.include(".storage")  # the backend; it checks it can reach its bucket
         # 2. The metadata cache: schema first (a database that cannot be used stops the
         #    start here, saying why).

@@ -91,7 +91,7 @@ class FastPath:
         else:
             # Credentials checked lately (the credential cache: the slow hash is not
             # repeated anyway); anything else, the router checks and answers.
-            identity = self.access.cached_identity(header)
+            identity = self.access.cached_identity(header, environ.get("REMOTE_ADDR"))
             if identity is None:
                 return None
         work = Work(self.db, identity, self.access)

@@ -14,6 +14,9 @@ waitress.create_server, taking the same [server:main] keys, with these added:
   timeout that a client sending a byte now and then never meets.
 - The open-files limit raised to its hard limit: each connection holds a descriptor, and
   one or two more while a body spools.
+- The peer's own address in `environ["pypirepo.peer_addr"]`: behind a trusted proxy
+  waitress replaces REMOTE_ADDR with the client's (X-Forwarded-For); a header only that
+  proxy may set (`auth.remote_user_header`) is believed by who sent it.
 - waitress' warnings that repeat under load (`Task queue depth is N`, once per queued
   request) let through once per `REPEAT_INTERVAL`, with a count of those held back.
 """
@@ -28,6 +31,7 @@ from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import BaseWSGIServer
 from waitress.server import create_server as waitress_create_server
+from waitress.task import WSGITask
 from waitress.utilities import Error
 
 log = logging.getLogger(__name__)
@@ -70,7 +74,23 @@ def channel_class(before_body, header_timeout: float) -> type:
     parser = type("GatedParser", (GatedParser,), {"before_body": staticmethod(before_body)}) \
         if before_body is not None else HTTPRequestParser
     return type("PypirepoChannel", (TimedChannel,),
-                {"parser_class": parser, "header_timeout": header_timeout})
+                {"parser_class": parser, "header_timeout": header_timeout,
+                 "task_class": PeerTask})
+
+
+# pypirepo.access.session.PEER_ADDR
+PEER_ADDR = "pypirepo.peer_addr"
+
+
+class PeerTask(WSGITask):
+    """Keeps the peer's address before waitress' proxy middleware rewrites REMOTE_ADDR."""
+
+    def get_environment(self):
+        fresh = self.environ is None
+        environ = super().get_environment()
+        if fresh:
+            environ[PEER_ADDR] = environ.get("REMOTE_ADDR", "")
+        return environ
 
 
 class Refusal(Error):

@@ -237,3 +237,7 @@ class IBodyGate(Interface):
 
 class IUIPages(Interface):
     """The web UI's page data (pypirepo.pages.ui.UIPages)."""
+
+
+class ISessions(Interface):
+    """pypirepo.access.session.Sessions: browser sessions, CSRF, the proxy's user header."""

@@ -10,7 +10,7 @@ from pyramid.decorator import reify
 from pyramid.request import Request as BaseRequest
 
 from .access.identity import INVALID_LOGIN, resolve_credentials
-from .interfaces import IAccess, IAppConfig, IDatabase, IRenderer, IRepositories
+from .interfaces import IAccess, IAppConfig, IDatabase, IRenderer, IRepositories, ISessions
 from .repositories import Work
 from .repositories.proxy import ProxyRepository
 
@@ -38,12 +38,20 @@ class Request(BaseRequest):
     def render(self):
         return self.registry.getUtility(IRenderer)
 
+    @reify
+    def sessions(self):
+        return self.registry.queryUtility(ISessions)
+
     # --- who is asking ---------------------------------------------------------------------
 
     @reify
     def pypirepo_auth(self):
-        """(Identity or None, error message or None) from the Authorization header."""
-        return resolve_credentials(self, self.access)
+        """(Identity or None, error or None) from the Authorization header; without one,
+        from a trusted proxy's user header or the session cookie (access.session)."""
+        found = resolve_credentials(self, self.access)
+        if found == (None, None) and self.sessions is not None:
+            return self.sessions.identify(self), None
+        return found
 
     @reify
     def identity(self):

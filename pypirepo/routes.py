@@ -97,3 +97,11 @@ def includeme(config):
         config.add_route(name, path, factory=ProjectResource, request_method=READS)
         config.add_route("r:" + name, "/r/{repo}" + path, factory=ProjectResource,
                          request_method=READS)
+    # Signing in and out, and one's account (views/ui/account.py).
+    config.add_route("login", "/login")
+    config.add_route("logout", "/logout")
+    config.add_route("account", "/account", request_method=READS)
+    config.add_route("account_password", "/account/password", request_method="POST")
+    config.add_route("account_tokens", "/account/tokens", request_method="POST")
+    config.add_route("account_token_revoke", r"/account/tokens/{id:\d+}/revoke",
+                     request_method="POST")

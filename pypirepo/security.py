@@ -74,7 +74,8 @@ class CrossSiteGuard:
     grants: the check holds for an old browser that sends neither header. Safe methods
     pass at the cost of one set lookup (cached index pages never get here: CachedPages
     answers them).
-    Session CSRF tokens, when sessions come, add to this; they do not replace it.
+    A signed-in browser's writes also need its session's CSRF token (access.session's
+    tween, right below this one): that adds to this check, it does not replace it.
     """
 
     def __init__(self, handler, trusted_origins=(), json_prefixes=()):

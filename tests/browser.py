@@ -106,6 +106,24 @@ def assert_accessible(page) -> None:
     assert not fatal, f"accessibility violations on {page.url}:\n" + describe_violations(fatal)
 
 
+def look(page, name: str):
+    """The page is accessible, saved as a screenshot, said nothing wrong, and is no
+    wider than the screen."""
+    assert_accessible(page)
+    screenshot(page, name)
+    assert not page.log.csp_violations(), page.log.csp_violations()
+    assert not page.log.errors, page.log.errors
+    width = page.viewport_size["width"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+def sign_in(page, user: str, password: str):
+    """Fill in and send the sign-in form the page shows (/login)."""
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
 @dataclass
 class PageLog:
     """What a page said while the test ran: console messages and uncaught errors."""

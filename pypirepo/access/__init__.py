@@ -35,6 +35,8 @@ from .model import (  # noqa: F401 - the words of access, for whoever imports th
 )
 from .identity import BadCredentials, parse_basic
 from .policy import Policy
+from .rehash import Rehash
+from .throttle import LoginThrottle, Throttled  # noqa: F401 - Throttled: identify raises it
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +93,14 @@ class Access:
     login_summary = ""  # "user admin, password in ...": for the line that says it is ready
 
     def __init__(self, backend, repositories, cache_ttl: float = 300.0, tokens=None,
-                 owners=None):
+                 owners=None, throttle: LoginThrottle | None = None):
         self.backend = backend
         self.repositories = repositories
         self.tokens = tokens  # pypirepo.access.tokens.TokenStore, or None: no tokens
         self.owners = owners  # metadata.access.OwnersSQL, or None: nobody owns anything
         self.credentials = CredentialCache(cache_ttl)
+        self.throttle = throttle or LoginThrottle()  # failed logins (access.throttle)
+        self.rehash = Rehash(backend)
         self._policy: Policy | None = None
         self._version = None
         self._lock = threading.Lock()
@@ -121,37 +125,59 @@ class Access:
 
     # --- who is asking -------------------------------------------------------------------
 
-    def identify(self, user: str, password: str) -> Identity | None:
+    def identify(self, user: str, password: str, address: str | None = None,
+                 tokens: bool = True) -> Identity | None:
         """The identity of Basic credentials: a user and their password, or an API token
-        (as the password, with `__token__` or its owner's name as the user)."""
+        (as the password, with `__token__` or its owner's name as the user); tokens=False:
+        a password only (the login form). address: the client's, for the throttle, which
+        raises Throttled before anything is checked when too many attempts failed."""
         if not user or not password:
             return None
-        if self.tokens is not None and self.tokens.looks_like(password):
-            # Not kept in the credential cache: a check is a lookup the store keeps for a
-            # second, and a revoked or expired token must stop working at once.
+        token = tokens and self.tokens is not None and self.tokens.looks_like(password)
+        # Tokens can't be guessed: their failures count against the address alone.
+        account = None if token or user == TOKEN_USER else user
+        self.throttle.check(account, address)
+        self.policy  # noqa: B018 - users or groups changed: the cache is cleared first
+        identity = None
+        if token:
             found = self.tokens.check(password)
             if found is not None and user in (TOKEN_USER, found.user):
-                return self.identity_of(found.user, token=found.scope, via="token")
-            return None
-        self.policy  # noqa: B018 - users or groups changed: the cache is cleared first
-        cached = self.credentials.get(user, password)
-        if cached is not None:
-            return cached
-        identity = None
-        if user != TOKEN_USER and self.backend.verify(user, password):
-            identity = self.identity_of(user)
-        if identity is not None:
-            self.credentials.put(user, password, identity)
+                identity = self.identity_of(found.user, token=found.scope, via="token")
+        else:
+            # (A token's identity is never cached: a revoked token must stop at once.)
+            cached = self.credentials.get(user, password)
+            if cached is not None:
+                return cached
+            if user != TOKEN_USER and self.backend.verify(user, password):
+                identity = self.identity_of(user)
+                self.rehash.after_login(user, password)
+            if identity is not None:
+                self.credentials.put(user, password, identity)
+        if identity is None:
+            self.throttle.failed(account, address, password)
         return identity
 
-    def cached_identity(self, header: str) -> Identity | None:
+    def cached_identity(self, header: str, address: str | None) -> Identity | None:
         """The identity of an Authorization header whose credentials were checked lately
-        (the credential cache), or None: then the header must be checked in full."""
+        (the credential cache; a token the store checked within its second), or None:
+        then the header must be checked in full (by identify, which also throttles)."""
         try:
             pair = parse_basic(header)
         except BadCredentials:
             return None
-        return self.credentials.get(*pair) if pair is not None else None
+        if pair is None:
+            return None
+        user, password = pair
+        if self.tokens is not None and self.tokens.looks_like(password):
+            if not self.throttle.allows(None, address) or not self.tokens.fresh(password):
+                return None
+            return self.identify(user, password, address)
+        # A blocked account or address is refused even its right password: the router
+        # answers it 429, as identify would.
+        if not self.throttle.allows(user if user != TOKEN_USER else None, address):
+            return None
+        self.policy  # noqa: B018 - users or groups changed: the cache is cleared first
+        return self.credentials.get(user, password)
 
     def identity_of(self, user: str, token: TokenScope | None = None,
                     via: str = "password") -> Identity | None:
@@ -288,7 +314,7 @@ def includeme(config):
     db = registry.getUtility(IDatabase)
     backend, tokens = backend_from_settings(settings, app_config, repositories, password, db)
     access = Access(backend, repositories, app_config.auth_cache_ttl, tokens,
-                    OwnersSQL(db.session_factory))
+                    OwnersSQL(db.session_factory), LoginThrottle.from_settings(settings))
     access.policy  # noqa: B018 - compiled now: a bad grant stops the start, not a request
     stored = len(backend.snapshot().users) if backend.name == "sql" else 0
     access.login_summary, nobody = login_summary(app_config, settings, password, stored)

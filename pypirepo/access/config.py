@@ -108,6 +108,13 @@ class ConfigBackend:
     def _waste_a_hash(self, password: str) -> None:
         waste_a_hash(password, self._decoy)
 
+    def password_hash(self, user: str) -> str | None:
+        """The hash the user's password is checked against (access.rehash, the sessions'
+        stamp); None for the development account, whose password is given in plain."""
+        if self._bootstrap is not None and user == self._bootstrap[0]:
+            return None
+        return self.users.get(user)
+
     def exists(self, user: str) -> bool:
         return user in self.users or (self._bootstrap is not None
                                       and user == self._bootstrap[0])

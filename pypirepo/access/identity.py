@@ -8,6 +8,7 @@ import base64
 import binascii
 
 from .model import MAX_PASSWORD, MAX_USER
+from .throttle import Throttled
 
 
 class BadCredentials(Exception):
@@ -40,7 +41,8 @@ INVALID_LOGIN = "Invalid username or password."
 
 
 def resolve_credentials(request, access):
-    """(Identity or None, error) for the request, checked by the access service."""
+    """(Identity or None, error) for the request, checked by the access service; the error
+    is a message, or Throttled (too many failed logins: 429)."""
     if "HTTP_AUTHORIZATION" not in request.environ:
         return None, None  # anonymous: most reads, without WebOb's header mapping
     try:
@@ -53,7 +55,10 @@ def resolve_credentials(request, access):
         return None, str(exc)
     if pair is None:
         return None, None
-    identity = access.identify(*pair)
+    try:
+        identity = access.identify(*pair, address=request.remote_addr)
+    except Throttled as exc:
+        return None, exc
     if identity is None:
         return None, INVALID_LOGIN
     return identity, None

@@ -223,6 +223,21 @@ class SqlBackend:
         """A hash made elsewhere (a rehash at login when the hashing policy changed)."""
         self._update_user(name, password_hash=hashed)
 
+    def password_hash(self, user: str) -> str | None:
+        """The stored hash (the ini's for its users): rehash at login, session stamps."""
+        if self.base.exists(user):
+            return self.base.password_hash(user)
+        found = self.snapshot().users.get(user)
+        return found[0] if found else None
+
+    def rehash(self, user: str, hashed: str) -> bool:
+        """Store a stronger hash of the same password; False for a user of the ini, which
+        can't be rewritten (the log then says what to do)."""
+        if self.base.exists(user):
+            return False
+        self.set_hash(user, hashed)
+        return True
+
     def set_admin(self, name: str, admin: bool) -> None:
         if not admin and self.base.is_admin(name):
             raise Refused(409, f"The user {name!r} is an admin by the ini (auth.admins or "

@@ -152,6 +152,11 @@ class TokenStore:
         # token still logs in as a password.
         return _SECRET_RE.match(secret) is not None
 
+    def fresh(self, secret: str) -> bool:
+        """Whether check() would answer the secret from memory, without the database."""
+        hit = self._checked.get(digest_of(secret))
+        return hit is not None and time.monotonic() - hit[1] < self.recheck
+
     def check(self, secret: str) -> Checked | None:
         """The token's owner and scope; None for an unknown, expired or revoked token.
         (Whether its owner still exists is the caller's question: Access.identity_of.)"""

@@ -8,6 +8,7 @@ domain's exceptions (pypirepo.errors) get theirs here too.
 
 from pyramid.httpexceptions import HTTPFound, HTTPNotFound
 
+from ..access.throttle import Throttled
 from ..errors import (
     FallbackDenied,
     LoginRequired,
@@ -36,6 +37,8 @@ def _challenge(request) -> dict:
 @forbidden_view_config()
 def forbidden(request):
     bad = request.pypirepo_bad_credentials
+    if isinstance(bad, Throttled):
+        return throttled(bad, request)
     if bad:
         return error_response(request, 401, bad, _challenge(request))
     if request.pypirepo_user is None:
@@ -63,6 +66,11 @@ def not_found(message="Not Found"):
 @view_config(context=Refused)
 def refused(exc, request):
     return error_response(request, exc.status, exc.message)
+
+
+@view_config(context=Throttled)
+def throttled(exc, request):
+    return error_response(request, exc.status, exc.message, exc.headers)
 
 
 @view_config(context=NotFound)

@@ -157,6 +157,7 @@ def production_env(site, **extra) -> dict:
     return {"PYPIREPO_SQLALCHEMY_URL": f"sqlite:///{site}/db.sqlite",
             "PYPIREPO_PYPIREPO_AUTO_MIGRATE": "true", "PYPIREPO_PYPIREPO_STORAGE": "local",
             "PYPIREPO_STORAGE_DIR": str(site / "storage"), "PYPIREPO_PYPI_FALLBACK": "none",
+            "PYPIREPO_AUTH_SESSION_SECRET": "a-session-secret-for-this-test-only-0123",
             **extra}
 
 
@@ -183,3 +184,36 @@ def test_a_user_declared_in_the_environment_alone_can_log_in(site, pserve):
     assert requests.get(url, timeout=10).status_code == 401
     assert requests.get(url, auth=("alice", "alicepw"), timeout=10).status_code == 200
     assert requests.get(url, auth=("alice", "nope"), timeout=10).status_code == 401
+
+
+def test_production_without_a_session_secret_is_one_line(site, pserve):
+    env = production_env(site)
+    del env["PYPIREPO_AUTH_SESSION_SECRET"]
+    server = pserve(site / "production.ini", f"http_port={free_port()}", env=env)
+    assert server.exit() == 1
+    (line,) = server.log.splitlines()
+    assert line.startswith("pypirepo: configuration error: auth.session_secret: is required "
+                           "in production (pypirepo.environment = production): set it in the "
+                           "ini or as PYPIREPO_AUTH_SESSION_SECRET"), line
+
+
+def test_development_keeps_its_session_secret_across_restarts(site, pserve):
+    port = free_port()
+    first = pserve(site / "development.ini", f"http_port={port}")
+    url = first.ready().group("url").replace("/simple/", "")
+    secret = site / "var" / "session-secret"
+    assert secret.stat().st_mode & 0o777 == 0o600
+    assert len(secret.read_text().strip()) >= 32
+    password = (site / "var" / "admin-password").read_text().strip()
+    browser = requests.Session()
+    token = re.search(r'name="csrf_token" value="([^"]+)"',
+                      browser.get(url + "/login", timeout=10).text).group(1)
+    signed_in = browser.post(url + "/login", data={"username": "admin", "password": password,
+                                                   "csrf_token": token}, timeout=10)
+    assert "Signed in as" in signed_in.text
+    first.stop()
+
+    # A restart keeps the secret, so the browser stays signed in.
+    again = pserve(site / "development.ini", f"http_port={port}")
+    again.ready()
+    assert "Signed in as" in browser.get(url + "/account", timeout=10).text

@@ -69,7 +69,8 @@ def test_blank_database_url_is_one_line(production_ini, command):
 @pytest.mark.parametrize("command", ["pserve", "pypirepo-reindex"])
 def test_blank_bucket_names_its_key(production_ini, tmp_path, backend, key, command):
     env = {"PYPIREPO_SQLALCHEMY_URL": f"sqlite:///{tmp_path}/db.sqlite",
-           "PYPIREPO_PYPIREPO_AUTO_MIGRATE": "true", "PYPIREPO_PYPIREPO_STORAGE": backend}
+           "PYPIREPO_PYPIREPO_AUTO_MIGRATE": "true", "PYPIREPO_PYPIREPO_STORAGE": backend,
+           "PYPIREPO_AUTH_SESSION_SECRET": "a-session-secret-for-this-test-only-0123"}
     status, lines = run(command, production_ini, env)
     variable = "PYPIREPO_" + key.replace(".", "_").upper()
     assert (status, lines) == (1, [f"pypirepo: configuration error: {key}: is required "

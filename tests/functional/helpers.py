@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import re
 from pathlib import Path
 
 import requests
@@ -11,6 +12,8 @@ from distfactory import make_sdist, make_wheel, upload_fields
 from servers import Server
 
 ADMIN = ("Basic", ("admin", "pw"))
+# The CSRF token in a page's forms (access.session).
+TOKEN_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def upload(app, path: Path, name: str, version: str, status=200, auth=ADMIN, fields=None,
@@ -109,3 +112,23 @@ def storage(app):
     from pypirepo.interfaces import IStorage
 
     return service(app, IStorage)
+
+
+# --- browser sessions (the login form) ---------------------------------------------------
+
+
+def login_token(app) -> str:
+    """The login form's CSRF token (its cookie is kept by the app's cookie jar)."""
+    return TOKEN_RE.search(app.get("/login").text).group(1)
+
+
+def login(app, user="alice", password="alicepw", status=303, **fields):
+    """Sign the WebTest browser in with the login form."""
+    token = fields.pop("csrf_token", None) or login_token(app)
+    return app.post("/login", {"username": user, "password": password, "csrf_token": token,
+                               **fields}, status=status)
+
+
+def csrf(app) -> str:
+    """The signed-in session's token, as every page's forms carry it."""
+    return TOKEN_RE.search(app.get("/account").text).group(1)

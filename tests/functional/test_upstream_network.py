@@ -233,11 +233,12 @@ def test_verify_false_for_a_lab_refused_from_the_environment_in_production(
     marker = ini.get("app:main", "pypirepo.environment")
     environ.setenv("PYPIREPO_PYPI_UPSTREAM_VERIFY", "false")
     with pytest.raises(SystemExit) as stop:
-        fallback_app(tls_up.simple_url, pypirepo__environment=marker)
+        fallback_app(tls_up.simple_url, pypirepo__environment=marker,
+                     auth__session_secret="s" * 32)
     assert "pypi.upstream_verify" in str(stop.value) and "production" in str(stop.value)
     # ...the ini file itself can, with the warning.
     app = fallback_app(tls_up.simple_url, pypirepo__environment=marker,
-                       pypi__upstream_verify="false")
+                       pypi__upstream_verify="false", auth__session_secret="s" * 32)
     check_install(app, tls_up)
 
 

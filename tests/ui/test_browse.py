@@ -11,7 +11,7 @@ import re
 
 import pytest
 import requests
-from browser import LOOKS, VIEWPORTS, assert_accessible, expect, screenshot
+from browser import LOOKS, VIEWPORTS, expect, look, screenshot
 from distfactory import make_sdist, make_wheel, metadata_text
 from servers import Server
 
@@ -119,17 +119,6 @@ def site(tmp_path_factory):
                   "hostile-readme", "1.0")
     yield server
     server.stop()
-
-
-def look(page, name: str):
-    """The page is accessible, saved as a screenshot, said nothing wrong, and is no
-    wider than the screen."""
-    assert_accessible(page)
-    screenshot(page, name)
-    assert not page.log.csp_violations(), page.log.csp_violations()
-    assert not page.log.errors, page.log.errors
-    width = page.viewport_size["width"]
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
 
 
 # --- the pages, in every look -------------------------------------------------------------

@@ -11,7 +11,7 @@ import sqlite3
 
 import pytest
 import requests
-from browser import LOOKS, VIEWPORTS, assert_accessible, expect, screenshot
+from browser import LOOKS, VIEWPORTS, expect, look, screenshot, sign_in
 from distfactory import make_wheel
 from servers import Server
 
@@ -71,14 +71,6 @@ def broken_site(tmp_path):
         db.execute("DROP TABLE projects")
     yield server
     server.stop()
-
-
-def look(page, name: str):
-    """The page is accessible, saved as a screenshot, and said nothing wrong."""
-    assert_accessible(page)
-    screenshot(page, name)
-    assert not page.log.csp_violations(), page.log.csp_violations()
-    assert not page.log.errors, page.log.errors
 
 
 # --- the home page ------------------------------------------------------------------------
@@ -233,38 +225,36 @@ def test_not_found_page(site, new_page, viewport, scheme):
     assert page.get_by_role("searchbox", name="Search projects").is_visible()
 
 
-def test_unauthorized_page_keeps_the_basic_challenge(private_site):
-    # Until the session login exists, the browser's own password prompt is how a person
-    # signs in: the page comes with the challenge that opens it.
+def test_unauthorized_page_offers_the_sign_in_form(private_site):
+    # A browser is sent to the sign-in form, not the browser's own password prompt: the
+    # challenge names the cookie scheme, which no browser prompts for. Clients keep Basic
+    # (test_clients_keep_plain_errors_browsers_get_pages).
     res = requests.get(private_site.url + "/search?q=x", headers=NAVIGATION_HEADERS,
                        timeout=10)
     assert res.status_code == 401
     assert res.headers["Content-Type"] == "text/html; charset=utf-8"
-    assert res.headers["WWW-Authenticate"] == 'Basic realm="pypirepo"'
+    assert res.headers["WWW-Authenticate"] == ('Cookie realm="pypirepo", form-action="/login", '
+                                               'cookie-name="pypirepo_session"')
+    assert 'href="/login?next=/search%3Fq%3Dx"' in res.text
 
 
 @pytest.mark.parametrize("viewport,scheme", LOOKS)
 def test_unauthorized_page(private_site, new_page, viewport, scheme):
     page = new_page(viewport, scheme)
-
-    # Headless Chromium turns a challenge it can't answer into a network error instead of
-    # showing the page, as a person who cancels the prompt sees it: the test drops the
-    # challenge on its way in (the test above checks that it is sent).
-    def as_after_cancel(route):
-        response = route.fetch()
-        headers = {k: v for k, v in response.headers.items()
-                   if k.lower() != "www-authenticate"}
-        route.fulfill(response=response, headers=headers)
-
-    page.route("**/search?q=x", as_after_cancel)
     error_page(page, private_site.url + "/search?q=x", 401, "Sign in required",
                f"{viewport}-{scheme}")
-    assert page.locator("main").get_by_role("link", name="Sign in").is_visible()
+    page.locator("main").get_by_role("link", name="Sign in").click()
+    sign_in(page, "admin", private_site.password)
+    page.wait_for_url(private_site.url + "/search?q=x")  # back where the visitor was
+    assert page.locator("h1").inner_text() != "Sign in required"
 
 
 @pytest.mark.parametrize("viewport,scheme", LOOKS)
 def test_forbidden_page(private_site, new_page, viewport, scheme):
-    page = new_page(viewport, scheme, credentials={"username": "alice", "password": "alicepw"})
+    page = new_page(viewport, scheme)
+    page.goto(private_site.url + "/login")
+    sign_in(page, "alice", "alicepw")
+    page.wait_for_url(private_site.url + "/")
     error_page(page, private_site.url + "/search?q=x", 403, "Not allowed",
                f"{viewport}-{scheme}")
     assert "Signed in as alice" in page.locator(".user-slot").inner_text()

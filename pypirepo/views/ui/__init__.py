@@ -56,9 +56,14 @@ def page_globals(request) -> dict:
         "site_name": request.app_config.realm,
         "home_url": prefix + "/",
         "search_url": prefix + "/search",
-        # Session login (the accounts issue) answers here; the link is the slot's default.
         "login_url": prefix + "/login",
+        "logout_url": prefix + "/logout",
+        "account_url": prefix + "/account",
         "user": request.pypirepo_user,
+        # How the user signed in: only a session can be signed out of here.
+        "signed_in_via": request.identity.via if request.identity is not None else None,
+        # The token every form that changes something carries (access.session).
+        "csrf_token": request.sessions.csrf_token(request) if request.sessions else None,
         "static_url": lambda name: assets.url(prefix, name),
     }
 
@@ -70,7 +75,8 @@ def render(request, template: str, data: dict) -> str:
 def add_page_headers(response) -> None:
     for name, value in SECURITY_HEADERS:
         response.headers[name] = value
-    response.cache_control = PAGE_CACHE_CONTROL
+    if "Cache-Control" not in response.headers:  # a page that shows a secret says no-store
+        response.cache_control = PAGE_CACHE_CONTROL
 
 
 class PageRenderer:
@@ -106,7 +112,7 @@ class BrowserNavigation:
 def includeme(config):
     from ...interfaces import IDatabase, IUIPages
     from ...pages.ui import UIPages
-    from . import errors, home, static  # noqa: F401 - they declare their views
+    from . import account, errors, home, static  # noqa: F401 - they declare their views
 
     config.registry.registerUtility(StaticAssets.load(), IStaticAssets)
     config.registry.registerUtility(UIPages(config.registry.getUtility(IDatabase)), IUIPages)

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 
+from urllib.parse import quote
+
 from pyramid.httpexceptions import HTTPException
 from pyramid.response import Response
 
+from ...access.session import COOKIE
 from . import add_page_headers, is_browser_navigation, render
 
 log = logging.getLogger(__name__)
@@ -32,15 +35,27 @@ EXPLANATIONS = {
 
 
 def page_for_browser(request, status_line: str, status: int, message: str, headers):
-    """The error as a page when a browser is loading it, else None."""
+    """The error as a page when a browser is loading it, else None.
+
+    A 401 page offers the sign-in form (with the way back here) instead of the browser's
+    own Basic prompt: its challenge names the cookie scheme, which browsers don't prompt
+    for (pip and the other clients, which never get this page, keep Basic)."""
     if not is_browser_navigation(request):
         return None
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": cookie_challenge(request)}
     return error_page(request, status_line, status, message, headers)
+
+
+def cookie_challenge(request) -> str:
+    return (f'Cookie realm="{request.app_config.realm}", '
+            f'form-action="{request.script_name}/login", cookie-name="{COOKIE}"')
 
 
 def error_page(request, status_line: str, status: int, message: str, headers=None):
     body = render(request, "errors/error.html", {
         "status": status,
+        "sign_in_url": f"{request.script_name}/login?next={quote(request.path_qs, safe='/')}",
         "title": TITLES.get(status, "Error"),
         "message": EXPLANATIONS.get(message, message),
     })
