@@ -129,6 +129,24 @@ def test_writes(held, dists):
     post(held, "release", dists.wheel("anon", "1.0"), "anon", "1.0", {}, status=401)
 
 
+def test_an_upload_through_a_group_takes_upload_on_the_group_and_its_member(make_app,
+                                                                           dists):
+    # all's uploads go to dev. carol may upload to dev but not to all; olga to both;
+    # ivy to all but not to dev. Only olga gets through the group.
+    app = make_app(**{"repositories": "dev all", "repository.dev.kind": "hosted",
+                      "repository.all.kind": "group", "repository.all.members": "dev",
+                      "user.carol": HASH, "user.olga": HASH, "user.ivy": HASH,
+                      "repository.dev.upload": "carol olga",
+                      "repository.all.upload": "olga ivy"})
+    wheel = dists.wheel("grouped", "1.0")
+    res = post(app, "all", wheel, "grouped", "1.0", basic("carol"), status=403)
+    assert "all" in res.text
+    post(app, "all", wheel, "grouped", "1.0", basic("ivy"), status=403)
+    post(app, "all", wheel, "grouped", "1.0", basic("olga"))
+    assert app.get("/r/dev/simple/grouped/", headers=basic("olga")).status_int == 200
+    post(app, "dev", dists.wheel("grouped", "1.1"), "grouped", "1.1", basic("carol"))
+
+
 def test_the_creator_of_a_project_owns_it(held, dists):
     post(held, "release", dists.wheel("olgas", "1.0"), "olgas", "1.0", basic("olga"))
     # olga has no delete grant in release, but owns olgas.
