@@ -4,11 +4,16 @@ URL. The server keeps its users in the database (auth.backend = sql) and reads n
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import pytest
 import requests
 
 import distfactory
 from clients import installed, sha256, start_server, tool, venv
+from servers import VENV_BIN
 
 pytestmark = pytest.mark.e2e
 
@@ -173,3 +178,109 @@ def test_uv_installs_with_a_token_in_the_url(server, sandbox, tmp_path, installa
                         "--no-cache", "--index-url", index_url(server, other), "tok-install"],
                        timeout=120, check=False)
     assert proc.returncode != 0 and other not in proc.stdout
+
+
+# A keyring backend that answers from a JSON file and writes down what it was asked: the
+# store is not what is tested here, the clients' 401 -> keyring -> retry flow is.
+KEYRING_BACKEND = '''
+import json, os
+from keyring.backend import KeyringBackend
+from keyring.credentials import SimpleCredential
+
+class FileKeyring(KeyringBackend):
+    priority = 1
+
+    def _load(self):
+        with open(os.environ["TEST_KEYRING_FILE"]) as f:
+            return json.load(f)
+
+    def _asked(self, *what):
+        with open(os.environ["TEST_KEYRING_FILE"] + ".log", "a") as f:
+            f.write(" ".join(str(w) for w in what) + "\\n")
+
+    def get_password(self, service, username):
+        self._asked("password", service, username)
+        found = self._load()
+        return found["password"] if username == found["username"] else None
+
+    def get_credential(self, service, username):
+        self._asked("credential", service, username)
+        found = self._load()
+        if username in (None, found["username"]):
+            return SimpleCredential(found["username"], found["password"])
+        return None
+
+    def set_password(self, service, username, password):
+        raise NotImplementedError
+
+    def delete_password(self, service, username):
+        raise NotImplementedError
+'''
+
+
+def keyring_env(tmp_path, username, password) -> tuple[dict, Path]:
+    """The environment that makes the `keyring` command answer (username, password)."""
+    module_dir = tmp_path / "keyring-backend"
+    module_dir.mkdir()
+    (module_dir / "filekeyring.py").write_text(KEYRING_BACKEND)
+    store = tmp_path / "keyring.json"
+    store.write_text(json.dumps({"username": username, "password": password}))
+    env = {"PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PYTHONPATH": str(module_dir),
+           "PYTHON_KEYRING_BACKEND": "filekeyring.FileKeyring",
+           "TEST_KEYRING_FILE": str(store)}
+    return env, store.with_name("keyring.json.log")
+
+
+@pytest.mark.parametrize("secret", ["password", "token"])
+def test_pip_asks_the_keyring_after_a_401(server, sandbox, tmp_path, installable, secret):
+    # No credentials in the URL: the index answers 401 with `WWW-Authenticate: Basic`,
+    # pip asks the keyring (the `keyring` command, as `--keyring-provider subprocess`
+    # does), retries with what it got, and installs.
+    user, password = ("publisher", "publisher-pw") if secret == "password" else \
+        (TOKEN_USER, make_token(server, projects=["tok-*"], note="keyring"))
+    env, asked = keyring_env(tmp_path, user, password)
+    python = venv(sandbox, tmp_path / "venv")
+    out = sandbox.run([tool("pip"), "--python", python, "install", "--isolated",
+                       "--keyring-provider", "subprocess", "--index-url",
+                       f"{server.url}/simple/", "tok-install"], env=env, timeout=120).stdout
+    assert password not in out
+    assert installed(sandbox, python) == {"tok-install": "2.0"}
+    assert server.url.removeprefix("http://") in asked.read_text()
+
+
+def test_uv_asks_the_keyring_for_the_token_of_the_user_in_the_url(server, sandbox, tmp_path,
+                                                                   installable):
+    # uv asks the keyring for the password of the user the URL names.
+    token = make_token(server, projects=["tok-*"], note="uv keyring")
+    env, asked = keyring_env(tmp_path, TOKEN_USER, token)
+    python = venv(sandbox, tmp_path / "venv")
+    host = server.url.removeprefix("http://")
+    sandbox.run([tool("uv"), "pip", "install", "--python", python, "--keyring-provider",
+                 "subprocess", "--index-url", f"http://{TOKEN_USER}@{host}/simple/",
+                 "tok-install"], env=env, timeout=120)
+    assert installed(sandbox, python) == {"tok-install": "2.0"}
+    assert TOKEN_USER in asked.read_text()
+
+
+@pytest.mark.parametrize("secret", ["password", "token"])
+def test_pip_and_uv_read_credentials_from_netrc(server, sandbox, tmp_path, installable,
+                                                 secret):
+    user, password = ("publisher", "publisher-pw") if secret == "password" else \
+        (TOKEN_USER, make_token(server, projects=["tok-*"], note="netrc"))
+    host = server.url.removeprefix("http://").rsplit(":", 1)[0]
+    netrc = sandbox.root / "home" / ".netrc"
+    netrc.write_text(f"machine {host}\nlogin {user}\npassword {password}\n")
+    netrc.chmod(0o600)
+    try:
+        for installer in ("pip", "uv"):
+            python = venv(sandbox, tmp_path / f"venv-{installer}")
+            cmd = [tool("pip"), "--python", python, "install", "--index-url",
+                   f"{server.url}/simple/", "tok-install"] if installer == "pip" else \
+                [tool("uv"), "pip", "install", "--python", python, "--no-cache",
+                 "--index-url", f"{server.url}/simple/", "tok-install"]
+            out = sandbox.run(cmd, timeout=120).stdout
+            assert password not in out
+            assert installed(sandbox, python) == {"tok-install": "2.0"}, installer
+    finally:
+        netrc.unlink()
