@@ -42,6 +42,10 @@ class Viewer:
 
     reads_all: bool
     readable: Callable[[list[str]], list[str]]
+    # A group's: (a member's id, names it answers for) -> those the viewer may read in
+    # it. A group shows a project only where the member that answers it lets the viewer
+    # read it (as its pages do); None: nothing to add to `readable`.
+    readable_in: Callable[[int, list[str]], list[str]] | None = None
 
 
 # --- the home page ---------------------------------------------------------------------------
@@ -157,6 +161,19 @@ class ProjectPage:
         return self.version == self.latest
 
 
+def _readable_in_holders(viewer: Viewer, rows: list[ProjectRow]) -> list[ProjectRow]:
+    """The rows whose holder (the member of a group each row comes from) lets the viewer
+    read them."""
+    if viewer.readable_in is None:
+        return rows
+    held: dict[int, list[str]] = {}
+    for row in rows:
+        held.setdefault(row.repository_id, []).append(row.name)
+    keep = {(rid, name) for rid, names_ in held.items()
+            for name in viewer.readable_in(rid, names_)}
+    return [r for r in rows if (r.repository_id, r.name) in keep]
+
+
 class UIPages:
     def __init__(self, db):
         self.db = db
@@ -228,7 +245,7 @@ class UIPages:
         rows = browse.search(ids, needle, query, sort, 0, None)[0] if query \
             else browse.projects(ids, sort, 0, None)
         keep = set(viewer.readable([r.name for r in rows]))
-        rows = [r for r in rows if r.name in keep]
+        rows = _readable_in_holders(viewer, [r for r in rows if r.name in keep])
         return Listing(query, sort, len(rows),
                        self._entries(browse, rows[offset:offset + limit]))
 

@@ -56,8 +56,15 @@ def repository_page_url(request, context) -> str:
 
 def viewer(request, repository) -> Viewer:
     access = request.access
+    readable_in = None
+    if repository.kind == "group":
+        holders = {r.id: r for r in request.repositories if r.id is not None}
+
+        def readable_in(repository_id: int, names: list[str]) -> list[str]:
+            return access.readable(request, holders[repository_id], names)
+
     return Viewer(access.reads_all(request, repository),
-                  lambda names: access.readable(request, repository, names))
+                  lambda names: access.readable(request, repository, names), readable_in)
 
 
 @view_config(route_name="home", renderer="ui/home.html")
