@@ -399,3 +399,24 @@ def test_a_closed_index_lists_no_repository_to_strangers(make_app):
     assert res.headers["WWW-Authenticate"].startswith("Basic")
     app.get("/api/repositories", headers=basic("alice", "alicepw"), status=403)
     assert app.get("/api/repositories", headers=basic("admin")).json["repositories"]
+
+
+def card_counts(site, user) -> dict:
+    """repository -> the counts its card on the home page shows."""
+    import re
+
+    page = site.get("/", headers=basic(user) if user else {}).text
+    return {m.group(1): re.sub(r"<[^>]+>", "", m.group(2)).strip() for m in re.finditer(
+        r'repo-card__name"><a href="[^"]*">([^<]+)</a>.*?repo-card__counts">(.*?)</p>',
+        page, re.S)}
+
+
+def test_the_home_pages_counts_count_what_the_viewer_may_read(site):
+    """A count of projects the viewer can't see tells them those exist: each card counts
+    what its viewer may list."""
+    assert card_counts(site, "ivy") == card_counts(site, None) == {
+        "release": "1 project, 1 file", "open": "1 project, 1 file",
+        "all": "No packages yet in its members."}
+    assert card_counts(site, "tom") == {
+        "release": "2 projects, 3 files", "vault": "2 projects, 2 files",
+        "open": "1 project, 1 file", "all": "2 projects, 2 files"}
