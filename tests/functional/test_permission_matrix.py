@@ -397,6 +397,18 @@ def test_the_admin_api(site, principal):
         assert "API token" in res.text  # a token never administers, whoever's it is
 
 
+def test_an_admins_token_does_not_administer(site):
+    """A token never administers, an admin's neither: its holder could make themselves
+    more tokens or users."""
+    token, _ = make_token(site.app, "admin", permission="upload")
+    res = site.app.get("/api/admin/users", headers=basic("__token__", token), status=403)
+    assert "API token" in res.text
+    site.app.post_json("/api/admin/groups", {"name": "x", "members": []},
+                       headers=basic("__token__", token), status=403)
+    site.app.get(f"/r/release/simple/{PRIVATE}/", headers=basic("__token__", token),
+                 status=200)
+
+
 # The repositories each may read something of.
 LISTED = {
     "anonymous": {"release", "all"},
@@ -417,3 +429,25 @@ def test_listings(site, principal):
     listed = site.request("GET", "/api/repositories", principal).json["repositories"]
     names = {r["name"] for r in listed}
     assert names == LISTED.get(who, {"release", "stage", "all"})
+
+
+@pytest.mark.postgres
+def test_rows_of_the_matrix_on_postgresql(pg_url, tmp_path):
+    """The sql backend's site on PostgreSQL: every principal's reads of both projects,
+    directly and through the group, their uploads and the admin API, as the table says."""
+    pg = build_site("sql", tmp_path, pg_url)
+    for principal in PRINCIPALS:
+        for route in ("simple json", "file", "simple via group"):
+            repo, request_of = READS[route]
+            for project in (PUBLIC, PRIVATE):
+                res = pg.request(*request_of(project)[:2], principal, request_of(project)[2])
+                assert res.status_int == expected_read(principal, repo, project), (
+                    route, principal, project, res.status)
+        res = pg.request("GET", "/api/admin/users", principal)
+        assert res.status_int == {"anonymous": 401, "admin": 200}.get(acts_as(principal), 403)
+        path = distfactory.make_wheel(tmp_path / principal, PRIVATE, "2.0")
+        res = post_file(pg.app, path, PRIVATE, "2.0", pg.headers(principal))
+        assert res.status_int == expected_write(principal, PRIVATE, "upload"), principal
+        if res.status_int == 200:
+            pg.app.delete(f"/api/r/release/projects/{PRIVATE}/files/{path.name}",
+                          headers=basic("admin"), status=200)
