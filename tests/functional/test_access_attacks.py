@@ -420,3 +420,63 @@ def test_the_home_pages_counts_count_what_the_viewer_may_read(site):
     assert card_counts(site, "tom") == {
         "release": "2 projects, 3 files", "vault": "2 projects, 2 files",
         "open": "1 project, 1 file", "all": "2 projects, 2 files"}
+
+
+# --- what a reader leaves behind: caches, validators ----------------------------------------
+
+WARM = [f"/simple/{SECRET}/", f"/r/release/simple/{SECRET}/",
+        f"/packages/{SECRET}/{SECRET_WHEEL}",
+        f"/packages/{SECRET}/{SECRET_WHEEL}.metadata", f"/pypi/{SECRET}/json",
+        f"/pypi/{SECRET}/7.7/json", "/r/vault/simple/vaulted/",
+        f"/r/all/packages/vaulted/{VAULTED}", "/r/all/simple/vaulted/"]
+
+
+@pytest.mark.parametrize("url", WARM)
+@pytest.mark.parametrize("user", [None, "ivy"])
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_what_a_reader_fetched_is_not_served_to_others(site, url, user, method):
+    """tom fetches it first (a page is kept, a validator is known); then a caller who may
+    not read it asks, with tom's validator and a range: no 200, 206 nor 304, no bytes."""
+    accept = JSON if "/simple/" in url else {}
+    seen = site.get(url, headers={**basic("tom"), **accept})
+    validators = {}
+    if seen.etag:
+        validators["If-None-Match"] = f'"{seen.etag}"'
+    if seen.last_modified:
+        validators["If-Modified-Since"] = seen.headers["Last-Modified"]
+    headers = {**accept, **validators, "Range": "bytes=0-10",
+               **(basic(user) if user else {})}
+    res = site.request(url, method=method, headers=headers, expect_errors=True)
+    assert res.status_int in (401, 403, 404), (url, res.status)
+    never_the_bytes(site, res)
+    assert seen.body[:11] not in res.body
+    assert not any(w.encode() in res.body for w in PRIVATE_WORDS if w not in url)
+
+
+@pytest.mark.parametrize("user", [None, "ivy", "pat"])
+@pytest.mark.parametrize("form", [
+    # Every route that names a project, in both its classic and its /r/ form.
+    "/simple/{p}/", "/simple/{p}", "/legacy/+simple/{p}/", "/pypi/{p}/json",
+    "/pypi/{p}/json/", "/pypi/{p}/1.0/json", "/pypi/{p}/1.0/json/", "/project/{p}/",
+    "/project/{p}/1.0/", "/api/projects/{p}/events", "/r/release/simple/{p}",
+    "/r/release/legacy/+simple/{p}/", "/r/release/project/{p}/1.0/",
+    "/api/r/release/projects/{p}/events", "/simple/{P}/", "/pypi/{P}/json",
+])
+def test_every_route_that_names_the_private_project_answers_as_for_a_missing_one(
+        site, user, form):
+    headers = basic(user) if user else {}
+    res = site.get(form.format(p=SECRET, P="Team_Secret"), headers=headers,
+                   expect_errors=True)
+    absent = site.get(form.format(p="team-nothing", P="Team_Nothing"), headers=headers,
+                      expect_errors=True)
+    assert res.status_int == absent.status_int, (res.status, absent.status)
+    assert res.headers.get("WWW-Authenticate") == absent.headers.get("WWW-Authenticate")
+    assert res.headers.get("Location", "").replace("team-secret", "X").replace(
+        "Team_Secret", "X") == absent.headers.get("Location", "").replace(
+        "team-nothing", "X").replace("Team_Nothing", "X")
+    assert res.body.replace(b"team-secret", b"X").replace(b"Team_Secret", b"X") == \
+        absent.body.replace(b"team-nothing", b"X").replace(b"Team_Nothing", b"X")
+    # tom, who may read it, is answered otherwise where the URL names it.
+    if res.status_int != 301:
+        assert site.get(form.format(p=SECRET, P="Team_Secret"), headers=basic("tom"),
+                        expect_errors=True).status_int in (200, 301, 308)
