@@ -324,15 +324,13 @@ DELETES = {
 
 
 @pytest.fixture
-def release_3(site, tmp_path):
-    """Release 3.0 of both projects, removed again after the case."""
-    for project in (PUBLIC, PRIVATE):
-        path = distfactory.make_sdist(tmp_path, project, "3.0")
-        assert post_file(site.app, path, project, "3.0", basic("admin")).status_int == 200
+def release_3(site, tmp_path, project):
+    """Release 3.0 of the case's project, removed again after the case."""
+    path = distfactory.make_sdist(tmp_path, project, "3.0")
+    assert post_file(site.app, path, project, "3.0", basic("admin")).status_int == 200
     yield
-    for project in (PUBLIC, PRIVATE):
-        site.app.delete(f"/api/r/release/projects/{project}/versions/3.0",
-                        headers=basic("admin"), expect_errors=True)
+    site.app.delete(f"/api/r/release/projects/{project}/versions/3.0", headers=basic("admin"),
+                    expect_errors=True)
 
 
 @pytest.mark.parametrize("route", list(DELETES))
