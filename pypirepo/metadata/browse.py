@@ -26,6 +26,8 @@ from ..models import File, Project
 
 _P = Project.__table__
 _F = File.__table__
+# Ids per IN list: SQLite takes at most 32,766 bound values in a statement.
+_CHUNK = 10_000
 
 SORTS = ("name", "updated")
 SUMMARY_LIMIT = 512  # projects.summary's length
@@ -122,6 +124,14 @@ class Browse:
                 .where(_P.c.repository_id == rid, not_(
                     select(q.c.id).where(q.c.repository_id.in_(ids[:i]),
                                          q.c.name == _P.c.name).exists()))).scalar()
+        return total
+
+    def file_count_of(self, project_ids: list[int]) -> int:
+        """How many files these projects have."""
+        total = 0
+        for start in range(0, len(project_ids), _CHUNK):
+            total += self.session.execute(select(func.count()).select_from(_F).where(
+                _F.c.project_id.in_(project_ids[start:start + _CHUNK]))).scalar()
         return total
 
     def search(self, ids: list[int], needle: str, words: str, sort: str = "name",

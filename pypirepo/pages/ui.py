@@ -42,6 +42,13 @@ class Viewer:
 
     reads_all: bool
     readable: Callable[[list[str]], list[str]]
+    # A group's: (a member's id, names it answers for) -> those the viewer may read in
+    # it. A group shows a project only where the member that answers it lets the viewer
+    # read it (as its pages do); None: nothing to add to `readable`.
+    readable_in: Callable[[int, list[str]], list[str]] | None = None
+    # Who the viewer is, as far as the answers above go (the same key, the same
+    # answers while the repository's serials stand); None: nothing is kept for them.
+    key: object = None
 
 
 # --- the home page ---------------------------------------------------------------------------
@@ -157,6 +164,19 @@ class ProjectPage:
         return self.version == self.latest
 
 
+def _readable_in_holders(viewer: Viewer, rows: list[ProjectRow]) -> list[ProjectRow]:
+    """The rows whose holder (the member of a group each row comes from) lets the viewer
+    read them."""
+    if viewer.readable_in is None:
+        return rows
+    held: dict[int, list[str]] = {}
+    for row in rows:
+        held.setdefault(row.repository_id, []).append(row.name)
+    keep = {(rid, name) for rid, names_ in held.items()
+            for name in viewer.readable_in(rid, names_)}
+    return [r for r in rows if (r.repository_id, r.name) in keep]
+
+
 class UIPages:
     def __init__(self, db):
         self.db = db
@@ -170,11 +190,16 @@ class UIPages:
 
     # --- home --------------------------------------------------------------------------------
 
-    def repositories(self, work, repositories: list, default) -> list[RepositoryCard]:
-        """A card for each repository given (those the viewer may read), with counts."""
+    def repositories(self, work, repositories: list, default,
+                     viewer_of: Callable[[object], Viewer] | None = None
+                     ) -> list[RepositoryCard]:
+        """A card for each repository given (those the viewer may read), with counts of
+        what the viewer may list (viewer_of(repo); None: everything)."""
         cards = []
         for repo in repositories:
-            projects, files = self.counts(work, repo)
+            viewer = viewer_of(repo) if viewer_of is not None else None
+            projects, files = self.counts(work, repo) if viewer is None or viewer.reads_all \
+                else self.visible_counts(work, repo, viewer)
             about = repo.describe()
             cards.append(RepositoryCard(
                 repo.name, repo.kind, KIND_TEXT.get(repo.kind, repo.kind), projects, files,
@@ -193,6 +218,26 @@ class UIPages:
             browse = Browse(work.session)
             found = browse.count(ids), browse.file_count(ids)
             self._counts.put(("counts", repo.name), found, version)
+        return found
+
+    def visible_counts(self, work, repo, viewer: Viewer) -> tuple[int, int]:
+        """(projects, files) of the repository's list as the viewer may see it: a count
+        of everything would tell them that projects they can't see exist. Read whole and
+        filtered, as their list of it is."""
+        ids = repo.listing_ids()
+        if not ids:
+            return 0, 0
+        version = self._serials(ids)
+        cached = ("visible", repo.name, viewer.key)
+        found = self._counts.get(cached, version) if viewer.key is not None else None
+        if found is None:
+            browse = Browse(work.session)
+            rows = browse.projects(ids, "name", 0, None)
+            keep = set(viewer.readable([r.name for r in rows]))
+            rows = _readable_in_holders(viewer, [r for r in rows if r.name in keep])
+            found = len(rows), browse.file_count_of([r.id for r in rows])
+            if viewer.key is not None:
+                self._counts.put(cached, found, version)
         return found
 
     # --- a repository's projects ---------------------------------------------------------
@@ -228,7 +273,7 @@ class UIPages:
         rows = browse.search(ids, needle, query, sort, 0, None)[0] if query \
             else browse.projects(ids, sort, 0, None)
         keep = set(viewer.readable([r.name for r in rows]))
-        rows = [r for r in rows if r.name in keep]
+        rows = _readable_in_holders(viewer, [r for r in rows if r.name in keep])
         return Listing(query, sort, len(rows),
                        self._entries(browse, rows[offset:offset + limit]))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pyramid.httpexceptions import HTTPForbidden
+
 from .. import names
 from ..errors import NotFound
 from ..repositories.hosted import storable_text
@@ -95,9 +97,12 @@ def events(context, request):
     ]})
 
 
-@view_config(route_name="api_repositories", request_method=READS, permission="read")
+@view_config(route_name="api_repositories", request_method=READS)
 def repositories(context, request):
-    """Every repository, with its kind, settings and URLs."""
+    """Every repository the caller may read something of, with its kind, settings and
+    URLs. No route permission: the default repository's would refuse whoever may read
+    another one only (a token scoped to it); nothing readable at all is refused (401 so
+    that a client logs in, 403 when logged in)."""
     root = request.app_config.public_url or request.application_url
     listed = []
     identity = request.identity
@@ -111,6 +116,8 @@ def repositories(context, request):
         if repo.kind in ("hosted", "group"):
             entry["upload_url"] = f"{base}/legacy/"
         listed.append(entry)
+    if not listed or request.pypirepo_bad_credentials:
+        raise HTTPForbidden()
     return json_response({"repositories": listed,
                           "default": {"simple_url": f"{root}/simple/",
                                       "upload_url": f"{root}{UPLOAD_PATHS[1]}"}})

@@ -56,8 +56,19 @@ def repository_page_url(request, context) -> str:
 
 def viewer(request, repository) -> Viewer:
     access = request.access
+    readable_in = None
+    if repository.kind == "group":
+        holders = {r.id: r for r in request.repositories if r.id is not None}
+
+        def readable_in(repository_id: int, names: list[str]) -> list[str]:
+            return access.readable(request, holders[repository_id], names)
+
+    identity = request.identity
+    who = "bad credentials" if request.pypirepo_bad_credentials else \
+        (identity.principals, identity.token, identity.admin) if identity else "anonymous"
     return Viewer(access.reads_all(request, repository),
-                  lambda names: access.readable(request, repository, names))
+                  lambda names: access.readable(request, repository, names), readable_in,
+                  key=(access.policy, who))
 
 
 @view_config(route_name="home", renderer="ui/home.html")
@@ -66,7 +77,8 @@ def home(request):
     readable = [r for r in request.repositories
                 if request.access.may_somewhere(request.identity, r, READ)]
     readable.sort(key=lambda r: r is not default)  # the default first, then as declared
-    cards = ui_pages(request).repositories(request.work, readable, default)
+    cards = ui_pages(request).repositories(request.work, readable, default,
+                                           lambda repo: viewer(request, repo))
     return {"repositories": cards, "default_name": default.name, "public_url":
             server_url(request), **client_urls(request)}
 
