@@ -151,9 +151,8 @@ def test_who_may_not_hears_what_they_may_hear(site):
     token = app.post_json("/api/tokens", {"permission": "upload"}, headers=CAROL).json["token"]
     res = app.get(OWNERS, headers=basic("__token__", token), status=403)
     assert "token" in res.text
-    # A proxy's projects have no owners (whatever the name).
-    proxy = app.get("/api/r/nosuch/projects/carols/owners", headers=CAROL, status=404)
-    assert "nosuch" in proxy.text
+    res = app.get("/api/r/nosuch/projects/carols/owners", headers=CAROL, status=404)
+    assert "No repository named 'nosuch'" in res.text
 
 
 def test_bad_requests_say_what_is_wrong(site):
@@ -259,6 +258,10 @@ def test_a_group_and_the_default_repository_manage_where_the_project_is_held(mak
     assert found["repository"] == "local" and found["owners"] == ["alice"]
     assert app.get("/api/r/local/projects/alices/owners", headers=alice).json == found
     app.get("/api/projects/nothing-here/owners", headers=alice, status=404)
+    # A proxy's projects have no owners (said whatever the name).
+    for name in ("alices", "nothing-here"):
+        res = app.get(f"/api/r/pypi/projects/{name}/grants", headers=alice, status=404)
+        assert "proxy repository" in res.text
 
 
 def test_a_removed_user_leaves_nothing_to_a_later_one_of_the_name(site, dists):
