@@ -299,3 +299,90 @@ def test_a_user_the_ini_gives_something_is_not_removed_from_the_database(make_ap
         app.post_json("/api/admin/users", {"name": name, "password": "pw"}, headers=ADMIN)
         res = app.delete(f"/api/admin/users/{name}", headers=ADMIN, status=409)
         assert "ini" in res.text and name in res.text
+
+
+@pytest.mark.postgres
+def test_an_owners_change_through_one_process_holds_in_the_other(tmp_path, pg_url, dists):
+    """Two pserve processes on one PostgreSQL database: a grant an owner makes through one
+    decides in the other within a second (access_state.version), and an owner added
+    through one manages through the other."""
+    import requests
+    from servers import Server
+
+    a, b = (Server(tmp_path / n, app={
+        "auth.backend": "sql", "sqlalchemy.url": pg_url,
+        "storage.dir": str(tmp_path / "shared-storage"),
+        "pypi.default_read": "admin", "pypi.default_write": "admin"}) for n in ("a", "b"))
+    try:
+        for srv in (a, b):
+            srv.directory.mkdir()
+            srv.start()
+        for name in ("carol", "tom"):
+            requests.post(f"{a.url}/api/admin/users", json={"name": name, "password": "pw"},
+                          auth=a.auth).raise_for_status()
+        requests.post(f"{a.url}/api/admin/grants", auth=a.auth, json={
+            "repository": "*", "permission": "upload", "principal": "carol"}
+        ).raise_for_status()
+        wheel = dists.wheel("carols", "1.0")
+        requests.post(f"{a.url}/legacy/", auth=("carol", "pw"),
+                      data=upload_fields(wheel, "carols", "1.0"),
+                      files={"content": (wheel.name, wheel.read_bytes())}).raise_for_status()
+        page, api = f"{b.url}/r/local/simple/carols/", "/api/r/local/projects/carols"
+        # (b knows tom within a second: then he may read nothing there.)
+        seconds_until(lambda: requests.get(page, auth=("tom", "pw")).status_code in (403, 404))
+
+        made = requests.post(f"{a.url}{api}/grants", auth=("carol", "pw"),
+                             json={"principal": "tom", "permission": "read"})
+        assert made.status_code == 201, made.text
+        assert seconds_until(lambda: requests.get(page, auth=("tom", "pw")).ok) < 3
+        res = requests.post(f"{a.url}{api}/owners", auth=("carol", "pw"), json={"user": "tom"})
+        assert res.status_code == 201, res.text
+        res = requests.delete(f"{b.url}{api}/grants/{made.json()['id']}", auth=("tom", "pw"))
+        assert res.status_code == 204, res.text
+        # tom reads it still (he owns it now) through a, which follows b's change.
+        assert requests.get(f"{a.url}/r/local/simple/carols/", auth=("tom", "pw")).ok
+        assert seconds_until(lambda: requests.get(f"{a.url}{api}/grants", auth=(
+            "carol", "pw")).json()["own_grants"] is False) < 3
+    finally:
+        for srv in (a, b):
+            srv.stop()
+    assert "Traceback" not in a.log + b.log
+
+
+def seconds_until(check, limit: float = 5.0) -> float:
+    import time
+
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < limit, "not seen"
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def test_pypirepo_user_remove_takes_their_projects_along(tmp_path, dists):
+    """The console script removes a user's project_owners rows too."""
+    import subprocess
+
+    import requests
+    from servers import VENV_BIN, Server
+
+    srv = Server(tmp_path / "server", app={"auth.backend": "sql",
+                                           "pypi.default_read": "authenticated"})
+    srv.directory.mkdir()
+    srv.start()
+    try:
+        requests.post(f"{srv.url}/api/admin/users", json={"name": "bob", "password": "pw"},
+                      auth=srv.auth).raise_for_status()
+        wheel = dists.wheel("bobs", "1.0")
+        seconds_until(lambda: requests.post(
+            f"{srv.url}/r/local/legacy/", auth=("bob", "pw"),
+            data=upload_fields(wheel, "bobs", "1.0"),
+            files={"content": (wheel.name, wheel.read_bytes())}).ok)
+        owners = f"{srv.url}/api/r/local/projects/bobs/owners"
+        assert requests.get(owners, auth=srv.auth).json()["owners"] == ["bob"]
+        proc = subprocess.run([str(VENV_BIN / "pypirepo-user"), str(srv.directory / "server.ini"),
+                               "remove", "bob"], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert requests.get(owners, auth=srv.auth).json()["owners"] == []
+    finally:
+        srv.stop()
