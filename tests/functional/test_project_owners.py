@@ -71,21 +71,22 @@ def config_site(make_app, dists):
     return make_site(make_app, dists)
 
 
-def as_missing(app, url, headers, method="get", body=None):
+def as_missing(app, url, headers, method="get", body=None, name="carols"):
     """The answer for url, and for the same url naming a project that does not exist."""
+    assert name in url
     answers = []
-    for path in (url, url.replace("carols", "nothing-here")):
+    for path in (url, url.replace(name, "nothing-here")):
         call = getattr(app, method) if body is None else getattr(app, method + "_json")
         args = (path,) if body is None else (path, body)
         res = call(*args, headers=headers, status="*")
-        answers.append((res.status_int, res.text.replace("nothing-here", "carols")))
+        answers.append((res.status_int, res.text.replace("nothing-here", name)))
     return answers
 
 
-def hidden(app, url, headers) -> None:
+def hidden(app, url, headers, name="carols") -> None:
     """url answers headers' caller exactly as it answers for a project that does not
     exist (a 404; or a 403 where nothing in the repository is theirs to read)."""
-    first, second = as_missing(app, url, headers)
+    first, second = as_missing(app, url, headers, name=name)
     assert first == second and first[0] in (403, 404), (url, first, second)
 
 
@@ -386,3 +387,21 @@ def test_pypirepo_user_remove_takes_their_projects_along(tmp_path, dists):
         assert requests.get(owners, auth=srv.auth).json()["owners"] == []
     finally:
         srv.stop()
+
+
+def test_a_grant_of_its_own_makes_a_public_project_its_grants_alone(site, dists):
+    """The policy's rule, made visible: olga gives ivy upload on her public project; it is
+    then readable by its own grants' principals (and its owners and admins) only, until
+    she adds read for everyone too."""
+    app = site
+    url = "/api/r/release/projects/olgas/grants"
+    app.get("/r/release/simple/olgas/", status=200)
+    app.post_json(url, {"principal": "ivy", "permission": "upload"}, headers=OLGA, status=201)
+    assert app.get(url, headers=OLGA).json["own_grants"] is True
+    post(app, "release", dists.wheel("olgas", "1.1"), "olgas", "1.1", IVY)
+    app.get("/r/release/simple/olgas/", status=401)  # anonymous: asked to log in
+    hidden(app, "/r/release/simple/olgas/", TOM, name="olgas")
+    app.post_json(url, {"principal": "everyone", "permission": "read"}, headers=OLGA,
+                  status=201)
+    assert "olgas-1.1" in app.get("/r/release/simple/olgas/").text
+    app.get("/r/release/simple/olgas/", headers=TOM, status=200)
