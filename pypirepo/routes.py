@@ -76,12 +76,16 @@ def repository_routes(name: str) -> tuple[str, str]:
 def includeme(config):
     for name, path, factory, predicates in REPOSITORY_ROUTES:
         config.add_route(name, path, factory=factory, **predicates)
-    for name, path in API_ROUTES + PROJECT_ACCESS_ROUTES:
+    for name, path in API_ROUTES:
         config.add_route(name, "/api" + path, factory=ProjectResource)
     # The same, per repository: after the classic ones, which most requests use.
     for name, path, factory, predicates in REPOSITORY_ROUTES:
         config.add_route("r:" + name, "/r/{repo}" + path, factory=factory, **predicates)
-    for name, path in API_ROUTES + PROJECT_ACCESS_ROUTES:
+    for name, path in API_ROUTES:
+        config.add_route("r:" + name, "/api/r/{repo}" + path, factory=ProjectResource)
+    # After the busy ones: a page of a repository's does not try these first.
+    for name, path in PROJECT_ACCESS_ROUTES:
+        config.add_route(name, "/api" + path, factory=ProjectResource)
         config.add_route("r:" + name, "/api/r/{repo}" + path, factory=ProjectResource)
 
     config.add_route("api_repositories", "/api/repositories", factory=Root)

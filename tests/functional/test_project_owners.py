@@ -10,6 +10,7 @@ import base64
 
 import pytest
 from distfactory import upload_fields
+from helpers import seconds_until
 
 from pypirepo.access import PASSWORDS
 
@@ -348,16 +349,6 @@ def test_an_owners_change_through_one_process_holds_in_the_other(tmp_path, pg_ur
         for srv in (a, b):
             srv.stop()
     assert "Traceback" not in a.log + b.log
-
-
-def seconds_until(check, limit: float = 5.0) -> float:
-    import time
-
-    started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < limit, "not seen"
-        time.sleep(0.02)
-    return time.monotonic() - started
 
 
 def test_pypirepo_user_remove_takes_their_projects_along(tmp_path, dists):
