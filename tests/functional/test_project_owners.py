@@ -69,7 +69,10 @@ def site(make_app, dists, db_url):
 
 @pytest.fixture
 def config_site(make_app, dists):
-    return make_site(make_app, dists)
+    """The config backend; tom may read dev's `toms` by a grant of the ini."""
+    app = make_site(make_app, dists, grants="dev toms read tom")
+    post(app, "dev", dists.wheel("toms", "1.0"), "toms", "1.0", ADMIN)
+    return app
 
 
 def as_missing(app, url, headers, method="get", body=None, name="carols"):
@@ -241,12 +244,16 @@ def test_with_the_config_backend_grants_stay_in_the_ini(config_site):
                  lambda: app.delete(GRANTS + "/1", headers=CAROL, status=409)):
         assert "auth.backend = config" in call().text
     assert app.get(GRANTS, headers=CAROL).json["own_grants"] is False
-    # Owners are the database's with either backend.
+    # Owners are the database's with either backend; tom's listing (filtered for him, and
+    # kept) follows at once.
+    assert ">carols<" not in app.get("/r/dev/simple/", headers=TOM).text
     app.post_json(OWNERS, {"user": "tom"}, headers=CAROL, status=201)
     app.get("/r/dev/simple/carols/", headers=TOM, status=200)
-    assert "carols" in app.get("/r/dev/simple/", headers=TOM).text
+    assert ">carols<" in app.get("/r/dev/simple/", headers=TOM).text
     app.delete(OWNERS + "/tom", headers=CAROL, status=204)
     hidden(app, "/r/dev/simple/carols/", TOM)
+    listing = app.get("/r/dev/simple/", headers=TOM).text
+    assert ">carols<" not in listing and ">toms<" in listing
 
 
 def test_a_group_and_the_default_repository_manage_where_the_project_is_held(make_app, dists):
