@@ -42,6 +42,15 @@ API_ROUTES = [
     ("api_events", "/projects/{project}/events"),
 ]
 
+# A project's owners and its own grants (views/admin.py, access/owners.py): at
+# /api/projects/... for the default repository and /api/r/<name>/projects/... as above.
+PROJECT_ACCESS_ROUTES = [
+    ("api_project_owners", "/projects/{project}/owners"),
+    ("api_project_owner", "/projects/{project}/owners/{user}"),
+    ("api_project_grants", "/projects/{project}/grants"),
+    ("api_project_grant", "/projects/{project}/grants/{id}"),
+]
+
 
 # Managing access (views/admin.py), described by the OpenAPI document at api_openapi:
 # route name, path. A user's own API tokens under /api/tokens; the rest for admins.
@@ -73,6 +82,10 @@ def includeme(config):
     for name, path, factory, predicates in REPOSITORY_ROUTES:
         config.add_route("r:" + name, "/r/{repo}" + path, factory=factory, **predicates)
     for name, path in API_ROUTES:
+        config.add_route("r:" + name, "/api/r/{repo}" + path, factory=ProjectResource)
+    # After the busy ones: a page of a repository's does not try these first.
+    for name, path in PROJECT_ACCESS_ROUTES:
+        config.add_route(name, "/api" + path, factory=ProjectResource)
         config.add_route("r:" + name, "/api/r/{repo}" + path, factory=ProjectResource)
 
     config.add_route("api_repositories", "/api/repositories", factory=Root)

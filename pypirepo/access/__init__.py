@@ -91,6 +91,8 @@ class Access:
     """The access service every request asks (registered as IAccess)."""
 
     login_summary = ""  # "user admin, password in ...": for the line that says it is ready
+    # The repositories whose projects' owners may not manage them (access/owners.py).
+    owners_locked: frozenset[str] = frozenset()
 
     def __init__(self, backend, repositories, cache_ttl: float = 300.0, tokens=None,
                  owners=None, throttle: LoginThrottle | None = None):
@@ -122,6 +124,16 @@ class Access:
                     self.credentials.clear()  # a user removed or changed: ask again
                 policy = self._policy
         return policy
+
+    def owners_changed(self) -> None:
+        """After the owners API changed who owns what (and bumped the version in the
+        database, for the other processes): this process's policy is compiled again, as
+        its filtered listings depend on who owns what."""
+        reload = getattr(self.backend, "reload", None)
+        if reload is not None:
+            reload()
+        with self._lock:
+            self._policy = None
 
     # --- who is asking -------------------------------------------------------------------
 
@@ -306,6 +318,7 @@ def includeme(config):
     from ..interfaces import IAccess, IAppConfig, IDatabase, IRepositories, ISettings
     from ..metadata.access import OwnersSQL
     from .backends import backend_from_settings
+    from .owners import owners_manage_from_settings
 
     registry = config.registry
     app_config, settings = registry.getUtility(IAppConfig), registry.getUtility(ISettings)
@@ -315,6 +328,7 @@ def includeme(config):
     backend, tokens = backend_from_settings(settings, app_config, repositories, password, db)
     access = Access(backend, repositories, app_config.auth_cache_ttl, tokens,
                     OwnersSQL(db.session_factory), LoginThrottle.from_settings(settings))
+    access.owners_locked = owners_manage_from_settings(settings, repositories)
     access.policy  # noqa: B018 - compiled now: a bad grant stops the start, not a request
     stored = len(backend.snapshot().users) if backend.name == "sql" else 0
     access.login_summary, nobody = login_summary(app_config, settings, password, stored)

@@ -168,12 +168,7 @@ class AccessAdmin:
 
     def grants(self, who) -> list[dict]:
         self.require_admin(who)
-        backend = self.backend
-        base = backend.base if backend.name == "sql" else backend
-        listed = [grant_json(g, None) for g in base.grants()]
-        if backend.name == "sql":
-            listed += [grant_json(g, i) for i, g in backend.stored_grants()]
-        return listed
+        return listed_grants(self.backend)
 
     def add_grant(self, who, payload: dict) -> dict:
         self.require_admin(who)
@@ -367,6 +362,15 @@ def expiry(expires: str | None, expires_in=None, now: dt.datetime | None = None
     if when <= now:
         raise Refused(400, "'expires' is in the past.")
     return when.replace(microsecond=0)
+
+
+def listed_grants(backend) -> list[dict]:
+    """Every grant: the ini's (id None), then the database's."""
+    base = backend.base if backend.name == "sql" else backend
+    listed = [grant_json(g, None) for g in base.grants()]
+    if backend.name == "sql":
+        listed += [grant_json(g, i) for i, g in backend.stored_grants()]
+    return listed
 
 
 def grant_json(grant: Grant, grant_id: int | None) -> dict:

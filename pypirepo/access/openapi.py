@@ -70,6 +70,63 @@ ID = _path_param("id", {"type": "integer", "minimum": 1}, "The id the listing sh
 REVOKED = _query_param("revoked", {"type": "boolean"}, "Also list revoked tokens.")
 WHEN = {"type": ["string", "null"], "format": "date-time"}
 
+REPOSITORY = _path_param("repo", {"type": "string"}, "A repository's name.")
+PROJECT = _path_param("project", {"type": "string"}, "A project's name.")
+OWNER = _path_param("user", {"type": "string"}, "An owner's name.")
+PROJECT_ERRORS = ("401", "403", "404")
+PROJECT_REFUSALS = {
+    "403": _error("The caller may read the project but not manage it (not an owner, nor "
+                  "an admin; an owner where repository.<name>.owners_manage = false; an "
+                  "API token)."),
+    "404": _error("No such project here, or one the caller may not read (the same "
+                  "answer); no such owner or grant of it."),
+}
+
+
+def _project_paths(prefix: str, params: list, where: str = "") -> dict:
+    """A project's owners and grants, under /api/r/{repo} and /api (the default
+    repository); the operations of the latter are named ...Default."""
+    at = "Default" if not params else ""
+    base = f"{prefix}/projects/{{project}}"
+    params = [*params, PROJECT]
+
+    def op(operation_id, summary, ok, body=None, errors=PROJECT_ERRORS, more=()):
+        made = _op(operation_id + at, summary + where, "projects", ok, body=body,
+                   errors=errors, parameters=[*params, *more])
+        made["responses"].update(PROJECT_REFUSALS)
+        return made
+
+    add_owner = op("addOwner", "Make a user an owner of a project",
+                   ("201", _json(_ref("Owners"), "The owners.")), body="OwnerAdd",
+                   errors=("400", *PROJECT_ERRORS, "415"))
+    add_owner["responses"]["200"] = _json(_ref("Owners"), "One already: the owners.")
+
+    return {
+        f"{base}/owners": {
+            "get": op("listOwners", "A project's owners",
+                      ("200", _json(_ref("Owners"), "The owners."))),
+            "post": add_owner,
+        },
+        f"{base}/owners/{{user}}": {
+            "delete": op("removeOwner", "Remove an owner (the last one: admins only)",
+                         NO_CONTENT, errors=(*PROJECT_ERRORS, "409"), more=[OWNER]),
+        },
+        f"{base}/grants": {
+            "get": op("listProjectGrants", "The grants that match a project",
+                      ("200", _json(_ref("ProjectGrants"), "The grants."))),
+            "post": op("createProjectGrant", "Grant a permission on the project alone",
+                       ("201", _json(_ref("Grant"), "The grant (its pattern: the "
+                                                    "project's name).")),
+                       body="ProjectGrantCreate",
+                       errors=("400", *PROJECT_ERRORS, "409", "415")),
+        },
+        f"{base}/grants/{{id}}": {
+            "delete": op("deleteProjectGrant", "Revoke one of the project's own grants",
+                         NO_CONTENT, errors=(*PROJECT_ERRORS, "409"), more=[ID]),
+        },
+    }
+
+
 SCHEMAS = {
     "Error": {"type": "object", "required": ["message", "code"], "properties": {
         "message": {"type": "string"}, "code": {"type": "string"},
@@ -165,6 +222,42 @@ SCHEMAS = {
         "type": "object", "required": ["token"], "properties": {
             "token": {"type": "string", "description": "The secret: shown this once. Use "
                       "it as the password, with the user name __token__."}}}]},
+    "Owners": {"type": "object",
+               "required": ["repository", "project", "owners", "owners_manage"],
+               "properties": {
+                   "repository": {"type": "string",
+                                  "description": "The hosted repository that holds the "
+                                                 "project (a group's member)."},
+                   "project": {"type": "string", "description": "Its normalized name."},
+                   "owners": {"type": "array", "items": {"type": "string"}},
+                   "owners_manage": {"type": "boolean",
+                                     "description": "Whether its owners may manage it "
+                                                    "(repository.<name>.owners_manage)."}}},
+    "OwnerAdd": {"type": "object", "required": ["user"], "additionalProperties": False,
+                 "properties": {"user": {"type": "string",
+                                         "description": "A user's name."}}},
+    "ProjectGrant": {"allOf": [_ref("Grant"), {
+        "type": "object", "required": ["applies"], "properties": {
+            "applies": {"type": "boolean",
+                        "description": "Whether it decides for the project: a project "
+                                       "with grants of its own is governed by them alone "
+                                       "(and the repository's admin grants)."}}}]},
+    "ProjectGrants": {"type": "object",
+                      "required": ["repository", "project", "own_grants", "grants"],
+                      "properties": {
+                          "repository": {"type": "string"}, "project": {"type": "string"},
+                          "own_grants": {"type": "boolean",
+                                         "description": "Whether grants whose pattern "
+                                                        "matches the project decide for it "
+                                                        "(then the repository-wide read, "
+                                                        "upload and delete grants do not)."},
+                          "grants": {"type": "array", "items": _ref("ProjectGrant"),
+                                     "description": "Every grant whose pattern matches "
+                                                    "the project."}}},
+    "ProjectGrantCreate": {"type": "object", "required": ["principal", "permission"],
+                           "additionalProperties": False, "properties": {
+                               "permission": {"enum": list(PERMISSIONS)},
+                               "principal": {"type": "string"}}},
     "TokenChange": {"type": "object", "additionalProperties": False, "properties": {
         "note": {"type": ["string", "null"], "maxLength": 1000},
         "expires": WHEN, "expires_in": {"type": ["string", "number", "null"]}}},
@@ -241,6 +334,8 @@ PATHS = {
         "delete": _op("deleteGrant", "Revoke a grant of the database", "admin", NO_CONTENT,
                       errors=("401", "403", "404", "409"), parameters=[ID]),
     },
+    **_project_paths("/api/r/{repo}", [REPOSITORY]),
+    **_project_paths("/api", [], " of the default repository"),
     "/api/openapi.json": {
         "get": {"operationId": "openapi", "summary": "This document", "tags": ["meta"],
                 "security": [], "responses": {"200": {
@@ -256,7 +351,9 @@ Log in with Basic auth and your password. `/api/tokens` is every user's own; the
 `/api/admin/` URLs are for server admins. An API token cannot be used here (it could
 otherwise make itself a broader one). Users, groups and grants can be changed only with
 `auth.backend = sql`; with `config` the ini holds them (they are listed, and a change is a
-409). Writes take `Content-Type: application/json`. Errors carry their reason in the
+409). A project's owners and grants (`.../projects/{project}/owners|grants`) are managed
+by its owners (unless `repository.<name>.owners_manage = false`), the repository's admins
+and server admins; its owners with either backend. Writes take `Content-Type: application/json`. Errors carry their reason in the
 status line and the body, as JSON when the request's `Accept` prefers it.
 """
 
@@ -270,6 +367,8 @@ def document(request=None) -> dict:
         "security": [{"basic": []}],
         "tags": [{"name": "tokens", "description": "A user's own API tokens."},
                  {"name": "admin", "description": "For server admins."},
+                 {"name": "projects", "description": "A project's owners and its own "
+                                                     "grants: for its owners and admins."},
                  {"name": "meta", "description": "This document."}],
         "paths": PATHS,
         "components": {"schemas": SCHEMAS, "securitySchemes": {

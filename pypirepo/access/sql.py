@@ -261,6 +261,17 @@ class SqlBackend:
 
     def remove_user(self, name: str) -> None:
         self.not_from_ini(name)
+        # What the ini gives the name would pass to whoever is made under it later: the
+        # operator takes those lines out first (the database's go with the user).
+        held = [f"group.{g}" for g in sorted(self.base.groups_of(name))]
+        if self.base.is_admin(name):
+            held.append("auth.admins")
+        if any(g.principal == name for g in self.base.grants()):
+            held.append("grants naming them")
+        if held:
+            raise Refused(409, f"The ini gives the user {name!r} more than the database "
+                               f"holds ({', '.join(held)}): a user made later under the "
+                               "name would inherit it. Take them out of the ini first.")
 
         def work(session):
             if not self.sql.remove_user(session, name):

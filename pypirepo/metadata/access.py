@@ -41,6 +41,55 @@ class OwnersSQL:
                 ProjectOwner.repository == repository,
                 ProjectOwner.user == user)).scalars())
 
+    # Changes through the owners API bump access_state.version (changing()): every process
+    # then recompiles its policy, whose filtered listings depend on who owns what.
+
+    def add(self, repository: str, project: str, user: str) -> bool:
+        """False when they are one already."""
+        with changing(self.session_factory) as session:
+            if session.get(ProjectOwner, (repository, project, user)) is not None:
+                return False
+            add_owner(session, repository, project, user)
+            return True
+
+    def remove(self, repository: str, project: str, user: str, keep_last: bool) -> str:
+        """"removed", "absent" (not an owner), or "last" (keep_last, and they are the last
+        owner: nothing changed). The project's rows are locked first (PostgreSQL; SQLite
+        has one writer at a time), so that two owners removing each other at once cannot
+        leave the project with none."""
+        try:
+            with changing(self.session_factory) as session:
+                held = set(session.execute(select(ProjectOwner.user).where(
+                    ProjectOwner.repository == repository,
+                    ProjectOwner.project == project).with_for_update()).scalars())
+                if user not in held:
+                    raise _Unchanged("absent")
+                if keep_last and held == {user}:
+                    raise _Unchanged("last")
+                session.execute(delete(ProjectOwner).where(
+                    ProjectOwner.repository == repository, ProjectOwner.project == project,
+                    ProjectOwner.user == user))
+        except _Unchanged as exc:  # rolled back: no version bumped for nothing
+            return exc.args[0]
+        return "removed"
+
+
+class _Unchanged(Exception):
+    pass
+
+
+@contextmanager
+def changing(session_factory):
+    """A session whose changes are committed with access_state.version bumped, or rolled
+    back: every process sharing the database sees the change within its recheck."""
+    with session_factory() as session, session.begin():
+        yield session
+        bumped = session.execute(update(AccessState).where(AccessState.id == 1)
+                                 .values(version=AccessState.version + 1)).rowcount
+        if not bumped:  # a database whose row was lost: made again
+            session.add(AccessState(id=1, version=1))
+        session.info[CHANGED] = True  # SQLite: other processes look again at once
+
 
 def add_owner(session, repository: str, project: str, user: str) -> None:
     """In the caller's transaction; nothing when they are one already."""
@@ -109,16 +158,9 @@ class AccessSQL:
 
     # --- writes, in the caller's transaction -------------------------------------------
 
-    @contextmanager
     def changing(self):
         """A session whose changes are committed with a bumped version, or rolled back."""
-        with self.session_factory() as session, session.begin():
-            yield session
-            bumped = session.execute(update(AccessState).where(AccessState.id == 1)
-                                     .values(version=AccessState.version + 1)).rowcount
-            if not bumped:  # a database whose row was lost: made again
-                session.add(AccessState(id=1, version=1))
-            session.info[CHANGED] = True  # SQLite: other processes look again at once
+        return changing(self.session_factory)
 
     @staticmethod
     def user_id(session, name: str) -> int | None:
@@ -141,13 +183,15 @@ class AccessSQL:
 
     @staticmethod
     def remove_user(session, name: str) -> bool:
-        """The user, their memberships and the grants naming them; their API tokens are
-        revoked (a user made again later under the name does not inherit them)."""
+        """The user, their memberships, the grants naming them and the projects they own;
+        their API tokens are revoked (a user made again later under the name inherits
+        none of these)."""
         user_id = AccessSQL.user_id(session, name)
         if user_id is None:
             return False
         session.execute(delete(GroupMember).where(GroupMember.user_id == user_id))
         session.execute(delete(GrantRow).where(GrantRow.principal == name))
+        session.execute(delete(ProjectOwner).where(ProjectOwner.user == name))
         session.execute(delete(User).where(User.id == user_id))
         session.execute(update(ApiToken).where(ApiToken.user == name,
                                                ApiToken.revoked.is_(None))

@@ -1,6 +1,7 @@
 """The access API: a user's own API tokens (/api/tokens), and for server admins the users,
-groups, grants and everyone's tokens (/api/admin/...); its OpenAPI document. Each view
-parses the JSON and asks pypirepo.access.admin, which decides who may.
+groups, grants and everyone's tokens (/api/admin/...); a project's owners and grants
+(/api/[r/<name>/]projects/<project>/owners|grants); its OpenAPI document. Each view
+parses the JSON and asks pypirepo.access.admin (or .owners), which decides who may.
 
 One view per URL, dispatching on the method, so that a method the URL doesn't take is a
 405 naming those it does (not a 404 from an unmatched predicate).
@@ -14,11 +15,13 @@ from pyramid.response import Response
 
 from ..access.admin import AccessAdmin
 from ..access.openapi import document
+from ..access.owners import ProjectAdmin
 from ..errors import LoginRequired, Refused
+from ..routes import repository_routes
 from . import challenge, error_response, json_body, json_response, view_config
 
 
-def _answer(request, handlers: dict, login: bool = True):
+def _answer(request, handlers: dict, login: bool = True, service=AccessAdmin):
     if login and request.identity is None:  # before anything the URL says is looked at
         return challenge(request, request.pypirepo_auth[1] or "Authentication required.")
     method = "GET" if request.method == "HEAD" else request.method
@@ -28,7 +31,7 @@ def _answer(request, handlers: dict, login: bool = True):
         return error_response(request, 405, f"{request.method} is not allowed here "
                                             f"(allowed: {allowed}).", {"Allow": allowed})
     try:
-        response = handler(AccessAdmin(request.access), request.identity)
+        response = handler(service(request.access), request.identity)
     except LoginRequired:
         return challenge(request, request.pypirepo_auth[1] or "Authentication required.")
     # Secrets (a new token) and the lists of who may do what stay out of every cache.
@@ -146,3 +149,52 @@ def grants(request):
 @view_config(route_name="api_admin_grant")
 def grant(request):
     return _item(request, lambda: _id(request), AccessAdmin.grant, AccessAdmin.remove_grant)
+
+
+# --- a project's owners and grants ----------------------------------------------------------
+
+
+def _project(request, handlers: dict):
+    """handlers: method -> f(ProjectAdmin, who, (repository, project, valid name))."""
+    context = request.context
+    named = (context.repository, context.name, context.valid)
+    return _answer(request, {m: (lambda h: lambda admin, who: h(admin, who, named))(h)
+                             for m, h in handlers.items()},
+                   service=lambda access: ProjectAdmin(access, request.work))
+
+
+@view_config(route_name=repository_routes("api_project_owners"))
+def project_owners(request):
+    def add(admin, who, named):
+        owners, added = admin.add_owner(who, *named, json_body(request))
+        return json_response(owners, 201 if added else 200)
+
+    return _project(request, {
+        "GET": lambda admin, who, named: json_response(admin.owners(who, *named)),
+        "POST": add})
+
+
+@view_config(route_name=repository_routes("api_project_owner"))
+def project_owner(request):
+    def remove(admin, who, named):
+        admin.remove_owner(who, *named, request.matchdict["user"])
+        return _gone()
+
+    return _project(request, {"DELETE": remove})
+
+
+@view_config(route_name=repository_routes("api_project_grants"))
+def project_grants(request):
+    return _project(request, {
+        "GET": lambda admin, who, named: json_response(admin.grants(who, *named)),
+        "POST": lambda admin, who, named: _created(
+            admin.add_grant(who, *named, json_body(request)))})
+
+
+@view_config(route_name=repository_routes("api_project_grant"))
+def project_grant(request):
+    def remove(admin, who, named):
+        admin.remove_grant(who, *named, _id(request))
+        return _gone()
+
+    return _project(request, {"DELETE": remove})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import re
+import time
 from pathlib import Path
 
 import requests
@@ -132,3 +133,13 @@ def login(app, user="alice", password="alicepw", status=303, **fields):
 def csrf(app) -> str:
     """The signed-in session's token, as every page's forms carry it."""
     return TOKEN_RE.search(app.get("/account").text).group(1)
+
+
+def seconds_until(check, limit: float = 5.0) -> float:
+    """How long until check() holds (another process following a change); fails after
+    limit seconds."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < limit, "not seen"
+        time.sleep(0.02)
+    return time.monotonic() - started

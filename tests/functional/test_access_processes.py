@@ -3,11 +3,10 @@ through one is what the others decide by within a second (RECHECK), without a re
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import requests
 from distfactory import make_wheel, upload_fields
+from helpers import seconds_until
 from servers import Server
 
 from pypirepo.access.sql import RECHECK
@@ -28,14 +27,6 @@ def two_servers(tmp_path, db_url):
     finally:
         for srv in servers:
             srv.stop()
-
-
-def seconds_until(check, limit: float = 5.0) -> float:
-    started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < limit, "not seen"
-        time.sleep(0.02)
-    return time.monotonic() - started
 
 
 def upload(server, auth, name):

@@ -11,7 +11,7 @@ import pytest
 
 from pypirepo import main
 from pypirepo.access.openapi import PATHS, document
-from pypirepo.routes import ACCESS_API_ROUTES
+from pypirepo.routes import ACCESS_API_ROUTES, PROJECT_ACCESS_ROUTES
 
 
 def basic(user, password):
@@ -230,20 +230,34 @@ def _route_path(path: str) -> str:
 def test_every_route_is_documented_with_the_methods_it_takes(sql_app):
     """Every access API route is in the document, with exactly the methods its view
     takes (its 405 says which); and every documented path is a route."""
-    routes = {_route_path(path) for _name, path in ACCESS_API_ROUTES}
+    routes = {_route_path(path) for _name, path in ACCESS_API_ROUTES} | {
+        prefix + _route_path(path) for _name, path in PROJECT_ACCESS_ROUTES
+        for prefix in ("/api", "/api/r/{repo}")}
     assert routes == set(PATHS)
     for path in routes:
-        url = path.replace("{id}", "1").replace("{name}", "alice")
+        url = (path.replace("{id}", "1").replace("{name}", "alice").replace("{repo}", "local")
+               .replace("{project}", "x").replace("{user}", "alice"))
         res = sql_app.request(url, method="OPTIONS", headers=ADMIN, status=405)
         allowed = set(res.headers["Allow"].split(", ")) - {"HEAD"}
         assert {m.upper() for m in PATHS[path]} == allowed, path
 
 
-def test_every_documented_operation_answers(sql_app):
+def test_every_documented_operation_answers(sql_app, dists):
     """Each operation called as the document describes it, as an admin, answers with one of
     the statuses it documents."""
+    from helpers import upload
+
     app = sql_app
     app.post_json("/api/admin/users", {"name": "bob", "password": "bobpw"}, headers=ADMIN)
+    # A project per form of the project URLs (/api/r/local/..., /api/... the default
+    # repository's), with an owner and a grant of its own to remove.
+    projects = {}
+    for form, name in (("/api/r/local", "proj-r"), ("/api", "proj-d")):
+        upload(app, dists.wheel(name, "1.0"), name, "1.0")
+        base = f"{form}/projects/{name}"
+        app.post_json(f"{base}/owners", {"user": "bob"}, headers=ADMIN, status=201)
+        projects[form] = (name, app.post_json(f"{base}/grants", {
+            "principal": "bob", "permission": "read"}, headers=ADMIN, status=201).json["id"])
     token = app.post_json("/api/tokens", {}, headers=ADMIN).json
     grant = app.post_json("/api/admin/grants", {"repository": "*", "permission": "read",
                                                 "principal": "bob"}, headers=ADMIN).json
@@ -253,14 +267,23 @@ def test_every_documented_operation_answers(sql_app):
         "createUser": {"name": "carol", "password": "pw"}, "changeUser": {"admin": True},
         "createGroup": {"name": "g2"}, "setGroupMembers": {"members": ["bob"]},
         "createGrant": {"repository": "*", "permission": "upload", "principal": "bob"},
+        "addOwner": {"user": "alice"}, "addOwnerDefault": {"user": "alice"},
+        "createProjectGrant": {"principal": "bob", "permission": "upload"},
+        "createProjectGrantDefault": {"principal": "bob", "permission": "upload"},
     }
     # Deletions last, so that what they remove was there for the others; the user last of
     # all (removing a user takes their grants along).
     order = sorted(((p, m, op) for p, ops in PATHS.items() for m, op in ops.items()),
                    key=lambda x: (x[1] == "delete", "users" in x[0]))
     for path, method, op in order:
-        url = (path.replace("{id}", str(grant["id"] if "grants" in path else token["id"]))
-               .replace("{name}", "g1" if "groups" in path else "bob"))
+        if "{project}" in path:
+            form = "/api/r/local" if path.startswith("/api/r/") else "/api"
+            project, project_grant = projects[form]
+            url = (path.replace("{repo}", "local").replace("{project}", project)
+                   .replace("{user}", "bob").replace("{id}", str(project_grant)))
+        else:
+            url = (path.replace("{id}", str(grant["id"] if "grants" in path else token["id"]))
+                   .replace("{name}", "g1" if "groups" in path else "bob"))
         body = bodies.get(op["operationId"])
         res = app.request(url, method=method.upper(), headers={**ADMIN, **JSON_ACCEPT},
                           body=None if body is None else __import__("json").dumps(body).encode(),
