@@ -8,13 +8,15 @@ keeps its counts in memory and adds them to the repository's upstream_stats row 
 once every `interval` seconds, in one statement from a timer thread, so that several
 instances sharing the database sum up and no request waits on a write. What a process
 has not written yet is shown by it (pending()) until it is written, and written when the
-repository closes.
+repository closes or the process ends.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
+import weakref
 
 from ..metadata.stats import RepositoryStats, UpstreamFigures
 from ..records import utcnow
@@ -33,6 +35,8 @@ class UpstreamCounter:
         self._lock = threading.Lock()
         self._pending = UpstreamFigures()
         self._timer: threading.Timer | None = None
+        # A server stopping writes what it counted since the last write.
+        atexit.register(_flush_at_exit, weakref.ref(self))
 
     def hit(self) -> None:
         self._add(UpstreamFigures(hits=1))
@@ -77,3 +81,9 @@ class UpstreamCounter:
             self._add(counts)
 
     close = flush
+
+
+def _flush_at_exit(ref) -> None:
+    counter = ref()
+    if counter is not None:
+        counter.flush()

@@ -356,7 +356,12 @@ def test_overview_figures_of_uploads_and_upstream_fetches(make_app, up, dists):
         proxy = proxy_repo(app)
         proxy.fetcher.flush()
         proxy.pages.flush()
+        gamma = dists.wheel("gamma", "1.0")
+        upload(app, gamma, "gamma", "1.0")  # kept per serial: an upload shows at once
         page = app.get("/admin/")
+        assert figures(page, "local")["projects"] == "3"
+        assert figures(page, "local")["bytes"] == _size(
+            sum(w.stat().st_size for w in [*wheels, gamma]))
         got = figures(page, "pypi")
         assert (got["hits"], got["misses"], got["errors"]) == ("2", "1", "1"), got
         assert "503" in got["last-error"] and "UTC" in got["last-error"]
