@@ -200,14 +200,20 @@ def user(request):
 @answers
 def user_confirm(request):
     admin, who = _server_admin(request)
-    found = _user(request, admin, who)
+    data = user_data(request, admin, who)
+    name = data["account"]["name"]
+    return confirmation(request, data["user_url"], f"user {name}",
+                        f"Remove the user {name}? They can no longer sign in, and their "
+                        "API tokens stop working.")
+
+
+def confirmation(request, here: str, what: str, question: str):
+    """The page that asks before <here>/remove (for a browser without JavaScript); the
+    URL of another action, which only a POST does, leads to the thing's page."""
     if request.matchdict["action"] != "remove":
-        return see_other(admin_url(request, "/users/" + quote(found["name"], safe="")))
-    here = admin_url(request, "/users/" + quote(found["name"], safe=""))
-    return {"title": f"Remove user {found['name']}", "action": here + "/remove",
-            "question": f"Remove the user {found['name']}? They can no longer sign in, "
-                        "and their API tokens stop working.",
-            "button": "Remove the user", "hidden": (), "cancel_url": here}
+        return see_other(here)
+    return {"title": f"Remove {what}", "action": here + "/remove", "question": question,
+            "button": f"Remove the {what.split()[0]}", "hidden": (), "cancel_url": here}
 
 
 @view_config(route_name="admin_user_action", request_method="POST",
@@ -295,12 +301,9 @@ def group(request):
 def group_confirm(request):
     admin, who = _server_admin(request)
     data = group_data(request, admin, who)
-    if request.matchdict["action"] != "remove":
-        return see_other(data["group_url"])
     name = data["group"]["name"]
-    return {"title": f"Remove group {name}", "action": data["group_url"] + "/remove",
-            "question": f"Remove the group {name}? Its grants stop applying to its members.",
-            "button": "Remove the group", "hidden": (), "cancel_url": data["group_url"]}
+    return confirmation(request, data["group_url"], f"group {name}",
+                        f"Remove the group {name}? Its grants stop applying to its members.")
 
 
 @view_config(route_name="admin_group_action", request_method="POST",
