@@ -115,9 +115,10 @@ class BrowserNavigation:
 
 
 def includeme(config):
+    from . import admin  # noqa: F401 - the administration pages declare their views
     from ...interfaces import IDatabase, IUIPages
     from ...pages.ui import UIPages
-    from . import account, admin, errors, home, static  # noqa: F401 - they declare their views
+    from . import account, errors, home, static  # noqa: F401 - they declare their views
 
     config.registry.registerUtility(StaticAssets.load(), IStaticAssets)
     config.registry.registerUtility(UIPages(config.registry.getUtility(IDatabase)), IUIPages)
