@@ -118,3 +118,21 @@ def includeme(config):
     config.add_route("account_tokens", "/account/tokens", request_method="POST")
     config.add_route("account_token_revoke", r"/account/tokens/{id:\d+}/revoke",
                      request_method="POST")
+    # The administration pages (views/ui/admin.py): users, groups, grants, repositories.
+    for name, path in ADMIN_UI_ROUTES:
+        config.add_route(name, "/admin" + path)
+
+
+# route name, path after /admin. The forms post to the page they are on; a destructive
+# action's GET is its confirmation page (for browsers without JavaScript).
+ADMIN_UI_ROUTES = [
+    ("admin", "/"),
+    ("admin_users", "/users"),
+    ("admin_user", "/users/{name}"),
+    ("admin_user_action", "/users/{name}/{action:password|admin|remove}"),
+    ("admin_groups", "/groups"),
+    ("admin_group", "/groups/{name}"),
+    ("admin_group_action", "/groups/{name}/{action:members|remove}"),
+    ("admin_grants", "/grants"),
+    ("admin_grant_remove", r"/grants/{id:\d{1,10}}/remove"),
+]

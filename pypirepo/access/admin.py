@@ -164,6 +164,30 @@ class AccessAdmin:
         backend.remove_group(name)
         _audit(who, f"removed group {name!r}")
 
+    def add_member(self, who, name: str, user: str) -> dict:
+        """One more member of an existing group (the web UI's form)."""
+        group = self.group(who, name)
+        if user in group["members"]:
+            raise Refused(409, f"{user!r} is a member of {name!r} already.")
+        return self._members(who, name, [*group["members"], user], f"added {user!r} to")
+
+    def remove_member(self, who, name: str, user: str) -> dict:
+        group = self.group(who, name)
+        backend = self.changeable()
+        if user not in group["members"]:
+            raise Refused(404, f"{user!r} is not a member of {name!r}.")
+        ini = set(backend.base.groups.get(name, ()))
+        if user in ini:
+            raise Refused(409, f"{user!r} is a member of {name!r} by the ini "
+                               f"(group.{name}): change it there.")
+        kept = [m for m in group["members"] if m != user and m not in ini]
+        return self._members(who, name, kept, f"removed {user!r} from")
+
+    def _members(self, who, name: str, members: list[str], what: str) -> dict:
+        self.changeable().set_group(name, members, create=False)
+        _audit(who, f"{what} group {name!r}")
+        return self.group(who, name)
+
     # --- grants ----------------------------------------------------------------------------
 
     def grants(self, who) -> list[dict]:

@@ -44,7 +44,12 @@ from ..metadata import MetadataCache
 from ..records import FileRecord, format_time, parse_time, utcnow
 from ..upload import metadata_disagrees
 from .background import Lull, Workers, drain, gather, running
-from ..upstream.client import UpstreamClient, UpstreamError, UpstreamUnavailable
+from ..upstream.client import (
+    UpstreamClient,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -249,8 +254,9 @@ class FlightReader:
 class FileFetcher:
     def __init__(self, client: UpstreamClient, storage, session_factory, spool_dir: str,
                  lull: Lull | None = None, max_file_size: int = 1024**3,
-                 place: StorePlace | None = None):
+                 place: StorePlace | None = None, stats=None):
         self.client = client
+        self.stats = stats  # fallback.stats.UpstreamCounter: how the upstream answered
         self.max_file_size = max_file_size
         self.storage = storage
         self.session_factory = session_factory
@@ -379,6 +385,7 @@ class FileFetcher:
                 flight._finish(FAILED, UpstreamUnavailable(
                     f"fetching {flight.filename} from the upstream index failed"))
         flight.started.set()
+        self._count(flight)
         if flight.state == VERIFIED:
             # Stored by one thread, one file after the other: the clients have their bytes
             # already, and concurrent stores would only fight over the GIL and the
@@ -388,6 +395,16 @@ class FileFetcher:
                 self._storer = running(self._storer, self._store_loop, "upstream file storer")
         else:
             self._land(flight, stored=False)
+
+    def _count(self, flight: Flight) -> None:
+        if self.stats is None:
+            return
+        if flight.state == VERIFIED:
+            self.stats.hit()
+        elif isinstance(flight.error, UpstreamNotFound):
+            self.stats.miss()
+        else:
+            self.stats.error(str(flight.error))
 
     def _store_loop(self) -> None:
         while True:

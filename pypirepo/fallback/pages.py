@@ -84,8 +84,9 @@ class KeyedLocks:
 class UpstreamPages:
     def __init__(self, client: UpstreamClient, engine, config, repository_id: int,
                  memory: int = 2048, lull: Lull | None = None, serials=None,
-                 slots: WaitSlots | None = None):
+                 slots: WaitSlots | None = None, stats=None):
         self.client = client
+        self.stats = stats  # fallback.stats.UpstreamCounter: how the upstream answered
         self.slots = slots or WaitSlots(answered=lambda: client.last_answer)
         self.engine = engine
         self.repository_id = repository_id  # the proxy repository whose rows these are
@@ -215,8 +216,12 @@ class UpstreamPages:
             page = self.client.fetch_page(project, etag)
         except UpstreamNotFound:
             health.recovered(project)
+            if self.stats is not None:
+                self.stats.miss()
             return self._remember(self._save(project, NOT_FOUND, None, []))
         except UpstreamUnavailable as exc:
+            if self.stats is not None:
+                self.stats.error(str(exc))
             if held is None:
                 raise
             # Once per project and outage, not once per request.
@@ -224,6 +229,8 @@ class UpstreamPages:
                           f"{held.fetched.isoformat()})")
             return dataclasses.replace(held, stale=True, problem=str(exc))
         health.recovered(project)
+        if self.stats is not None:
+            self.stats.hit()
         log.debug("fetched upstream page of %s in %.3fs", project, time.monotonic() - started)
         if page.not_modified and held is not None:
             return self._remember(self._touch(project, held, page.etag))

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from . import Base
@@ -25,3 +34,19 @@ class UpstreamPage(Base):
     etag: Mapped[str | None] = mapped_column(Text)
     fetched: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)  # naive UTC
     files: Mapped[list | None] = mapped_column(JSON)  # pypirepo.upstream.parse's dicts
+
+
+class UpstreamStats(Base):
+    """How a proxy repository's upstream answered, summed over every process that shares
+    the database (pypirepo.fallback.stats adds each process's counts every few seconds).
+    hits: it had the page or file asked for; misses: it had no such project; errors: it
+    could not be asked or its answer was refused (the last one said here)."""
+
+    __tablename__ = "upstream_stats"
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True)
+    hits: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    misses: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    errors: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # naive UTC

@@ -50,6 +50,7 @@ from ..fallback.config import UpstreamConfig
 from ..fallback.fetcher import FileFetcher, FlightReader, StorePlace
 from ..upstream.network import without_userinfo
 from ..fallback.pages import FetchDenied, KeyedLocks, Listing, UpstreamPages
+from ..fallback.stats import UpstreamCounter
 from .base import READ, Metadata, Work, entries_page
 from .stored import StoredRepository
 
@@ -77,6 +78,7 @@ class ProxyRepository(StoredRepository):
         self.client: UpstreamClient | None = None
         self.pages: UpstreamPages | None = None
         self.fetcher: FileFetcher | None = None
+        self.stats: UpstreamCounter | None = None  # how the upstream answered
         self._metadata_locks = KeyedLocks()
         # Our own pages: (name, base) -> the page, under a token of what it is built from.
         self._built = PageCache()
@@ -106,11 +108,14 @@ class ProxyRepository(StoredRepository):
         self.client = UpstreamClient.from_config(config)
         self.slots.answered_by(self.client)
         lull = Lull()
+        self.stats = UpstreamCounter(self.db.engine, self.id)
         self.pages = UpstreamPages(self.client, self.db.engine, config, self.id, lull=lull,
-                                   serials=self.db.serials, slots=self.slots)
+                                   serials=self.db.serials, slots=self.slots,
+                                   stats=self.stats)
         place = StorePlace(self.id, self.name, self.prefix, config.url, self._may_store)
         self.fetcher = FileFetcher(self.client, self.storage, self.db.session_factory,
-                                   config.spool_dir, lull, config.max_file_size, place)
+                                   config.spool_dir, lull, config.max_file_size, place,
+                                   self.stats)
         log.info("repository %s: %s of %s (CA certificates: %s; proxy: %s; credentials: %s)",
                  self.name, config.mode, config.url, config.trust.source,
                  config.proxies.describe(),
@@ -119,6 +124,8 @@ class ProxyRepository(StoredRepository):
     def close(self) -> None:
         if self.client is not None:
             self.client.close()
+        if self.stats is not None:
+            self.stats.close()
 
     def describe(self) -> dict:
         return {"mode": self.config.mode, "upstream": self.config.url or None}

@@ -49,6 +49,9 @@ def is_browser_navigation(request) -> bool:
 
 def page_globals(request) -> dict:
     """What the layout needs on every page."""
+    from .admin import admin_nav_url  # imported here: it imports pypirepo.views, which
+    # imports this package first
+
     prefix = request.script_name
     assets: StaticAssets = request.registry.getUtility(IStaticAssets)
     return {
@@ -65,6 +68,8 @@ def page_globals(request) -> dict:
         # The token every form that changes something carries (access.session).
         "csrf_token": request.sessions.csrf_token(request) if request.sessions else None,
         "static_url": lambda name: assets.url(prefix, name),
+        # The header's link to the administration pages, for whoever may use them.
+        "admin_nav_url": admin_nav_url(request),
     }
 
 
@@ -110,6 +115,7 @@ class BrowserNavigation:
 
 
 def includeme(config):
+    from . import admin  # noqa: F401 - the administration pages declare their views
     from ...interfaces import IDatabase, IUIPages
     from ...pages.ui import UIPages
     from . import account, errors, home, static  # noqa: F401 - they declare their views
