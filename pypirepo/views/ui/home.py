@@ -130,6 +130,9 @@ def project_page(context, request):
         return error_response(request, 404, f"No project named {context.name!r}."
                               if not version else f"{context.name!r} has no release "
                                                   f"{version!r}.")
+    from .manage import project_actions  # it builds on this module's helpers
+
     return {"project": page, "project_base": ui_base(request, context),
+            "actions": project_actions(request, context, page),
             "repository": request.repository, "repository_url":
             repository_page_url(request, context), **client_urls(request, context)}
