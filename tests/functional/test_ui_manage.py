@@ -13,6 +13,7 @@ from distfactory import make_wheel
 from helpers import csrf, login
 
 from pypirepo.passwords import PASSWORDS
+from pypirepo.views.ui import CONTENT_SECURITY_POLICY
 
 BOB_HASH = PASSWORDS.hash("bobpw")
 SIMPLE_JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
@@ -104,6 +105,7 @@ def test_upload_a_wheel_through_the_form(site, dists):
     assert page.html.select_one("label[for=upload-file]").get_text(" ", strip=True) == \
         "Distribution file (required)"
     assert "twine upload --repository-url http://localhost/r/dev/legacy/ dist/*" in page.text
+    assert page.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
     res = send(site, upload_action(site), wheel)
     assert res.location == "http://localhost/r/dev/project/demo/1.0/"
     shown = res.follow()
@@ -209,6 +211,7 @@ def test_yank_with_a_reason_then_unyank(demo):
     confirm = demo.get("/r/dev/project/demo/1.0/yank?reason=broken+on+Windows")
     assert confirm.html.select_one("h1").get_text() == "Yank demo 1.0"
     assert confirm.html.select_one("#confirm-reason")["value"] == "broken on Windows"
+    assert confirm.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
     assert all(v is False for v in files(demo).values())  # a GET changes nothing
     res = demo.post("/r/dev/project/demo/1.0/yank", {"csrf_token": csrf(demo),
                                                      "reason": "  broken on\nWindows "},
