@@ -101,6 +101,9 @@ def demo(site, dists):
 
 def test_upload_a_wheel_through_the_form(site, dists):
     wheel = dists.wheel("demo", "1.0")
+    # A repository's page links the form for a writer (a new project's first file).
+    link = site.get("/r/dev/").html.select_one(".sidebar a[href='/r/dev/upload']")
+    assert link.get_text() == "Upload a file…"
     page = site.get("/r/dev/upload")
     assert page.html.select_one("label[for=upload-file]").get_text(" ", strip=True) == \
         "Distribution file (required)"
@@ -188,7 +191,7 @@ def test_upload_needs_the_csrf_token_of_this_session(site, make_site, dists):
 
 def test_upload_permission(site, bob, dists, make_site):
     wheel = dists.wheel("demo", "1.0")
-    assert "upload-form" not in bob.get("/r/dev/").text
+    assert "/upload" not in bob.get("/r/dev/").text
     bob.get("/r/dev/upload", status=403)
     res = bob.post("/r/dev/upload?csrf_token=" + csrf(bob), status=403,
                    upload_files=[("content", wheel.name, wheel.read_bytes())])
@@ -375,6 +378,7 @@ def test_readers_and_anonymous_visitors_see_no_forms(demo, bob, make_site):
         page = app.get("/r/dev/project/demo/")
         assert not page.html.select_one("#manage")
         assert "upload-form" not in page.text and "/yank" not in page.text
+        assert "/upload" not in app.get("/r/dev/").text
 
 
 def test_a_writer_of_one_repository_sees_only_its_promotion_targets(site, dists):

@@ -97,7 +97,10 @@ def search(context, request):
 @view_config(route_name=("ui_repository", "r:ui_repository"),
              renderer="ui/project_list.html", permission="read", request_param="partial")
 def repository_page(context, request):
-    return _listing(context, request, repository_page_url(request, context))
+    from .manage import upload_page_url  # it builds on this module's helpers
+
+    return {**_listing(context, request, repository_page_url(request, context)),
+            "upload_page_url": upload_page_url(request, context)}
 
 
 @view_config(route_name="r:ui_repository_noslash")

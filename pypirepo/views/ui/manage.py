@@ -105,6 +105,16 @@ def project_actions(request, context, page) -> Actions | None:
     return Actions(upload_url, release_url, targets or (), files)
 
 
+def upload_page_url(request, context) -> str | None:
+    """The upload page's address (a repository's page links it: a new project's first
+    file), for a viewer who may upload somewhere in the repository."""
+    repository = request.repository
+    if request.identity is None or upload_target(repository) is None \
+            or not request.access.may_somewhere(request.identity, repository, UPLOAD):
+        return None
+    return ui_base(request, context) + "/upload"
+
+
 def project_path(base: str, name: str) -> str:
     return f"{base}/project/{name}/"
 
@@ -190,9 +200,6 @@ def upload(context, request):
 
 
 # --- a release's actions -------------------------------------------------------------------------
-
-
-TITLES = {"yank": "Yank", "unyank": "Unyank", "delete": "Delete", "promote": "Promote"}
 
 
 def release_page(request, context, version: str):
