@@ -159,6 +159,8 @@ def test_upload_bad_input_shows_the_form_again(make_site, dists):
         assert reason in res.html.select_one(".form-alert").get_text(), filename
         assert res.html.select_one("#upload-file-error").get_text().startswith(reason[:10])
         assert res.html.select_one("form.upload-form")  # the form, to try again
+    res = site.post("/r/dev/upload", {"csrf_token": csrf(site)}, status=400)
+    assert "Send the file with the upload form." in res.html.select_one(".form-alert").get_text()
     assert files(site) == {}
     # A file of another project, from that project's page.
     other = dists.wheel("other", "1.0")
@@ -400,3 +402,17 @@ def test_a_writer_of_one_repository_sees_only_its_promotion_targets(site, dists)
 def test_a_forged_flash_cookie_says_nothing(site):
     site.set_cookie("pypirepo_flash", "eyJrIjoic3VjY2VzcyJ9.forged")
     assert flashes(site.get("/r/dev/")) == []
+
+
+def test_odd_addresses_are_missing_not_errors(demo):
+    for url in ("/r/dev/project/demo/not%20a%20version/yank",
+                "/r/dev/project/demo/%00/delete",
+                "/r/dev/project/demo/9.9/promote",
+                "/r/dev/project/-bad-/1.0/yank",
+                "/r/dev/project/demo/files/%00.whl/delete",
+                "/r/dev/project/demo/files/readme.txt/delete",
+                "/r/dev/project/demo/files/demo-9.9.tar.gz/delete",
+                "/r/nowhere/project/demo/1.0/yank"):
+        demo.get(url, status=404)
+        demo.post(url, {"csrf_token": csrf(demo)}, status=404)
+    assert len(files(demo)) == 2
