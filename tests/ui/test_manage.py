@@ -134,3 +134,21 @@ def test_a_reader_sees_none_of_the_forms(site, new_page):
     assert page.goto(f"{site.url}/r/release/upload").status == 403
     assert page.goto(f"{site.url}/r/release/project/shown/1.0/delete").status == 403
     expect(page.locator("h1")).to_have_text("Not allowed")
+
+
+def test_yank_with_the_keyboard_alone(site, new_page):
+    site.upload(make_wheel(site.dists, "keys", "1.0"), "keys", "1.0")  # into release
+    page = new_page()
+    page.goto(f"{site.url}/login?next=/r/release/project/keys/")
+    sign_in(page, "alice", "alicepw")
+    page.wait_for_url(f"{site.url}/r/release/project/keys/")
+    page.get_by_label("Reason to yank 1.0").focus()
+    page.keyboard.type("superseded")
+    page.keyboard.press("Enter")  # sends the field's form: the confirmation page
+    expect(page.locator("h1")).to_have_text("Yank keys 1.0")
+    page.get_by_label("Reason").focus()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Yank 1.0", exact=True)).to_be_focused()
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{site.url}/r/release/project/keys/1.0/")
+    expect(flash(page)).to_have_text("Yanked keys 1.0: superseded")
