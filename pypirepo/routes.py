@@ -110,6 +110,16 @@ def includeme(config):
         config.add_route(name, path, factory=ProjectResource, request_method=READS)
         config.add_route("r:" + name, "/r/{repo}" + path, factory=ProjectResource,
                          request_method=READS)
+    # Writers' forms (views/ui/manage.py): upload a file; yank, unyank, delete or promote a
+    # release, delete a file (GET: the confirmation page, POST: the action).
+    for name, path, factory in (
+            ("ui_upload", "/upload", RepositoryResource),
+            ("ui_release_action",
+             "/project/{project}/{version}/{action:yank|unyank|delete|promote}",
+             ProjectResource),
+            ("ui_file_delete", "/project/{project}/files/{filename}/delete", ProjectResource)):
+        config.add_route(name, path, factory=factory)
+        config.add_route("r:" + name, "/r/{repo}" + path, factory=factory)
     # Signing in and out, and one's account (views/ui/account.py).
     config.add_route("login", "/login")
     config.add_route("logout", "/logout")

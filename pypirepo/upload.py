@@ -166,18 +166,9 @@ def parse_form(body: Body) -> UploadForm:
         else:
             fields[norm] = _clean(values[-1])
 
-    contents = body.files.getall("content")
-    if len(contents) > 1:
-        raise bad(f"The upload has {len(contents)} 'content' parts; send one file per upload.")
-    content = contents[0] if contents else None
-    if content is None:
-        raise bad("Upload payload does not have a file.")
-    if not content.filename:
-        raise bad("The 'content' part has no filename; send the file with its filename.")
-    ctype = content.content_type or ""
-    if ctype.startswith("image/"):
-        raise bad("Invalid distribution file.")
-
+    content = _content_part(body, "Upload payload does not have a file.",
+                            "The 'content' part has no filename; send the file with its "
+                            "filename.")
     name = fields.get("name")
     version = fields.get("version")
     if not name:
@@ -189,10 +180,7 @@ def parse_form(body: Body) -> UploadForm:
         )
     if not version:
         raise bad("'version' is a required field.")
-    filename = content.filename or ""
-    # Never trust a client path: only the last segment names the file, and it must be clean.
-    if "/" in filename or "\\" in filename or not names.is_safe_filename(filename):
-        raise bad(f"Invalid filename {filename!r}{names.length_note(filename)}.")
+    filename = _checked_filename(content.filename)
     filetype = fields.get("filetype") or (
         names.WHEEL if filename.endswith(".whl") else names.SDIST
     )
@@ -210,6 +198,44 @@ def parse_form(body: Body) -> UploadForm:
         content=content.file, pyversion=fields.get("pyversion") or "", digests=digests,
         fields=fields,
     )
+
+
+def _content_part(body: Body, missing: str, unnamed: str):
+    """The one file part of an upload (`content`)."""
+    contents = body.files.getall("content")
+    if len(contents) > 1:
+        raise bad(f"The upload has {len(contents)} 'content' parts; send one file per upload.")
+    content = contents[0] if contents else None
+    if content is None:
+        raise bad(missing)
+    if not content.filename:
+        raise bad(unnamed)
+    if (content.content_type or "").startswith("image/"):
+        raise bad("Invalid distribution file.")
+    return content
+
+
+def _checked_filename(filename: str) -> str:
+    # Never trust a client path: only the last segment names the file, and it must be clean.
+    if "/" in filename or "\\" in filename or not names.is_safe_filename(filename):
+        raise bad(f"Invalid filename {filename!r}{names.length_note(filename)}.")
+    return filename
+
+
+def browser_form(body: Body) -> UploadForm:
+    """The UploadForm of a file chosen in the web UI's upload form: a browser sends the
+    file alone, so its name, version and type come from the filename (inspect() then
+    checks them against the metadata inside, as for any upload), and its digests are the
+    ones the upload computes anyway (hash_stream): none is sent to compare with."""
+    content = _content_part(body, "Choose a file to upload.", "Choose a file to upload.")
+    filename = _checked_filename(content.filename)
+    try:
+        dist = names.parse_filename(filename)
+    except names.InvalidFilename as exc:
+        raise bad(f"{exc} Upload a wheel (.whl) or a source distribution (.tar.gz, "
+                  ".zip).") from None
+    return UploadForm(name=dist.project, version=dist.version, filetype=dist.packagetype,
+                      filename=filename, content=content.file)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ...interfaces import IStaticAssets
 
 from .assets import StaticAssets
+from .flash import take_flashes
 
 # No inline script or style anywhere: every template is written for this policy.
 CONTENT_SECURITY_POLICY = (
@@ -96,6 +97,10 @@ class PageRenderer:
         response.content_type = "text/html"
         response.charset = "utf-8"
         add_page_headers(response)
+        flashes = take_flashes(request) if request.sessions else []
+        if flashes:  # a message from the form whose action led here (views/ui/flash.py)
+            value = {**value, "flash_messages": flashes + list(value.get("flash_messages")
+                                                               or ())}
         return render(request, self.template, value)
 
 
@@ -118,7 +123,7 @@ def includeme(config):
     from . import admin  # noqa: F401 - the administration pages declare their views
     from ...interfaces import IDatabase, IUIPages
     from ...pages.ui import UIPages
-    from . import account, errors, home, static  # noqa: F401 - they declare their views
+    from . import account, errors, home, manage, static  # noqa: F401 - they declare their views
 
     config.registry.registerUtility(StaticAssets.load(), IStaticAssets)
     config.registry.registerUtility(UIPages(config.registry.getUtility(IDatabase)), IUIPages)

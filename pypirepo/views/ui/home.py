@@ -109,7 +109,10 @@ def search(context, request):
 @view_config(route_name=("ui_repository", "r:ui_repository"),
              renderer="ui/project_list.html", permission="read", request_param="partial")
 def repository_page(context, request):
-    return _listing(context, request, repository_page_url(request, context))
+    from .manage import upload_page_url  # it builds on this module's helpers
+
+    return {**_listing(context, request, repository_page_url(request, context)),
+            "upload_page_url": upload_page_url(request, context)}
 
 
 @view_config(route_name="r:ui_repository_noslash")
@@ -142,6 +145,9 @@ def project_page(context, request):
         return error_response(request, 404, f"No project named {context.name!r}."
                               if not version else f"{context.name!r} has no release "
                                                   f"{version!r}.")
+    from .manage import project_actions  # it builds on this module's helpers
+
     return {"project": page, "project_base": ui_base(request, context),
+            "actions": project_actions(request, context, page),
             "repository": request.repository, "repository_url":
             repository_page_url(request, context), **client_urls(request, context)}
