@@ -137,6 +137,7 @@ def includeme(config):
 # action's GET is its confirmation page (for browsers without JavaScript).
 ADMIN_UI_ROUTES = [
     ("admin", "/"),
+    ("admin_noslash", ""),
     ("admin_users", "/users"),
     ("admin_user", "/users/{name}"),
     ("admin_user_action", "/users/{name}/{action:password|admin|remove}"),

@@ -217,6 +217,8 @@ def test_bad_grants_show_the_form_with_the_reason(site, fields, field, reason):
 
 def test_only_server_admins_see_the_pages_and_the_link(site):
     anonymous = type(site)(site.app)
+    # /admin (no slash) is the overview's address too, as a typed one would expect.
+    assert anonymous.get("/admin", status=301).location.endswith("/admin/")
     for path in ("/admin/", *PAGES):
         res = anonymous.get(path, status=401)
         assert res.headers["WWW-Authenticate"].startswith("Basic")

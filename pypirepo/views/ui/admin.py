@@ -17,7 +17,7 @@ from ...access.session import small_form
 from ...errors import LoginRequired, Refused
 from ...pages.overview import repository_overview
 from ...routes import READS
-from .. import challenge, error_response, view_config
+from .. import challenge, error_response, redirect, view_config
 from .account import NO_STORE, see_other
 
 NOT_ADMIN = "Only administrators of this server may see this page."
@@ -124,6 +124,11 @@ def answers(view):
 
 
 # --- the repositories' overview -------------------------------------------------------------
+
+
+@view_config(route_name="admin_noslash")
+def admin_noslash(request):
+    return redirect(request, "/admin/")
 
 
 @view_config(route_name="admin", request_method=READS, renderer="ui/admin_repositories.html")
