@@ -106,6 +106,12 @@ LOGGING = textwrap.dedent("""\
     """)
 
 
+def _line(key: str, value) -> str:
+    """key = value, a value of several lines (e.g. `grants`) as the indented continuation
+    lines an ini file has."""
+    return f"{key} = " + "\n    ".join(str(value).split("\n")) + "\n"
+
+
 def write_ini(directory: Path, app: dict, port: int, threads: int | None = None,
               server: dict | None = None, shipped: str | None = None) -> Path:
     """An ini with these app settings and development.ini's [server:main] (the tests run
@@ -116,8 +122,8 @@ def write_ini(directory: Path, app: dict, port: int, threads: int | None = None,
     if threads:
         settings["threads"] = str(threads)
     settings.update(server or {})
-    parts = ["[app:main]\nuse = egg:pypirepo\n" + "".join(f"{k} = {v}\n" for k, v in app.items()),
-             "[server:main]\n" + "".join(f"{k} = {v}\n" for k, v in settings.items())]
+    parts = ["[app:main]\nuse = egg:pypirepo\n" + "".join(_line(k, v) for k, v in app.items()),
+             "[server:main]\n" + "".join(_line(k, v) for k, v in settings.items())]
     if shipped:
         parser = shipped_ini(shipped)
         for section in parser.sections():
