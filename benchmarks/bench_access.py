@@ -1,5 +1,11 @@
 """Access's figures (issue 11), each measured side by side in one run:
 
+- Index pages on a repository that holds public and private projects (pattern grants),
+  5,000 projects (benchmarks.generate's data set), wrk in interleaved rounds on one
+  server: a project page (200 files) for a user who may read it, with a password and
+  with an API token (`__token__`), against the anonymous rate of the same public page:
+  target >= 90 %; `/simple/` for that user, who may read half of the projects: target
+  >= 2,000 req/s.
 - twine uploading 200 files with an API token (user `__token__`), against the same
   upload with a password, each on a fresh server: target >= 150 files/s.
 
@@ -13,6 +19,8 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
+import subprocess
 import tempfile
 import urllib.request
 from dataclasses import dataclass
@@ -25,16 +33,30 @@ from .harness import (
     Pypirepo,
     commit_text,
     compile_bytecode,
+    fmt_int,
+    http_get,
     load_average,
     run_alone,
     verdict,
+    wrk,
 )
 
 NAME = "access"
 UPLOADS = 200
 ROUNDS = 3
 USER = "bench"
-TARGETS = {"upload_token_fps": 150}
+PAGE_ROUNDS = 3
+TARGETS = {"upload_token_fps": 150, "auth_page_ratio": 0.90, "root_half_rps": 2000}
+# Who reads what on the pages' server: the projects named bench-proj-NNNNN by their last
+# digit. Everyone reads bench-big and the 2s, 4s, 6s and 8s; the 1s are the user's
+# group's alone; the 0s, 3s, 5s, 7s and 9s are someone else's. The user reads 2,501 of
+# the 5,000 projects, anonymous clients 2,001.
+TEAM_DIGITS, OTHERS_DIGITS = "1", "03579"
+PAGE_GRANTS = "\n".join(
+    [f"default bench-proj-*{d} read group:team" for d in TEAM_DIGITS]
+    + [f"default bench-proj-*{d} read group:others" for d in OTHERS_DIGITS])
+PRIVATE_PAGE = "bench-proj-00001"  # the team's, 3 files
+PUBLIC_SMALL_PAGE = "bench-proj-00002"  # everyone's, 3 files
 
 
 def _log(msg):
@@ -94,7 +116,83 @@ def measure_uploads(ctx: Context) -> dict:
     return figures
 
 
-MEASUREMENTS = [("upload", measure_uploads)]
+def measure_pages(ctx: Context) -> dict:
+    """Pages of one server, each URL in turn, PAGE_ROUNDS times (a spell of load from
+    elsewhere weighs on all alike), the median of the rounds kept."""
+    spec = generate.Spec()
+    store = generate.store_dataset(spec, log=_log) / "storage"
+    big = generate.canonicalize_name(generate.BIG_PROJECT)
+    server = Pypirepo(ctx.work / "pages", store, app={
+        **ctx.users, "group.team": ctx.user, "group.others": "nobody-here",
+        "grants": PAGE_GRANTS})
+    proc = server.spawn()
+    try:
+        proc.wait_for("/simple/", timeout=300)
+        token = _make_token(proc.url, ctx, permission="read", note="bench pages")
+        password = {"Authorization": _basic(ctx.user, ctx.password)}
+        with_token = {"Authorization": _basic("__token__", token)}
+        expected = _expected_counts(spec)
+        _check_pages(proc, big, password, with_token, expected)
+        pages = {
+            "project_anonymous": (f"/simple/{big}/", {}),
+            "project_password": (f"/simple/{big}/", password),
+            "project_token": (f"/simple/{big}/", with_token),
+            "small_anonymous": (f"/simple/{PUBLIC_SMALL_PAGE}/", {}),
+            "private_password": (f"/simple/{PRIVATE_PAGE}/", password),
+            "private_token": (f"/simple/{PRIVATE_PAGE}/", with_token),
+            "root_anonymous": ("/simple/", {}),
+            "root_password": ("/simple/", password),
+            "root_token": ("/simple/", with_token),
+        }
+        duration = 2 if ctx.quick else 4
+        runs: dict = {key: [] for key in pages}
+        loads = []
+        for _round in range(1 if ctx.quick else PAGE_ROUNDS):
+            loads.append(load_average())
+            for key, (path, headers) in pages.items():
+                result = wrk(proc.url + path, headers, duration=duration, warmup=1)
+                if result.errors:
+                    raise RuntimeError(f"{key}: {result.errors} errors from {path}")
+                runs[key].append(result.rps)
+                _log(f"{key}: {result.rps:.0f} req/s, p99 {result.p99:.1f} ms")
+    finally:
+        proc.stop()
+    figures = {key: {"rps": statistics.median(r), "runs": r} for key, r in runs.items()}
+    return {**figures, "counts": expected, "round_loads": loads, "busy": _busy_elsewhere()}
+
+
+def _expected_counts(spec) -> dict:
+    names = [f"bench-proj-{i:05d}" for i in range(spec.projects - 1)]
+    public = 1 + sum(n[-1] not in TEAM_DIGITS + OTHERS_DIGITS for n in names)
+    team = sum(n[-1] in TEAM_DIGITS for n in names)
+    return {"projects": spec.projects, "anonymous": public, "user": public + team}
+
+
+def _check_pages(proc, big: str, password: dict, with_token: dict, expected: dict) -> None:
+    """Every page measured answers what it should, or its speed means nothing: the root
+    lists what each may read, the private page is the user's alone."""
+    for who, headers in (("anonymous", {}), ("user", password), ("user", with_token)):
+        status, body = http_get(proc.port, "/simple/", headers)
+        if status != 200 or body.count(b"<a ") != expected[who]:
+            raise RuntimeError(f"/simple/ for {who}: {status}, {body.count(b'<a ')} "
+                               f"projects, expected {expected[who]}")
+        for path in (f"/simple/{big}/", f"/simple/{PRIVATE_PAGE}/"):
+            status, _body = http_get(proc.port, path, headers)
+            wanted = 401 if who == "anonymous" and path.endswith(f"{PRIVATE_PAGE}/") else 200
+            if status != wanted:
+                raise RuntimeError(f"{path} for {who}: {status}, expected {wanted}")
+
+
+def _busy_elsewhere() -> str:
+    """The busiest other processes now: what the shared machine was doing meanwhile."""
+    out = subprocess.run(["ps", "-eo", "pcpu,comm", "--sort=-pcpu", "--no-headers"],
+                         capture_output=True, text=True).stdout.splitlines()
+    busy = [line.split(None, 1) for line in out[:12]]
+    return ", ".join(f"{comm.strip()} {cpu}%" for cpu, comm in busy
+                     if float(cpu) >= 5 and comm.strip() not in ("ps", "wrk"))
+
+
+MEASUREMENTS = [("pages", measure_pages), ("upload", measure_uploads)]
 
 
 def run(results) -> str:
@@ -135,7 +233,43 @@ def _upload_rows(f: dict) -> list[tuple]:
     ]
 
 
-ROWS = [_upload_rows]
+def _page_rows(f: dict) -> list[tuple]:
+    p, t = f["pages"], TARGETS
+
+    def rate(key):
+        return f"{fmt_int(p[key]['rps'])} req/s"
+
+    def versus(key, base="project_anonymous"):
+        return p[key]["rps"] / p[base]["rps"]
+
+    rows = [("project page, 200 files, anonymous (a public project)", rate("project_anonymous"),
+             "", "", "the rate the others are held against")]
+    for how, key in (("password", "project_password"), ("**API token** (`__token__`)",
+                                                         "project_token")):
+        rows.append((f"the same page, a user who may read it, {how}",
+                     f"{rate(key)}: **{versus(key):.0%}** of anonymous",
+                     f"≥ {t['auth_page_ratio']:.0%}",
+                     verdict(versus(key) >= t["auth_page_ratio"]), ""))
+    rows.append(("project page, 3 files, anonymous (a public project)",
+                 rate("small_anonymous"), "", "", ""))
+    for how, key in (("password", "private_password"), ("API token", "private_token")):
+        rows.append((f"a private project's page, 3 files, the user's group's, {how}",
+                     f"{rate(key)}: {versus(key, 'small_anonymous'):.0%} of the public "
+                     "3-file page", "", "", "readable through a pattern grant only"))
+    counts = p["counts"]
+    for how, key in (("password", "root_password"), ("**API token**", "root_token")):
+        rows.append((f"`/simple/`, {counts['projects']:,} projects, for a user who may read "
+                     f"{counts['user']:,} of them, {how}", rate(key),
+                     f"≥ {fmt_int(t['root_half_rps'])} req/s",
+                     verdict(p[key]["rps"] >= t["root_half_rps"]),
+                     f"{versus(key, 'root_anonymous'):.0%} of the anonymous root page "
+                     f"({counts['anonymous']:,} projects)"))
+    rows.append((f"`/simple/`, anonymous ({counts['anonymous']:,} projects listed)",
+                 rate("root_anonymous"), "", "", ""))
+    return rows
+
+
+ROWS = [_page_rows, _upload_rows]
 
 
 def report(f: dict, results) -> str:
@@ -145,8 +279,20 @@ def report(f: dict, results) -> str:
         "## Access",
         "",
         f"Measured {machine.get('date', 'now')} ({commit}), "
-        f"load average {f['load_before']} before, {f['load_after']} after. Each upload into "
-        "an empty server (pserve, SQLite, local storage); twine's own start-up included.",
+        f"load average {f['load_before']} before, {f['load_after']} after.",
+        "",
+        "Pages: one server (pserve, development.ini's waitress settings, SQLite, local "
+        "storage) with benchmarks/generate.py's 5,000 projects, in the default repository "
+        "that everyone may read, where pattern grants (`grants`) keep three in five of the "
+        "`bench-proj-*` projects private: a fifth to the user's group, the rest to another. "
+        f"wrk (2 threads, 16 connections, on the same 2 cores) in {PAGE_ROUNDS} rounds with "
+        "each URL in turn, 4 s each after 1 s of warm-up; medians of the rounds. The "
+        "user's password is a passlib hash in the ini (`auth.backend = config`), the token "
+        "a read token made through `/api/tokens`; every answer is checked first (what "
+        "each lists, 401 for the private page without credentials).",
+        "",
+        "Uploads: each into an empty server (pserve, SQLite, local storage); twine's own "
+        "start-up included.",
         "",
         "| what | measured | target | met | note |",
         "| --- | --- | --- | --- | --- |",
@@ -154,6 +300,12 @@ def report(f: dict, results) -> str:
     for rows in ROWS:
         for row in rows(f):
             lines.append("| " + " | ".join(row) + " |")
+    p = f["pages"]
+    lines += ["", "Rounds (req/s): " + "; ".join(
+        f"{key} {', '.join(f'{r:.0f}' for r in p[key]['runs'])}"
+        for key in p if isinstance(p[key], dict) and "runs" in p[key]) + ".",
+        f"Load average at each round's start: {'; '.join(p['round_loads'])}. "
+        f"Busiest other processes at the end: {p['busy'] or 'none above 5 %'}."]
     return "\n".join(lines) + "\n"
 
 
