@@ -152,10 +152,19 @@ class TokenStore:
         # token still logs in as a password.
         return _SECRET_RE.match(secret) is not None
 
-    def fresh(self, secret: str) -> bool:
-        """Whether check() would answer the secret from memory, without the database."""
-        hit = self._checked.get(digest_of(secret))
-        return hit is not None and time.monotonic() - hit[1] < self.recheck
+    def vouches(self, digest: str) -> bool:
+        """Whether the token of this digest, checked lately (within `recheck`), is still
+        good (not revoked here since, not expired): check()'s answer from memory, for a
+        caller that keeps the token's identity itself (Access's credential cache). A use
+        is noted as check() notes it. False: ask check()."""
+        hit = self._checked.get(digest)
+        if hit is None or time.monotonic() - hit[1] >= self.recheck:
+            return False
+        checked = hit[0]
+        if checked.expires is not None and time.time() >= checked.expires:
+            return False
+        self._note_use(checked.id)
+        return True
 
     def check(self, secret: str) -> Checked | None:
         """The token's owner and scope; None for an unknown, expired or revoked token.
