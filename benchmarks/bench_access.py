@@ -33,6 +33,7 @@ from .harness import (
     Pypirepo,
     commit_text,
     compile_bytecode,
+    cpu_seconds,
     fmt_int,
     http_get,
     load_average,
@@ -45,7 +46,8 @@ NAME = "access"
 UPLOADS = 200
 ROUNDS = 3
 USER = "bench"
-PAGE_ROUNDS = 3
+PAGE_ROUNDS = 9
+PAGE_SECONDS = 2
 TARGETS = {"upload_token_fps": 150, "auth_page_ratio": 0.90, "root_half_rps": 2000}
 # Who reads what on the pages' server: the projects named bench-proj-NNNNN by their last
 # digit. Everyone reads bench-big and the 2s, 4s, 6s and 8s; the 1s are the user's
@@ -55,6 +57,10 @@ TEAM_DIGITS, OTHERS_DIGITS = "1", "03579"
 PAGE_GRANTS = "\n".join(
     [f"default bench-proj-*{d} read group:team" for d in TEAM_DIGITS]
     + [f"default bench-proj-*{d} read group:others" for d in OTHERS_DIGITS])
+# Which rate each is held against (round by round).
+RATIOS = {"project_password": "project_anonymous", "project_token": "project_anonymous",
+          "private_password": "small_anonymous", "private_token": "small_anonymous",
+          "root_password": "root_anonymous", "root_token": "root_anonymous"}
 PRIVATE_PAGE = "bench-proj-00001"  # the team's, 3 files
 PUBLIC_SMALL_PAGE = "bench-proj-00002"  # everyone's, 3 files
 
@@ -137,27 +143,40 @@ def measure_pages(ctx: Context) -> dict:
             "project_anonymous": (f"/simple/{big}/", {}),
             "project_password": (f"/simple/{big}/", password),
             "project_token": (f"/simple/{big}/", with_token),
-            "small_anonymous": (f"/simple/{PUBLIC_SMALL_PAGE}/", {}),
-            "private_password": (f"/simple/{PRIVATE_PAGE}/", password),
-            "private_token": (f"/simple/{PRIVATE_PAGE}/", with_token),
             "root_anonymous": ("/simple/", {}),
             "root_password": ("/simple/", password),
             "root_token": ("/simple/", with_token),
+            "small_anonymous": (f"/simple/{PUBLIC_SMALL_PAGE}/", {}),
+            "private_password": (f"/simple/{PRIVATE_PAGE}/", password),
+            "private_token": (f"/simple/{PRIVATE_PAGE}/", with_token),
         }
-        duration = 2 if ctx.quick else 4
+        for path, headers in pages.values():  # the warm-up: every page and credential once
+            wrk(proc.url + path, headers, duration=1, warmup=0)
         runs: dict = {key: [] for key in pages}
+        cpu: dict = {key: [] for key in pages}
         loads = []
-        for _round in range(1 if ctx.quick else PAGE_ROUNDS):
+        for _round in range(2 if ctx.quick else PAGE_ROUNDS):
             loads.append(load_average())
             for key, (path, headers) in pages.items():
-                result = wrk(proc.url + path, headers, duration=duration, warmup=1)
+                before = cpu_seconds(proc.pid)
+                result = wrk(proc.url + path, headers, duration=PAGE_SECONDS, warmup=0)
                 if result.errors:
                     raise RuntimeError(f"{key}: {result.errors} errors from {path}")
                 runs[key].append(result.rps)
-                _log(f"{key}: {result.rps:.0f} req/s, p99 {result.p99:.1f} ms")
+                # The server's own CPU per answer: what other work on the shared machine
+                # disturbs least.
+                cpu[key].append((cpu_seconds(proc.pid) - before) / result.requests * 1e6)
+                _log(f"{key}: {result.rps:.0f} req/s, p99 {result.p99:.1f} ms, "
+                     f"{cpu[key][-1]:.0f} µs of server CPU per answer")
     finally:
         proc.stop()
-    figures = {key: {"rps": statistics.median(r), "runs": r} for key, r in runs.items()}
+    figures = {key: {"rps": statistics.median(r), "runs": r,
+                     "cpu_us": statistics.median(cpu[key])} for key, r in runs.items()}
+    # Ratios round by round (each page right after the one it is held against), their
+    # median: a spell of load from elsewhere, longer than a few seconds, weighs on both.
+    for key, base in RATIOS.items():
+        figures[key]["ratios"] = [a / b for a, b in zip(runs[key], runs[base])]
+        figures[key]["ratio"] = statistics.median(figures[key]["ratios"])
     return {**figures, "counts": expected, "round_loads": loads, "busy": _busy_elsewhere()}
 
 
@@ -237,24 +256,26 @@ def _page_rows(f: dict) -> list[tuple]:
     p, t = f["pages"], TARGETS
 
     def rate(key):
-        return f"{fmt_int(p[key]['rps'])} req/s"
+        return f"{fmt_int(p[key]['rps'])} req/s ({p[key]['cpu_us']:.0f} µs CPU)"
 
-    def versus(key, base="project_anonymous"):
-        return p[key]["rps"] / p[base]["rps"]
+    def versus(key):
+        return p[key]["ratio"]
 
     rows = [("project page, 200 files, anonymous (a public project)", rate("project_anonymous"),
              "", "", "the rate the others are held against")]
     for how, key in (("password", "project_password"), ("**API token** (`__token__`)",
                                                          "project_token")):
+        by_cpu = p["project_anonymous"]["cpu_us"] / p[key]["cpu_us"]
         rows.append((f"the same page, a user who may read it, {how}",
-                     f"{rate(key)}: **{versus(key):.0%}** of anonymous",
+                     f"{rate(key)}: **{versus(key):.0%}** of anonymous; by CPU per answer "
+                     f"{by_cpu:.0%}",
                      f"≥ {t['auth_page_ratio']:.0%}",
                      verdict(versus(key) >= t["auth_page_ratio"]), ""))
     rows.append(("project page, 3 files, anonymous (a public project)",
                  rate("small_anonymous"), "", "", ""))
     for how, key in (("password", "private_password"), ("API token", "private_token")):
         rows.append((f"a private project's page, 3 files, the user's group's, {how}",
-                     f"{rate(key)}: {versus(key, 'small_anonymous'):.0%} of the public "
+                     f"{rate(key)}: {versus(key):.0%} of the public "
                      "3-file page", "", "", "readable through a pattern grant only"))
     counts = p["counts"]
     for how, key in (("password", "root_password"), ("**API token**", "root_token")):
@@ -262,7 +283,7 @@ def _page_rows(f: dict) -> list[tuple]:
                      f"{counts['user']:,} of them, {how}", rate(key),
                      f"≥ {fmt_int(t['root_half_rps'])} req/s",
                      verdict(p[key]["rps"] >= t["root_half_rps"]),
-                     f"{versus(key, 'root_anonymous'):.0%} of the anonymous root page "
+                     f"{versus(key):.0%} of the anonymous root page "
                      f"({counts['anonymous']:,} projects)"))
     rows.append((f"`/simple/`, anonymous ({counts['anonymous']:,} projects listed)",
                  rate("root_anonymous"), "", "", ""))
@@ -286,7 +307,10 @@ def report(f: dict, results) -> str:
         "that everyone may read, where pattern grants (`grants`) keep three in five of the "
         "`bench-proj-*` projects private: a fifth to the user's group, the rest to another. "
         f"wrk (2 threads, 16 connections, on the same 2 cores) in {PAGE_ROUNDS} rounds with "
-        "each URL in turn, 4 s each after 1 s of warm-up; medians of the rounds. The "
+        f"each URL in turn, {PAGE_SECONDS} s each (after a warm-up of each); the rates are "
+        "medians of the rounds, a ratio is the median of the rounds' ratios (each page "
+        "measured right after the one it is held against), and in brackets the server's "
+        "own CPU per answer (from /proc, median of the rounds). The "
         "user's password is a passlib hash in the ini (`auth.backend = config`), the token "
         "a read token made through `/api/tokens`; every answer is checked first (what "
         "each lists, 401 for the private page without credentials).",
@@ -302,7 +326,9 @@ def report(f: dict, results) -> str:
             lines.append("| " + " | ".join(row) + " |")
     p = f["pages"]
     lines += ["", "Rounds (req/s): " + "; ".join(
-        f"{key} {', '.join(f'{r:.0f}' for r in p[key]['runs'])}"
+        f"{key} {', '.join(f'{r:.0f}' for r in p[key]['runs'])}" + (
+            f" (ratios {', '.join(f'{r:.2f}' for r in p[key]['ratios'])})"
+            if "ratios" in p[key] else "")
         for key in p if isinstance(p[key], dict) and "runs" in p[key]) + ".",
         f"Load average at each round's start: {'; '.join(p['round_loads'])}. "
         f"Busiest other processes at the end: {p['busy'] or 'none above 5 %'}."]

@@ -70,13 +70,18 @@ class CredentialCache:
         return hashlib.sha256(self._salt + basic).digest()
 
     @staticmethod
-    def _basic(user: str, password: str) -> bytes:
-        """The pair as a Basic header's value encodes it (what clients send)."""
+    def _basic(user: str, password: str) -> bytes | None:
+        """The pair as a Basic header's value encodes it (what clients send); None for a
+        user name with a colon, which Basic can't carry (`a:b` + `c` would be `a` +
+        `b:c`): such a pair is never kept."""
+        if ":" in user:
+            return None
         return base64.b64encode(f"{user}:{password}".encode())
 
     def get(self, user: str, password: str) -> Identity | None:
         """The identity of a user and password verified lately (never a token's)."""
-        found = self.find(self._basic(user, password))
+        basic = self._basic(user, password)
+        found = self.find(basic) if basic is not None else None
         return found[0] if found is not None and found[1] is None else None
 
     def find(self, basic: bytes) -> tuple[Identity, str | None] | None:
@@ -91,9 +96,10 @@ class CredentialCache:
     def put(self, user: str, password: str, identity: Identity,
             token: str | None = None) -> None:
         """Remember a verified pair; token: the digest of the API token it was."""
-        if self.ttl <= 0:
+        basic = self._basic(user, password)
+        if self.ttl <= 0 or basic is None:
             return
-        key = self._key(self._basic(user, password))
+        key = self._key(basic)
         with self._lock:
             if len(self._items) >= self.maxsize:
                 now = time.monotonic()

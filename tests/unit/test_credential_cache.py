@@ -58,6 +58,17 @@ def test_a_password_is_answered_from_the_cache_after_one_check(access):
     assert access.cached_identity(header("alice", PASSWORD), None) is None
 
 
+def test_a_user_name_with_a_colon_never_meets_another_pair():
+    # Basic can't carry a colon in a user name: "a:b" + "c" would read as "a" + "b:c".
+    backend = ConfigBackend({"alice": pbkdf2_sha256.hash("x:" + PASSWORD)}, {}, set(), [],
+                            None)
+    access = Access(backend, [], cache_ttl=300)
+    assert access.identify("alice", "x:" + PASSWORD) is not None
+    assert access.cached_identity(header("alice", "x:" + PASSWORD), None) is not None
+    assert access.credentials.get("alice:x", PASSWORD) is None
+    assert access.identify("alice:x", PASSWORD) is None
+
+
 def test_a_throttled_account_is_not_answered_from_the_cache(access):
     assert access.identify("alice", PASSWORD, address="10.0.0.1") is not None
     for n in range(3):
