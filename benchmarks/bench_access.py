@@ -46,8 +46,8 @@ NAME = "access"
 UPLOADS = 200
 ROUNDS = 3
 USER = "bench"
-PAGE_ROUNDS = 9
-PAGE_SECONDS = 2
+PAGE_ROUNDS = 15
+PAGE_SECONDS = 1
 TARGETS = {"upload_token_fps": 150, "auth_page_ratio": 0.90, "root_half_rps": 2000}
 # Who reads what on the pages' server: the projects named bench-proj-NNNNN by their last
 # digit. Everyone reads bench-big and the 2s, 4s, 6s and 8s; the 1s are the user's
@@ -57,6 +57,10 @@ TEAM_DIGITS, OTHERS_DIGITS = "1", "03579"
 PAGE_GRANTS = "\n".join(
     [f"default bench-proj-*{d} read group:team" for d in TEAM_DIGITS]
     + [f"default bench-proj-*{d} read group:others" for d in OTHERS_DIGITS])
+# Measured in turn within a round, each group's first the one the others are held against.
+PAGE_GROUPS = (("project_anonymous", "project_password", "project_token"),
+               ("root_anonymous", "root_password", "root_token"),
+               ("small_anonymous", "private_password", "private_token"))
 # Which rate each is held against (round by round).
 RATIOS = {"project_password": "project_anonymous", "project_token": "project_anonymous",
           "private_password": "small_anonymous", "private_token": "small_anonymous",
@@ -155,19 +159,22 @@ def measure_pages(ctx: Context) -> dict:
         runs: dict = {key: [] for key in pages}
         cpu: dict = {key: [] for key in pages}
         loads = []
-        for _round in range(2 if ctx.quick else PAGE_ROUNDS):
+        for round_ in range(2 if ctx.quick else PAGE_ROUNDS):
             loads.append(load_average())
-            for key, (path, headers) in pages.items():
-                before = cpu_seconds(proc.pid)
-                result = wrk(proc.url + path, headers, duration=PAGE_SECONDS, warmup=0)
-                if result.errors:
-                    raise RuntimeError(f"{key}: {result.errors} errors from {path}")
-                runs[key].append(result.rps)
-                # The server's own CPU per answer: what other work on the shared machine
-                # disturbs least.
-                cpu[key].append((cpu_seconds(proc.pid) - before) / result.requests * 1e6)
-                _log(f"{key}: {result.rps:.0f} req/s, p99 {result.p99:.1f} ms, "
-                     f"{cpu[key][-1]:.0f} µs of server CPU per answer")
+            for group in PAGE_GROUPS:
+                # Every other round backwards: a trend within a round favours neither.
+                for key in group if round_ % 2 == 0 else reversed(group):
+                    path, headers = pages[key]
+                    before = cpu_seconds(proc.pid)
+                    result = wrk(proc.url + path, headers, duration=PAGE_SECONDS, warmup=0)
+                    if result.errors:
+                        raise RuntimeError(f"{key}: {result.errors} errors from {path}")
+                    runs[key].append(result.rps)
+                    # The server's own CPU per answer: what other work on the shared
+                    # machine disturbs least.
+                    cpu[key].append((cpu_seconds(proc.pid) - before) / result.requests * 1e6)
+            _log(f"round {round_ + 1}: " + ", ".join(
+                f"{key} {r[-1]:.0f}/s {cpu[key][-1]:.0f} µs" for key, r in runs.items()))
     finally:
         proc.stop()
     figures = {key: {"rps": statistics.median(r), "runs": r,
@@ -293,6 +300,11 @@ def _page_rows(f: dict) -> list[tuple]:
 ROWS = [_page_rows, _upload_rows]
 
 
+def _span(loads: list[str]) -> str:
+    first = sorted(float(load.split()[0]) for load in loads)
+    return f"{first[0]:.1f} to {first[-1]:.1f}"
+
+
 def report(f: dict, results) -> str:
     machine = getattr(results, "machine", {})
     commit = commit_text(machine) if machine else "this tree"
@@ -307,10 +319,11 @@ def report(f: dict, results) -> str:
         "that everyone may read, where pattern grants (`grants`) keep three in five of the "
         "`bench-proj-*` projects private: a fifth to the user's group, the rest to another. "
         f"wrk (2 threads, 16 connections, on the same 2 cores) in {PAGE_ROUNDS} rounds with "
-        f"each URL in turn, {PAGE_SECONDS} s each (after a warm-up of each); the rates are "
-        "medians of the rounds, a ratio is the median of the rounds' ratios (each page "
-        "measured right after the one it is held against), and in brackets the server's "
-        "own CPU per answer (from /proc, median of the rounds). The "
+        f"each URL in turn, {PAGE_SECONDS} s each (after a warm-up of each), every other "
+        "round backwards; the rates are medians of the rounds, a ratio is the median of "
+        "the rounds' ratios (each page measured right beside the one it is held against), "
+        "and in brackets the server's own CPU per answer (from /proc, median of the "
+        "rounds). The "
         "user's password is a passlib hash in the ini (`auth.backend = config`), the token "
         "a read token made through `/api/tokens`; every answer is checked first (what "
         "each lists, 401 for the private page without credentials).",
@@ -330,7 +343,7 @@ def report(f: dict, results) -> str:
             f" (ratios {', '.join(f'{r:.2f}' for r in p[key]['ratios'])})"
             if "ratios" in p[key] else "")
         for key in p if isinstance(p[key], dict) and "runs" in p[key]) + ".",
-        f"Load average at each round's start: {'; '.join(p['round_loads'])}. "
+        f"Load average (1 min) at the rounds' starts: {_span(p['round_loads'])}. "
         f"Busiest other processes at the end: {p['busy'] or 'none above 5 %'}."]
     return "\n".join(lines) + "\n"
 

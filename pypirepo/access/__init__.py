@@ -205,14 +205,24 @@ class Access:
         identity, token = found
         if token is not None:
             # Tokens can't be guessed: their failures count against the address alone.
-            if self.tokens is None or not self.throttle.allows(None, address) \
-                    or not self.tokens.vouches(token):
+            if self.tokens is None or not self.throttle.allows(None, address):
                 return None
+            if not self.tokens.vouches(token):
+                # Its second is up: the store reads it again now (one read, whatever the
+                # requests in flight), not each of them through the router.
+                return self._recheck(header, address)
         # A blocked account or address is refused even its right password: the router
         # answers it 429, as identify would.
         elif not self.throttle.allows(identity.user, address):
             return None
         return identity
+
+    def _recheck(self, header: str, address: str | None) -> Identity | None:
+        try:
+            pair = parse_basic(header)
+            return self.identify(*pair, address=address) if pair is not None else None
+        except (BadCredentials, Throttled):
+            return None  # the router answers it
 
     def identity_of(self, user: str, token: TokenScope | None = None,
                     via: str = "password") -> Identity | None:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import threading
 import time
 
 import pytest
 from passlib.hash import pbkdf2_sha256
+from sqlalchemy import event
 
 from pypirepo.access import Access, LoginThrottle
 from pypirepo.access.config import ConfigBackend
@@ -86,11 +88,11 @@ def test_a_token_is_answered_from_the_cache_only_while_the_store_vouches(access,
     assert access.cached_identity(as_token, None) is checked
     assert access.cached_identity(header("alice", secret), None) is None  # its own pair
     assert secret.encode() not in repr(access.credentials._items).encode()
-    # The store must check it again after its recheck: the fast path lets the router do it.
+    # After the store's recheck the token is read again, here (not through the router).
     time.sleep(0.6)
-    assert access.cached_identity(as_token, None) is None
-    assert access.identify("__token__", secret) is not None  # the database asked again
+    assert not tokens.vouches(digest_of(secret))
     assert access.cached_identity(as_token, None) is not None
+    assert tokens.vouches(digest_of(secret))
     # Revoked in this process: refused at once, though its identity is cached.
     assert tokens.revoke(info.id)
     assert access.cached_identity(as_token, None) is None
@@ -123,3 +125,33 @@ def test_an_expired_token_is_not_answered_from_the_cache(access, tokens):
     assert tokens.vouches(digest_of(secret)) is False
     assert access.cached_identity(as_token, None) is None
     assert access.identify("__token__", secret) is None
+
+
+def test_requests_in_flight_when_a_tokens_second_is_up_read_it_once(access, tokens,
+                                                                     database):
+    secret, _ = tokens.create("alice", scope_of())
+    as_token = header("__token__", secret)
+    assert access.identify("__token__", secret) is not None
+    time.sleep(0.6)  # the store's recheck (0.5 s) is up
+    reads = []
+
+    @event.listens_for(database.engine, "before_cursor_execute")
+    def slow_read(conn, cursor, statement, *args):
+        if "api_tokens" in statement and statement.lstrip().upper().startswith("SELECT"):
+            reads.append(statement)
+            time.sleep(0.1)  # a database that takes its time: the others arrive meanwhile
+
+    start = threading.Barrier(8)
+    answers = []
+
+    def request():
+        start.wait()
+        answers.append(access.cached_identity(as_token, "10.0.0.1"))
+
+    threads = [threading.Thread(target=request) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(answers) == 8 and all(a is not None and a.via == "token" for a in answers)
+    assert len(reads) == 1
