@@ -158,14 +158,7 @@ class TokenStore:
         good (not revoked here since, not expired): check()'s answer from memory, for a
         caller that keeps the token's identity itself (Access's credential cache). A use
         is noted as check() notes it. False: ask check()."""
-        hit = self._fresh(digest)
-        if hit is None:
-            return False
-        checked = hit[0]
-        if checked.expires is not None and time.time() >= checked.expires:
-            return False
-        self._note_use(checked.id)
-        return True
+        return self._use(self._fresh(digest)) is not None
 
     def check(self, secret: str) -> Checked | None:
         """The token's owner and scope; None for an unknown, expired or revoked token.
@@ -187,8 +180,12 @@ class TokenStore:
             finally:
                 with self._lock:
                     self._reading.pop(digest, None)
-            if hit is None:
-                return None
+        return self._use(hit)
+
+    def _use(self, hit: tuple[Checked, float] | None) -> Checked | None:
+        """The token of a hit unless it expired (checked on every use), its use noted."""
+        if hit is None:
+            return None
         checked = hit[0]
         if checked.expires is not None and time.time() >= checked.expires:
             return None
