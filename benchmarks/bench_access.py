@@ -5,7 +5,9 @@
   server: a project page (200 files) for a user who may read it, with a password and
   with an API token (`__token__`), against the anonymous rate of the same public page:
   target >= 90 %; `/simple/` for that user, who may read half of the projects: target
-  >= 2,000 req/s.
+  >= 2,000 req/s. Beside them, the CPU each page costs inside one process
+  (benchmarks.access_cpu), anonymous, with the password and with the token: what the
+  machine's other work disturbs least.
 - twine uploading 200 files with an API token (user `__token__`), against the same
   upload with a password, each on a fresh server: target >= 150 files/s.
 
@@ -21,6 +23,7 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import urllib.request
 from dataclasses import dataclass
@@ -31,6 +34,7 @@ from .bench_foundation import _basic, _twine_upload
 from .harness import (
     BENCHMARKS_MD,
     Pypirepo,
+    _clean_env,
     commit_text,
     compile_bytecode,
     cpu_seconds,
@@ -218,7 +222,23 @@ def _busy_elsewhere() -> str:
                      if float(cpu) >= 5 and comm.strip() not in ("ps", "wrk"))
 
 
-MEASUREMENTS = [("pages", measure_pages), ("upload", measure_uploads)]
+def measure_cpu(ctx: Context) -> dict:
+    """CPU per cached page inside one process (benchmarks.access_cpu), anonymous, with the
+    password and with a token, in interleaved rounds: pypirepo's own share of the cost,
+    which the machine's other work disturbs far less than wrk's rates."""
+    store = generate.store_dataset(generate.Spec(), log=_log) / "storage"
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.access_cpu", str(store),
+         "2000" if ctx.quick else "10000", "2" if ctx.quick else "5"],
+        cwd=generate.REPO, env=_clean_env(), capture_output=True, text=True, check=True,
+        timeout=900)
+    found = json.loads(out.stdout.splitlines()[-1])
+    _log("cpu per page in the process (µs): " + ", ".join(
+        f"{key} {value['us']:.1f}" for key, value in found.items()))
+    return found
+
+
+MEASUREMENTS = [("pages", measure_pages), ("cpu", measure_cpu), ("upload", measure_uploads)]
 
 
 def run(results) -> str:
@@ -294,6 +314,13 @@ def _page_rows(f: dict) -> list[tuple]:
                      f"({counts['anonymous']:,} projects)"))
     rows.append((f"`/simple/`, anonymous ({counts['anonymous']:,} projects listed)",
                  rate("root_anonymous"), "", "", ""))
+    c = f["cpu"]
+    for page, what in (("project", "project page, 200 files"),
+                       ("private", "the private 3-file page"), ("root", "`/simple/`")):
+        rows.append((f"CPU per cached answer in the process, {what}", ", ".join(
+            f"{who} {c[f'{page}_{who}']['us']:.1f} µs" for who in
+            ("anonymous", "password", "token") if f"{page}_{who}" in c), "", "",
+            "pypirepo's own work, no server or client (benchmarks/access_cpu.py)"))
     return rows
 
 
