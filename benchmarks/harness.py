@@ -46,8 +46,8 @@ def write_ini(directory: Path, app: dict, port: int, server: dict | None = None,
     """An ini with app's settings and development.ini's server, on 127.0.0.1:port."""
     server = dict(development_server_settings(), **(server or {}), listen=f"127.0.0.1:{port}")
     lines = ["[app:main]", f"use = {use}"]
-    lines += [f"{k} = {v}" for k, v in app.items()]
-    lines += ["", "[server:main]"] + [f"{k} = {v}" for k, v in server.items()]
+    lines += [ini_line(k, v) for k, v in app.items()]
+    lines += ["", "[server:main]"] + [ini_line(k, v) for k, v in server.items()]
     # Warnings only: per-request logging would be measured too.
     lines += ["", "[loggers]", "keys = root", "", "[handlers]", "keys = console", "",
               "[formatters]", "keys = generic", "", "[logger_root]", "level = WARNING",
@@ -58,6 +58,13 @@ def write_ini(directory: Path, app: dict, port: int, server: dict | None = None,
     ini = directory / "server.ini"
     ini.write_text("\n".join(lines))
     return ini
+
+
+def ini_line(key: str, value) -> str:
+    """`key = value`; a value of several lines (`grants`) as configparser reads one back:
+    the first on the key's line, the others indented below it."""
+    first, *more = str(value).splitlines() or [""]
+    return "\n".join([f"{key} = {first}".rstrip(), *(f"    {line}" for line in more)])
 
 
 # --- the machine -----------------------------------------------------------------------------

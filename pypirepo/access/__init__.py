@@ -9,6 +9,7 @@ the command line). Either way this module's Access answers the questions: who is
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import os
@@ -37,6 +38,7 @@ from .identity import BadCredentials, parse_basic
 from .policy import Policy
 from .rehash import Rehash
 from .throttle import LoginThrottle, Throttled  # noqa: F401 - Throttled: identify raises it
+from .tokens import digest_of
 
 log = logging.getLogger(__name__)
 
@@ -50,37 +52,61 @@ class CredentialCache:
 
     A password hash is deliberately slow; clients send Basic auth on every request, and
     verifying each one would cost more than serving the page. Only successes are kept,
-    keyed by a digest of the pair, never the password itself.
+    keyed by a salted digest of the credentials as a Basic header carries them (so that a
+    request's header is looked up without decoding it), never the password itself. An API
+    token's entry also names the token's digest: it answers only while the token store
+    vouches for the token (TokenStore.vouches: not revoked, not expired, checked lately).
     """
 
     def __init__(self, ttl: float, maxsize: int = 10000):
         self.ttl = ttl
         self.maxsize = maxsize
-        self._items: dict[bytes, tuple[Identity, float]] = {}
+        # key -> (identity, expiry: monotonic, the token's digest or None)
+        self._items: dict[bytes, tuple[Identity, float, str | None]] = {}
         self._lock = threading.Lock()
         self._salt = secrets.token_bytes(16)
 
-    def _key(self, user: str, password: str) -> bytes:
-        return hashlib.sha256(self._salt + user.encode() + b"\0" + password.encode()).digest()
+    def _key(self, basic: bytes) -> bytes:
+        return hashlib.sha256(self._salt + basic).digest()
+
+    @staticmethod
+    def _basic(user: str, password: str) -> bytes | None:
+        """The pair as a Basic header's value encodes it (what clients send); None for a
+        user name with a colon, which Basic can't carry (`a:b` + `c` would be `a` +
+        `b:c`): such a pair is never kept."""
+        if ":" in user:
+            return None
+        return base64.b64encode(f"{user}:{password}".encode())
 
     def get(self, user: str, password: str) -> Identity | None:
+        """The identity of a user and password verified lately (never a token's)."""
+        basic = self._basic(user, password)
+        found = self.find(basic) if basic is not None else None
+        return found[0] if found is not None and found[1] is None else None
+
+    def find(self, basic: bytes) -> tuple[Identity, str | None] | None:
+        """(identity, token digest or None) of a Basic header's value verified lately."""
         if self.ttl <= 0:
             return None
-        hit = self._items.get(self._key(user, password))
+        hit = self._items.get(self._key(basic))
         if hit and hit[1] > time.monotonic():
-            return hit[0]
+            return hit[0], hit[2]
         return None
 
-    def put(self, user: str, password: str, identity: Identity) -> None:
-        if self.ttl <= 0:
+    def put(self, user: str, password: str, identity: Identity,
+            token: str | None = None) -> None:
+        """Remember a verified pair; token: the digest of the API token it was."""
+        basic = self._basic(user, password)
+        if self.ttl <= 0 or basic is None:
             return
+        key = self._key(basic)
         with self._lock:
             if len(self._items) >= self.maxsize:
                 now = time.monotonic()
                 self._items = {k: v for k, v in self._items.items() if v[1] > now}
                 if len(self._items) >= self.maxsize:
                     self._items.clear()
-            self._items[self._key(user, password)] = (identity, time.monotonic() + self.ttl)
+            self._items[key] = (identity, time.monotonic() + self.ttl, token)
 
     def clear(self) -> None:
         with self._lock:
@@ -155,8 +181,11 @@ class Access:
             found = self.tokens.check(password)
             if found is not None and user in (TOKEN_USER, found.user):
                 identity = self.identity_of(found.user, token=found.scope, via="token")
+            if identity is not None:
+                # Answered from the cache only while the store vouches for the token: a
+                # revoked one stops at once here, within its recheck elsewhere.
+                self.credentials.put(user, password, identity, token=digest_of(password))
         else:
-            # (A token's identity is never cached: a revoked token must stop at once.)
             cached = self.credentials.get(user, password)
             if cached is not None:
                 return cached
@@ -171,25 +200,41 @@ class Access:
 
     def cached_identity(self, header: str, address: str | None) -> Identity | None:
         """The identity of an Authorization header whose credentials were checked lately
-        (the credential cache; a token the store checked within its second), or None:
-        then the header must be checked in full (by identify, which also throttles)."""
+        (the credential cache, looked up by the header's digest without decoding it; a
+        token's entry only while the token store vouches for it), or None: then the
+        header must be checked in full (by identify, which also throttles)."""
+        scheme, _, value = header.strip().partition(" ")
+        if scheme.lower() != "basic":
+            return None
         try:
-            pair = parse_basic(header)
-        except BadCredentials:
-            return None
-        if pair is None:
-            return None
-        user, password = pair
-        if self.tokens is not None and self.tokens.looks_like(password):
-            if not self.throttle.allows(None, address) or not self.tokens.fresh(password):
-                return None
-            return self.identify(user, password, address)
-        # A blocked account or address is refused even its right password: the router
-        # answers it 429, as identify would.
-        if not self.throttle.allows(user if user != TOKEN_USER else None, address):
+            basic = value.strip().encode("ascii")
+        except UnicodeEncodeError:
             return None
         self.policy  # noqa: B018 - users or groups changed: the cache is cleared first
-        return self.credentials.get(user, password)
+        found = self.credentials.find(basic)
+        if found is None:
+            return None
+        identity, token = found
+        if token is not None:
+            # Tokens can't be guessed: their failures count against the address alone.
+            if self.tokens is None or not self.throttle.allows(None, address):
+                return None
+            if not self.tokens.vouches(token):
+                # Its second is up: the store reads it again now (one read, whatever the
+                # requests in flight), not each of them through the router.
+                return self._recheck(header, address)
+        # A blocked account or address is refused even its right password: the router
+        # answers it 429, as identify would.
+        elif not self.throttle.allows(identity.user, address):
+            return None
+        return identity
+
+    def _recheck(self, header: str, address: str | None) -> Identity | None:
+        try:
+            pair = parse_basic(header)
+            return self.identify(*pair, address=address) if pair is not None else None
+        except (BadCredentials, Throttled):
+            return None  # the router answers it
 
     def identity_of(self, user: str, token: TokenScope | None = None,
                     via: str = "password") -> Identity | None:
@@ -206,7 +251,7 @@ class Access:
     def may(self, who, repository, project: str | None, permission: str) -> bool:
         """who: an Identity, None (anonymous), or a request (its identity; nothing at all
         when its credentials could not be read)."""
-        if hasattr(who, "pypirepo_bad_credentials"):
+        if who is not None and type(who) is not Identity:  # (hasattr raises for the others)
             if who.pypirepo_bad_credentials:
                 return False
             who = who.identity

@@ -138,6 +138,7 @@ class TokenStore:
         # digest -> (Checked, when it was read from the database: monotonic)
         self._checked: dict[str, tuple[Checked, float]] = {}
         self._lock = threading.Lock()
+        self._reading: dict[str, threading.Lock] = {}  # digest -> held while it is read
         self._pending: dict[int, float] = {}  # token id -> last use (epoch) not written
         self._written: dict[int, float] = {}  # token id -> when its use was last written
         self._wake = threading.Event()
@@ -152,10 +153,12 @@ class TokenStore:
         # token still logs in as a password.
         return _SECRET_RE.match(secret) is not None
 
-    def fresh(self, secret: str) -> bool:
-        """Whether check() would answer the secret from memory, without the database."""
-        hit = self._checked.get(digest_of(secret))
-        return hit is not None and time.monotonic() - hit[1] < self.recheck
+    def vouches(self, digest: str) -> bool:
+        """Whether the token of this digest, checked lately (within `recheck`), is still
+        good (not revoked here since, not expired): check()'s answer from memory, for a
+        caller that keeps the token's identity itself (Access's credential cache). A use
+        is noted as check() notes it. False: ask check()."""
+        return self._use(self._fresh(digest)) is not None
 
     def check(self, secret: str) -> Checked | None:
         """The token's owner and scope; None for an unknown, expired or revoked token.
@@ -163,21 +166,46 @@ class TokenStore:
         if _SECRET_RE.match(secret) is None:
             return None
         digest = digest_of(secret)
-        now = time.monotonic()
-        hit = self._checked.get(digest)
-        if hit is None or now - hit[1] >= self.recheck:
-            found = self._read(digest)
-            if found is None:
-                self._checked.pop(digest, None)
-                return None
-            if len(self._checked) >= _MAX_CHECKED:
-                self._checked.clear()
-            hit = self._checked[digest] = (found, now)
+        hit = self._fresh(digest)
+        if hit is None:
+            # One read per token at a time: when its second is up, every request in flight
+            # with it would otherwise read the same row (a burst of reads each second).
+            with self._lock:
+                reading = self._reading.setdefault(digest, threading.Lock())
+            try:
+                with reading:
+                    hit = self._fresh(digest)  # read by another thread while this one waited
+                    if hit is None:
+                        hit = self._reread(digest)
+            finally:
+                with self._lock:
+                    self._reading.pop(digest, None)
+        return self._use(hit)
+
+    def _use(self, hit: tuple[Checked, float] | None) -> Checked | None:
+        """The token of a hit unless it expired (checked on every use), its use noted."""
+        if hit is None:
+            return None
         checked = hit[0]
         if checked.expires is not None and time.time() >= checked.expires:
             return None
         self._note_use(checked.id)
         return checked
+
+    def _fresh(self, digest: str) -> tuple[Checked, float] | None:
+        hit = self._checked.get(digest)
+        return hit if hit is not None and time.monotonic() - hit[1] < self.recheck else None
+
+    def _reread(self, digest: str) -> tuple[Checked, float] | None:
+        now = time.monotonic()
+        found = self._read(digest)
+        if found is None:
+            self._checked.pop(digest, None)
+            return None
+        if len(self._checked) >= _MAX_CHECKED:
+            self._checked.clear()
+        hit = self._checked[digest] = (found, now)
+        return hit
 
     def _read(self, digest: str) -> Checked | None:
         row = self.sql.by_digest(digest)
