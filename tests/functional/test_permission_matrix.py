@@ -241,6 +241,7 @@ READS = {
     "events": ("release", lambda p: ("GET", f"/api/r/release/projects/{p}/events", {})),
     "project page": ("release", lambda p: ("GET", f"/r/release/project/{p}/", {})),
     "project page via group": ("all", lambda p: ("GET", f"/r/all/project/{p}/", {})),
+    "release page": ("release", lambda p: ("GET", f"/r/release/project/{p}/1.0/", {})),
 }
 
 
@@ -283,14 +284,16 @@ def test_reads(site, route, principal, project):
         assert_as_missing(site, res, principal, project, request_of)
 
 
-def expected_write(principal, project, permission) -> int:
+def expected_write(principal, project, permission, route_checks: bool = True) -> int:
+    """route_checks: the route refuses up front who may do nothing of the kind anywhere
+    in the repository (the API's); the web UI's forms ask about the project first."""
     who = acts_as(principal)
     if permission in WRITES_OF.get(who, {}).get(project, ()):
         return 200
     if who == "anonymous":
         return 401
     somewhere = UPLOADS_SOMEWHERE if permission == "upload" else DELETES_SOMEWHERE
-    if who not in somewhere:
+    if route_checks and who not in somewhere:
         return 403  # the route: nothing of the kind anywhere in release
     if permission == "upload":
         return 403  # a name is created when it does not exist: nothing to hide
@@ -320,7 +323,14 @@ DELETES = {
     "unyank": lambda p: ("POST", f"/api/r/release/projects/{p}/versions/3.0/unyank"),
     "delete file": lambda p: ("DELETE", f"/api/r/release/projects/{p}/files/{sdist(p, '3.0')}"),
     "delete version": lambda p: ("DELETE", f"/api/r/release/projects/{p}/versions/3.0"),
+    # The web UI's forms (views/ui/manage.py): the same services, a redirect when done.
+    "ui yank": lambda p: ("POST", f"/r/release/project/{p}/3.0/yank"),
+    "ui unyank": lambda p: ("POST", f"/r/release/project/{p}/3.0/unyank"),
+    "ui delete version": lambda p: ("POST", f"/r/release/project/{p}/3.0/delete"),
+    "ui delete file": lambda p: ("POST", f"/r/release/project/{p}/files/{sdist(p, '3.0')}"
+                                         "/delete"),
 }
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 @pytest.fixture
@@ -338,18 +348,23 @@ def release_3(site, tmp_path, project):
 @pytest.mark.parametrize("project", [PUBLIC, PRIVATE])
 def test_deletes(site, release_3, route, principal, project):
     method, url = DELETES[route](project)
-    res = site.request(method, url, principal, {"Content-Type": "application/json"},
-                       body=b"{}" if method == "POST" else b"")
-    want = expected_write(principal, project, "delete")
-    assert res.status_int == want, (route, principal, project, res.status)
+    ui = route.startswith("ui ")
+    if ui:
+        res = site.request(method, url, principal, FORM, body=b"reason=matrix")
+    else:
+        res = site.request(method, url, principal, {"Content-Type": "application/json"},
+                           body=b"{}" if method == "POST" else b"")
+    want = expected_write(principal, project, "delete", route_checks=not ui)
+    assert res.status_int == (303 if ui and want == 200 else want), \
+        (route, principal, project, res.status)
     if want == 401:
         assert res.headers["WWW-Authenticate"].startswith("Basic")
     if want == 404:
         assert_as_missing(site, res, principal, project, lambda p: (*DELETES[route](p), {}))
     shown = site.app.get(f"/r/release/simple/{project}/", headers=basic("admin")).text
-    if route.startswith("delete"):
+    if "delete" in route:
         assert (sdist(project, "3.0") in shown) == (want != 200)
-    elif route == "yank":
+    elif route.endswith(" yank") or route == "yank":
         assert ("data-yanked" in shown) == (want == 200)
 
 
@@ -424,6 +439,11 @@ def test_listings(site, principal):
             continue
         shown = {p["name"] for p in res.json["projects"]}
         assert shown == {p for r, p in READS_OF[who] if r == repo}, repo
+        # The web UI's page of the repository and its search list the same.
+        for url in (f"/r/{repo}/", f"/r/{repo}/?q=p"):
+            page = site.request("GET", url, principal).text
+            linked = {p for p in (PUBLIC, PRIVATE) if f'/r/{repo}/project/{p}/"' in page}
+            assert linked == shown, (url, linked)
     listed = site.request("GET", "/api/repositories", principal).json["repositories"]
     names = {r["name"] for r in listed}
     assert names == LISTED.get(who, {"release", "stage", "all"})
