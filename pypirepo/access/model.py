@@ -85,13 +85,23 @@ class TokenScope:
     permissions: frozenset[str] = frozenset({READ})  # {read} or {read, upload}
     repositories: frozenset[str] = frozenset({ANYWHERE})
     projects: tuple[str, ...] = (ANYWHERE,)
+    # Worked out once: allows() is asked on every request made with the token.
+    _covers: frozenset[str] = field(init=False, repr=False, compare=False)
+    _everywhere: bool = field(init=False, repr=False, compare=False)
+    _every_project: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_covers", frozenset(
+            w for w in PERMISSIONS if any(implies(p, w) for p in self.permissions)))
+        object.__setattr__(self, "_everywhere", ANYWHERE in self.repositories)
+        object.__setattr__(self, "_every_project", ANYWHERE in self.projects)
 
     def allows(self, repository: str | None, project: str | None, permission: str) -> bool:
-        if not any(implies(p, permission) for p in self.permissions):
+        if permission not in self._covers:
             return False
-        if ANYWHERE not in self.repositories and repository not in self.repositories:
+        if not self._everywhere and repository not in self.repositories:
             return False
-        if project is None or ANYWHERE in self.projects:
+        if project is None or self._every_project:
             return True
         return any(fnmatch.fnmatchcase(project, p) for p in self.projects)
 

@@ -275,11 +275,17 @@ class TokenStore:
     # --- last_used, written behind ----------------------------------------------------------
 
     def _note_use(self, token_id: int) -> None:
+        now = time.time()
+        # A use noted less than a second ago already says when it was last used (written
+        # to the second): no lock taken for the uses in between. (Should the writer take
+        # that note just now, the time written is at most a second before this use.)
+        if now - self._pending.get(token_id, 0.0) < 1.0:
+            return
         with self._lock:
             # The writer is woken when a use is due, or is the first since the last write
             # (then it sleeps until that is due): twice a minute per token at most.
             wake = token_id not in self._pending
-            self._pending[token_id] = time.time()
+            self._pending[token_id] = now
             if wake and self._flusher is None and not self._closed:
                 self._flusher = threading.Thread(target=self._flush_loop, daemon=True,
                                                  name="pypirepo-token-use")
