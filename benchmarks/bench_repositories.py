@@ -28,7 +28,6 @@ from pathlib import Path
 from . import generate
 from .generate import distfactory
 from .harness import (
-    BENCHMARKS_MD,
     Pypirepo,
     _clean_env,
     baseline_checkout,
@@ -37,7 +36,7 @@ from .harness import (
     fmt_int,
     load_average,
     machine_facts,
-    run_alone,
+    section_main,
     verdict,
     wrk,
 )
@@ -243,12 +242,7 @@ def report(figures: dict, results) -> str:
 
 
 def main(argv=None) -> None:
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    run_alone(run, NAME, BENCHMARKS_MD, args.quick)
+    section_main(run, NAME, __doc__, argv)
 
 
 if __name__ == "__main__":

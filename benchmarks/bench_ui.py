@@ -32,14 +32,13 @@ from pathlib import Path
 
 from . import generate
 from .harness import (
-    BENCHMARKS_MD,
     Pypirepo,
     commit_text,
     compile_bytecode,
     fmt_int,
     load_average,
     machine_facts,
-    run_alone,
+    section_main,
     verdict,
 )
 
@@ -267,12 +266,7 @@ def report(figures: dict, results) -> str:
 
 
 def main(argv=None) -> None:
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    run_alone(run, NAME, BENCHMARKS_MD, args.quick)
+    section_main(run, NAME, __doc__, argv)
 
 
 if __name__ == "__main__":

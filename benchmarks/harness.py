@@ -392,6 +392,17 @@ def run_alone(run, name: str, output: Path, quick: bool) -> None:
     print(body)
 
 
+def section_main(run, name: str, description: str, argv=None) -> None:
+    """The command line of one section's module (`python -m benchmarks.bench_<name>
+    [--quick]`): run_alone into BENCHMARKS.md."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    run_alone(run, name, BENCHMARKS_MD, args.quick)
+
+
 def replace_header(document: str, header: str) -> str:
     """document with everything before the first section marker replaced."""
     m = re.search(r"<!-- [\w-]+:begin -->", document)
