@@ -2,56 +2,18 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from pyramid.httpexceptions import HTTPFound
 
 from ...errors import Hidden
-from ...interfaces import IUIPages
 from ...pages.ui import PER_PAGE, Viewer
 from .. import error_response, missing, redirect, view_config
+from .manage import project_actions, upload_page_url
 from .paging import Pager
+from .urls import client_urls, repository_page_url, server_url, ui_base, ui_pages
 
-LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 READ = "read"
-
-
-def ui_pages(request):
-    return request.registry.getUtility(IUIPages)
-
-
-def server_url(request) -> str:
-    """This server's address as clients reach it: pypirepo.public_url when set, else as
-    the visitor reached it."""
-    return (request.app_config.public_url or request.application_url).rstrip("/")
-
-
-def client_urls(request, context=None) -> dict:
-    """The URLs a client is given for a repository (the default one at the classic
-    URLs unless the page is one of /r/<name>/), as the visitor reached this server."""
-    base = server_url(request)
-    if context is not None:
-        base += context.base[len(request.script_name):]
-    host = urlsplit(base).hostname or ""
-    return {
-        "index_url": base + "/simple/",
-        "upload_url": base + "/legacy/",
-        # pip ignores a plain-http index on any host but this one unless told to trust it.
-        "trusted_host": host if base.startswith("http:") and host not in LOCAL_HOSTS
-        else None,
-    }
-
-
-def ui_base(request, context) -> str:
-    """Where the repository's pages are: /r/<name> for a named one, "" (the classic
-    URLs: /projects/, /project/<name>/) for the default one."""
-    return context.base if request.matchdict and "repo" in request.matchdict \
-        else request.script_name
-
-
-def repository_page_url(request, context) -> str:
-    base = ui_base(request, context)
-    return base + "/" if base != request.script_name else base + "/projects/"
 
 
 def viewer(request, repository) -> Viewer:
@@ -109,7 +71,6 @@ def search(context, request):
 @view_config(route_name=("ui_repository", "r:ui_repository"),
              renderer="ui/project_list.html", permission="read", request_param="partial")
 def repository_page(context, request):
-    from .manage import upload_page_url  # it builds on this module's helpers
 
     return {**_listing(context, request, repository_page_url(request, context)),
             "upload_page_url": upload_page_url(request, context)}
@@ -145,7 +106,6 @@ def project_page(context, request):
         return error_response(request, 404, f"No project named {context.name!r}."
                               if not version else f"{context.name!r} has no release "
                                                   f"{version!r}.")
-    from .manage import project_actions  # it builds on this module's helpers
 
     return {"project": page, "project_base": ui_base(request, context),
             "actions": project_actions(request, context, page),

@@ -27,7 +27,7 @@ from ...upload import FORM_ALLOWANCE, browser_form, read_body
 from .. import error_response, missing, view_config
 from .account import see_other
 from .flash import set_flash
-from .home import client_urls, repository_page_url, ui_base, ui_pages
+from .urls import client_urls, repository_page_url, ui_base, ui_pages
 
 MAX_REASON = 1000  # characters of a yank's reason
 # A refusal the form can't mend by being sent again: the error page says it.
