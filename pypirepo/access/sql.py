@@ -23,6 +23,7 @@ verify) is answered from the loaded copy: no query per request.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -98,7 +99,8 @@ class SqlBackend:
         snapshot = self.sql.snapshot()
         hashes = [h for h, _admin in snapshot.users.values() if h]
         self._decoy = hashes[0] if hashes else None
-        self._snapshot = snapshot
+        self._snapshot = dataclasses.replace(snapshot, grants=tuple(
+            (grant_id, Grant(*row)) for grant_id, row in snapshot.grants))
         self._checked_at = time.monotonic()
 
     def reload(self) -> None:
@@ -335,7 +337,7 @@ class SqlBackend:
             if gone is None:
                 raise Refused(404, f"No grant {grant_id} in the database (the ini's "
                                    "grants are changed in the ini).")
-            return gone
+            return Grant(*gone)
 
         return self._change(work)
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from ..access.model import Grant
 from ..db.beacon import CHANGED
 from ..models.access import (
     AccessState,
@@ -113,7 +112,9 @@ class AccessSnapshot:
     users: dict  # name -> (password hash or None, admin)
     memberships: dict  # user -> frozenset of group names
     groups: dict  # group -> tuple of member names, sorted
-    grants: tuple  # (id, Grant), in id order
+    # (id, (repository, pattern, permission, principal)), in id order: the access layer
+    # makes its Grants of them (this layer knows rows, not the access model's words)
+    grants: tuple
 
 
 class AccessSQL:
@@ -149,7 +150,7 @@ class AccessSQL:
                     .join(User, GroupMember.user_id == User.id)):
                 groups[group].append(user)
                 memberships.setdefault(user, set()).add(group)
-            grants = tuple((r.id, Grant(r.repository, r.pattern, r.permission, r.principal))
+            grants = tuple((r.id, (r.repository, r.pattern, r.permission, r.principal))
                            for r in session.execute(select(GrantRow).order_by(GrantRow.id))
                            .scalars())
         return AccessSnapshot(version, users,
@@ -223,8 +224,9 @@ class AccessSQL:
                                                   for u in sorted(set(user_ids))])
 
     @staticmethod
-    def add_grant(session, grant: Grant) -> int | None:
-        """The new grant's id; None when the same grant is there already."""
+    def add_grant(session, grant) -> int | None:
+        """The new grant's id (grant: its repository, pattern, permission and principal);
+        None when the same grant is there already."""
         found = session.execute(select(GrantRow.id).where(
             GrantRow.repository == grant.repository, GrantRow.pattern == grant.pattern,
             GrantRow.permission == grant.permission, GrantRow.principal == grant.principal)
@@ -238,11 +240,13 @@ class AccessSQL:
         return row.id
 
     @staticmethod
-    def remove_grant(session, grant_id: int) -> Grant | None:
+    def remove_grant(session, grant_id: int) -> tuple | None:
+        """(repository, pattern, permission, principal) of the grant removed; None when
+        there was none of that id."""
         row = session.get(GrantRow, grant_id)
         if row is None:
             return None
-        grant = Grant(row.repository, row.pattern, row.permission, row.principal)
+        grant = (row.repository, row.pattern, row.permission, row.principal)
         session.delete(row)
         return grant
 
