@@ -2,12 +2,12 @@
 sql): an admin makes a user and a group and grants the group read on a private project
 pattern; the new member, signed in in a browser of their own, sees the project appear.
 Every page is looked at (axe-core, screenshot, no CSP report, no overflow) on a phone and
-a desktop."""
+a desktop, light and dark."""
 
 from __future__ import annotations
 
 import pytest
-from browser import VIEWPORTS, expect, look, sign_in
+from browser import LOOKS, expect, look, sign_in
 from distfactory import make_wheel
 from servers import Server
 
@@ -31,17 +31,18 @@ def site(tmp_path_factory):
     server.stop()
 
 
-@pytest.mark.parametrize("viewport", list(VIEWPORTS))
-def test_admin_grants_a_group_and_the_member_sees_the_project(site, new_page, viewport):
-    carol, team = f"carol-{viewport}", f"team-{viewport}"
-    admin = new_page(viewport)
+@pytest.mark.parametrize("viewport,scheme", LOOKS)
+def test_admin_grants_a_group_and_the_member_sees_the_project(site, new_page, viewport,
+                                                              scheme):
+    carol, team = f"carol-{viewport}-{scheme}", f"team-{viewport}-{scheme}"
+    admin = new_page(viewport, scheme)
     admin.goto(site.url + "/login")
     sign_in(admin, "admin", site.password)
     admin.wait_for_url(site.url + "/")
     admin.get_by_role("link", name="Admin", exact=True).click()
     expect(admin.locator("h1")).to_have_text("Administration")
     expect(admin.locator("#repository-local [data-figure=projects]")).to_have_text("2")
-    look(admin, f"admin-repositories-{viewport}")
+    look(admin, f"admin-repositories-{viewport}-{scheme}")
 
     admin.get_by_role("navigation", name="Administration").get_by_role(
         "link", name="Users").click()
@@ -50,7 +51,7 @@ def test_admin_grants_a_group_and_the_member_sees_the_project(site, new_page, vi
     admin.get_by_label("Password, again").fill("carol-pw-1")
     admin.get_by_role("button", name="Add the user").click()
     expect(admin.get_by_role("status")).to_have_text(f"User {carol} was added.")
-    look(admin, f"admin-users-{viewport}")
+    look(admin, f"admin-users-{viewport}-{scheme}")
 
     admin.get_by_role("link", name="Groups", exact=True).click()
     admin.get_by_label("Group name (required)").fill(team)
@@ -59,10 +60,10 @@ def test_admin_grants_a_group_and_the_member_sees_the_project(site, new_page, vi
     admin.get_by_label("Add a member").select_option(carol)
     admin.get_by_role("button", name="Add to the group").click()
     expect(admin.get_by_role("status")).to_have_text(f"{carol} was added to the group.")
-    look(admin, f"admin-group-{viewport}")
+    look(admin, f"admin-group-{viewport}-{scheme}")
 
     # Before the grant the member signs in and does not see the project.
-    member = new_page(viewport)
+    member = new_page(viewport, scheme)
     member.goto(site.url + "/login?next=/r/local/")
     sign_in(member, carol, "carol-pw-1")
     member.wait_for_url(site.url + "/r/local/")
@@ -81,7 +82,7 @@ def test_admin_grants_a_group_and_the_member_sees_the_project(site, new_page, vi
     admin.keyboard.press("Enter")
     expect(admin.get_by_role("status")).to_contain_text(
         f"read for group:{team} on local, projects team-*")
-    look(admin, f"admin-grants-{viewport}")
+    look(admin, f"admin-grants-{viewport}-{scheme}")
 
     member.reload()
     expect(member.locator(".result-list")).to_contain_text("team-secret")
@@ -94,7 +95,7 @@ def test_admin_grants_a_group_and_the_member_sees_the_project(site, new_page, vi
     row.get_by_role("link", name="Remove").click()
     dialog = admin.get_by_role("dialog")
     expect(dialog).to_contain_text(f"Remove the grant: read for group:{team}")
-    look(admin, f"admin-grant-remove-{viewport}")
+    look(admin, f"admin-grant-remove-{viewport}-{scheme}")
     dialog.get_by_role("button", name="Remove").click()
     expect(admin.get_by_role("status")).to_contain_text("The grant was removed")
     member.reload()
