@@ -41,15 +41,21 @@ def connect(engine: Engine):
 
 def is_current(engine: Engine) -> bool:
     with connect(engine) as conn:
-        try:
-            rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
-        except DBAPIError as exc:
-            # Only now (off the common path) ask whether the table is there at all: an
-            # empty database has none, anything else is a real failure to report.
-            conn.rollback()
-            if not inspect(conn).has_table("alembic_version"):
-                return False
-            raise unusable(engine.url, exc) from None
+        for attempt in range(2):
+            try:
+                rows = conn.execute(
+                    text("SELECT version_num FROM alembic_version")).scalars().all()
+                break
+            except DBAPIError as exc:
+                # Only now (off the common path) ask whether the table is there at all:
+                # an empty database has none, anything else is a real failure to report.
+                conn.rollback()
+                if not inspect(conn).has_table("alembic_version"):
+                    return False
+                # There now: another instance starting at the same time has just committed
+                # the first migration since this one asked. Asked once more.
+                if attempt:
+                    raise unusable(engine.url, exc) from None
     return rows == [SCHEMA_HEAD]
 
 

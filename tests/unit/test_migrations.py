@@ -53,3 +53,26 @@ def test_filename_key_migration_keeps_files_stored_under_two_spellings(tmp_path)
                     "foo_bar-1.0.tar.gz": "foo_bar-1.tar.gz"}
     assert any(ix["unique"] and ix["column_names"] == ["filename_key"]
                for ix in inspect(engine).get_indexes("files"))
+
+
+def test_a_schema_committed_by_another_instance_meanwhile_is_current(tmp_path):
+    """Two instances starting at once: this one's first look finds no alembic_version, and
+    by the time it asks whether the table exists the other has committed its migration.
+    That is a current schema, not an unusable database."""
+    from sqlalchemy import event
+
+    url = f"sqlite:///{tmp_path}/m.sqlite"
+    other = make_engine(url)
+    engine = make_engine(url)
+    asked = []
+
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def the_other_commits_just_after(conn, cursor, statement, parameters, context, many):
+        if "alembic_version" in statement and not asked:
+            asked.append(statement)
+            migrate.upgrade(other)  # its migration, committed before this one looks again
+            return statement.replace("alembic_version", "alembic_version_not_yet"), parameters
+        return statement, parameters
+
+    assert migrate.is_current(engine)
+    assert asked
