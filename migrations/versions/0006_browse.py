@@ -18,12 +18,23 @@ repository only.
 import sqlalchemy as sa
 from alembic import op
 
-from pypirepo.metadata.browse import refresh_projects_sql
-
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
+
+
+def _fill_sql(dialect) -> str:
+    """Each project's latest upload time and that upload's summary, from its files: the
+    statement as it stood at this revision (a migration must not change with the app)."""
+    summary = "(f.info ->> 'summary')" if dialect.name == "postgresql" \
+        else "json_extract(f.info, '$.summary')"
+    return (
+        "UPDATE projects SET "
+        "last_upload = (SELECT max(f.upload_time) FROM files f "
+        "WHERE f.project_id = projects.id), "
+        f"summary = (SELECT substr({summary}, 1, 512) FROM files f "
+        "WHERE f.project_id = projects.id ORDER BY f.upload_time DESC, f.id DESC LIMIT 1)")
 
 
 def upgrade():
@@ -36,7 +47,7 @@ def upgrade():
     op.create_index("ix_projects_last_upload", "projects", ["last_upload", "id",
                                                             "repository_id"])
     conn = op.get_bind()
-    conn.execute(sa.text(refresh_projects_sql(conn.dialect, "")))
+    conn.execute(sa.text(_fill_sql(conn.dialect)))
 
 
 def downgrade():

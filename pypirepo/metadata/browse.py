@@ -52,11 +52,6 @@ def refresh_sql(dialect) -> str:
         "WHERE f.project_id = projects.id ORDER BY f.upload_time DESC, f.id DESC LIMIT 1)")
 
 
-def refresh_projects_sql(dialect, where: str) -> str:
-    """UPDATE the list columns of the projects `where` names (all when empty)."""
-    return f"UPDATE projects SET {refresh_sql(dialect)} {where}".rstrip()
-
-
 @dataclass(frozen=True)
 class ProjectRow:
     """A project as a list shows it (before its release facts are added)."""

@@ -76,3 +76,39 @@ def test_a_schema_committed_by_another_instance_meanwhile_is_current(tmp_path):
 
     assert migrate.is_current(engine)
     assert asked
+
+
+def test_browse_migration_fills_each_projects_last_upload_and_its_summary(db_url):
+    """0006 gives the projects there are the list columns, from their files: the time of
+    the latest upload and that upload's summary (cut to 512 characters)."""
+    import datetime as dt
+    import json
+
+    from sqlalchemy import text
+
+    engine = make_engine(db_url)
+    migrate.upgrade(engine, "0005")
+    old, new = dt.datetime(2026, 1, 1), dt.datetime(2026, 3, 1)
+    with engine.begin() as conn:
+        # 0004 made the repository the files were in before (id 1).
+        assert conn.execute(text("SELECT count(*) FROM repositories WHERE id = 1")).scalar()
+        for pid, name in ((1, "held"), (2, "empty")):
+            conn.execute(text("INSERT INTO projects (id, name, display_name, serial, created, "
+                              "repository_id) VALUES (:id, :n, :n, 1, :t, 1)"),
+                         {"id": pid, "n": name, "t": old})
+        for fid, version, when, summary in ((1, "1.0", old, "the old one"),
+                                            (2, "2.0", new, "x" * 600)):
+            conn.execute(text(
+                "INSERT INTO files (id, project_id, filename, version, canonical_version, "
+                "packagetype, python_version, size, sha256, upload_time, yanked, origin, "
+                "info, repository_id) VALUES (:id, 1, :f, :v, :v, 'bdist_wheel', 'py3', 1, "
+                ":h, :t, false, 'private', :info, 1)"),
+                {"id": fid, "f": f"held-{version}-py3-none-any.whl", "v": version,
+                 "h": str(fid) * 64, "t": when, "info": json.dumps({"summary": summary})})
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        rows = {r.name: (r.last_upload, r.summary) for r in conn.execute(
+            text("SELECT name, last_upload, summary FROM projects"))}
+    assert rows["empty"] == (None, None)
+    last_upload, summary = rows["held"]
+    assert str(last_upload).startswith("2026-03-01") and summary == "x" * 512
