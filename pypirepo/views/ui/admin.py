@@ -9,7 +9,7 @@ every form is checked before any view runs (pypirepo.access.session.csrf_tween).
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from ...access.admin import AccessAdmin
 from ...access.model import ADMIN, ANYWHERE, PERMISSIONS
@@ -19,9 +19,10 @@ from ...pages.overview import repository_overview
 from ...routes import READS
 from .. import challenge, error_response, redirect, view_config
 from .account import NO_STORE, see_other
+from .flash import set_flash
 
 NOT_ADMIN = "Only administrators of this server may see this page."
-# What a change says on the page it leads back to (?done=<key>&name=<its name>).
+# What a change says on the page it leads back to (a one-time message: views/ui/flash.py).
 DONE = {
     "user-added": "User {} was added.",
     "password-set": "The password of {} was set.",
@@ -49,9 +50,8 @@ class Answer(Exception):
         self.response = response
 
 
-def admin_url(request, path: str = "/", **query) -> str:
-    url = f"{request.script_name}/admin{path}"
-    return url + ("?" + urlencode(query) if query else "")
+def admin_url(request, path: str = "/") -> str:
+    return f"{request.script_name}/admin{path}"
 
 
 def _server_admin(request) -> tuple[AccessAdmin, object]:
@@ -88,13 +88,11 @@ def admin_nav_url(request) -> str | None:
 
 def page(request, section: str, **data) -> dict:
     identity = request.identity
-    done = DONE.get(request.GET.get("done", ""))
-    flashes = [("success", done.format(request.GET.get("name", "")[:300]))] if done else []
     sections = SECTIONS if identity.admin and identity.token is None else SECTIONS[:1]
     return {"sections": [(label, admin_url(request, path), label == section)
                          for label, path in sections],
             "admin_url": admin_url(request), "read_only": request.access.backend.name != "sql",
-            "flash_messages": flashes, "errors": {}, "form": {}, **data}
+            "errors": {}, "form": {}, **data}
 
 
 def refused(request, exc: Refused, data: dict, field: str | None = None) -> dict:
@@ -107,7 +105,9 @@ def refused(request, exc: Refused, data: dict, field: str | None = None) -> dict
 
 
 def done(request, path: str, key: str, name: str):
-    return see_other(admin_url(request, path, done=key, name=name))
+    response = see_other(admin_url(request, path))
+    set_flash(request, response, "success", DONE[key].format(name))
+    return response
 
 
 def answers(view):
